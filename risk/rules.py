@@ -1,0 +1,419 @@
+"""The risk guardian's rules: max position, stop-loss/take-profit, hang and stale-data watchdogs, margin.
+
+A pure core: the guardian process feeds ``Guardian.decide`` an ``Observation``
+(everything it knows, with the time) and executes the returned actions in
+order.  No I/O, no clock: tests drive it with plain values.
+
+State priority: HALTED (manual, strategy hang, stale market data) beats
+REDUCING (stop-loss, take-profit, flatten, max position, margin) beats
+ACTIVE.  Entering any of these conditions cancels every resting order, since
+those orders were placed under rules that no longer hold; the strategy
+requotes within the new state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from risk.model import (
+    Action,
+    AlertMismatch,
+    CancelAll,
+    ClosePosition,
+    Decision,
+    Lang,
+    Limits,
+    Log,
+    LogLevel,
+    Observation,
+    Reason,
+    RestartStrategy,
+    SetState,
+    text,
+)
+from services.wire import Side, TradingState
+from venues.precision import ceil_to, fmt
+
+__all__ = [
+    "Action",
+    "AlertMismatch",
+    "CancelAll",
+    "ClosePosition",
+    "Decision",
+    "Guardian",
+    "Limits",
+    "Log",
+    "Observation",
+    "Reason",
+    "RestartStrategy",
+    "SetState",
+    "check_arming",
+    "unrealized_pnl",
+]
+
+_CENT = Decimal("0.01")
+
+
+def unrealized_pnl(*, position: Decimal, entry_price: Decimal, mark_price: Decimal | None) -> Decimal | None:
+    """Mark-to-market PnL in quote currency, (mark - entry) * position: 0 when flat, None without a mark."""
+    if position == 0:
+        return Decimal(0)
+    if mark_price is None:
+        return None
+    return (mark_price - entry_price) * position
+
+
+def check_arming(
+    *, max_position: Decimal, price: Decimal, equity: Decimal, leverage: Decimal, lang: Lang = "zh"
+) -> str | None:
+    """None when ``equity`` covers the initial margin of ``max_position`` at ``price``, else why not arm."""
+    if max_position <= 0 or price <= 0 or leverage <= 0:
+        return (
+            f"Cannot check margin: max position {fmt(max_position)}, price {fmt(price)} and leverage "
+            f"{fmt(leverage)} must all be positive"
+            if lang == "en"
+            else f"無法檢查保證金：最大倉位 {fmt(max_position)}、價格 {fmt(price)} 與槓桿 {fmt(leverage)} "
+            "都必須為正數"
+        )
+    required = max_position * price / leverage
+    if required <= equity:
+        return None
+    need = fmt(ceil_to(required, _CENT))
+    if lang == "en":
+        return (
+            f"Max position {fmt(max_position)} at price {fmt(price)} needs {need} of collateral at "
+            f"{fmt(leverage)}x leverage, but the account equity is {fmt(equity)}: "
+            "lower the max position, raise the leverage or add collateral"
+        )
+    return (
+        f"最大倉位 {fmt(max_position)} 在價格 {fmt(price)}、{fmt(leverage)} 倍槓桿下需要 {need} 保證金，"
+        f"但帳戶權益只有 {fmt(equity)}：請降低最大倉位、提高槓桿或增加保證金"
+    )
+
+
+@dataclass(slots=True)
+class _Exit:
+    """A latched stop-loss or take-profit: close everything, then wait out the cooldown once flat."""
+
+    reason: Reason
+    flat_since_s: float | None = None
+
+
+@dataclass(slots=True)
+class _InFlight:
+    close_id: int
+    sent_s: float
+    position: Decimal
+    done: bool = False
+
+
+@dataclass(slots=True)
+class _Plan:
+    """The actions one decision gathers, assembled in a fixed order at the end."""
+
+    cancel: Reason | None = None
+    close: ClosePosition | None = None
+    restart: Reason | None = None
+    logs: list[Action] = field(default_factory=list)
+
+    def cancel_all(self, reason: Reason) -> None:
+        if self.cancel is None:
+            self.cancel = reason
+
+
+class Guardian:
+    """The trading-state machine for one symbol; feed it observations in time order."""
+
+    def __init__(self, limits: Limits, *, lang: Lang = "zh") -> None:
+        if lang not in ("zh", "en"):
+            raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
+        self.limits = limits
+        self.lang: Lang = lang
+        self._state = TradingState.HALTED
+        self._reason = Reason.STARTUP
+        self._started_s: float | None = None
+        self._pending: list[Action] = []
+        self._halt_note: str | None = None
+        self._halt_new = False
+        self._flattening = False
+        self._flatten_new = False
+        self._md_reacted = False
+        self._hb_instance: str | None = None
+        self._hb_fresh_since_s: float | None = None
+        self._hung = False
+        self._last_restart_s = 0.0
+        self._exit: _Exit | None = None
+        self._over_max = False
+        self._margin_high = False
+        self._mismatch = False
+        self._in_flight: _InFlight | None = None
+        self._next_close_id = 0
+        self._last_cancel_s: float | None = None
+
+    @property
+    def state(self) -> TradingState:
+        return self._state
+
+    @property
+    def reason(self) -> Reason:
+        return self._reason
+
+    # ------------------------------------------------------------ commands (acted on by the next decide)
+
+    def halt(self, note: str = "") -> None:
+        """HALTED with reason "manual" until ``resume()``; fresh heartbeats do not clear it."""
+        if self._halt_note is None:
+            self._halt_new = True
+        self._halt_note = note
+
+    def resume(self) -> None:
+        """Lift a manual halt (other conditions still apply)."""
+        if self._halt_note is not None:
+            self._halt_note = None
+            self._halt_new = False
+            self._log("manual_resume", level="info")
+
+    def flatten(self) -> None:
+        """Cancel all and close the whole position at market; REDUCING until flat."""
+        self._flattening = True
+        self._flatten_new = True
+
+    def close_result(self, close_id: int, *, ok: bool) -> None:
+        """The outcome of a ``ClosePosition``: a failure is retried on the next decide."""
+        flight = self._in_flight
+        if flight is None or flight.close_id != close_id:
+            return
+        if ok:
+            flight.done = True
+        else:
+            self._in_flight = None
+            self._log("close_failed", detail=f"close_id={close_id}")
+
+    # ------------------------------------------------------------ the rules
+
+    def decide(self, obs: Observation) -> Decision:
+        """Apply every rule to ``obs`` and return the resulting state and actions, in execution order."""
+        if self._started_s is None:
+            self._started_s = obs.now_s
+        plan = _Plan(logs=self._pending)
+        self._pending = []
+        self._manual(plan)
+        strategy_steady = self._watch_strategy(obs, plan)
+        md_fresh = self._watch_md(obs, plan)
+        upnl = unrealized_pnl(position=obs.position, entry_price=obs.entry_price, mark_price=obs.mark_price)
+        # A stale mark neither triggers nor clears anything: the md_stale halt is the reaction.
+        rule_pnl = upnl if md_fresh else None
+        self._watch_exit(obs, rule_pnl, plan)
+        self._watch_mismatch(obs, rule_pnl, plan)
+        self._watch_margin(obs, plan)
+        self._watch_max(obs, plan)
+        if obs.position == 0:
+            self._flattening = False
+        self._plan_close(obs, plan)
+
+        state, reason = self._resolve(md_fresh=md_fresh, strategy_steady=strategy_steady)
+        if state is TradingState.HALTED and obs.open_orders and plan.cancel is None:
+            due = self._last_cancel_s is None or obs.now_s - self._last_cancel_s >= self.limits.cancel_retry_s
+            if due:
+                plan.cancel_all(reason)
+                plan.logs.append(self._line("cancel_retry", detail=f"open_orders={obs.open_orders}"))
+        if plan.cancel is not None:
+            self._last_cancel_s = obs.now_s
+
+        actions: list[Action] = []
+        if (state, reason) != (self._state, self._reason):
+            self._state, self._reason = state, reason
+            actions.append(SetState(state, reason))
+        if plan.cancel is not None:
+            actions.append(CancelAll(plan.cancel))
+        if plan.close is not None:
+            actions.append(plan.close)
+        if plan.restart is not None:
+            actions.append(RestartStrategy(plan.restart))
+        actions.extend(plan.logs)
+        return Decision(state=state, reason=reason, actions=tuple(actions), unrealized_pnl=upnl)
+
+    def _resolve(self, *, md_fresh: bool, strategy_steady: bool) -> tuple[TradingState, Reason]:
+        """The first condition that holds, HALTED ones before REDUCING ones; else ACTIVE."""
+        halted = (
+            (Reason.MANUAL, self._halt_note is not None),
+            (Reason.STRATEGY_HANG, not strategy_steady),
+            (Reason.MD_STALE, not md_fresh),
+        )
+        for reason, holds in halted:
+            if holds:
+                return TradingState.HALTED, reason
+        if self._exit is not None:
+            return TradingState.REDUCING, self._exit.reason
+        reducing = (
+            (Reason.FLATTEN, self._flattening),
+            (Reason.MAX_POSITION, self._over_max),
+            (Reason.MARGIN, self._margin_high),
+        )
+        for reason, holds in reducing:
+            if holds:
+                return TradingState.REDUCING, reason
+        return TradingState.ACTIVE, Reason.NONE
+
+    def _manual(self, plan: _Plan) -> None:
+        if self._halt_new:
+            self._halt_new = False
+            plan.cancel_all(Reason.MANUAL)
+            plan.logs.append(self._line("manual_halt", detail=self._halt_note or ""))
+        if self._flatten_new:
+            self._flatten_new = False
+            plan.cancel_all(Reason.FLATTEN)
+            plan.logs.append(self._line("flatten"))
+
+    def _watch_md(self, obs: Observation, plan: _Plan) -> bool:
+        fresh = (
+            obs.mark_price is not None and obs.md_age_s is not None and obs.md_age_s <= self.limits.md_stale_s
+        )
+        if fresh:
+            if self._md_reacted:
+                self._md_reacted = False
+                plan.logs.append(self._line("md_recovered", level="info"))
+            return True
+        # Market data not seen yet is expected for a moment after start: react only after the grace.
+        if not self._md_reacted and (obs.md_age_s is not None or self._past_grace(obs.now_s)):
+            self._md_reacted = True
+            plan.cancel_all(Reason.MD_STALE)
+            age = "never" if obs.md_age_s is None else f"{obs.md_age_s:.3f}"
+            plan.logs.append(
+                self._line("md_stale", detail=f"md_age_s={age} limit_s={self.limits.md_stale_s}")
+            )
+        return False
+
+    def _watch_strategy(self, obs: Observation, plan: _Plan) -> bool:
+        """True once one strategy instance has heartbeated fresh for ``hang_settle_s``."""
+        limits, now_s = self.limits, obs.now_s
+        age = obs.strategy_heartbeat_age_s
+        if age is not None and age <= limits.hang_timeout_s:
+            if self._hb_fresh_since_s is None or obs.strategy_instance != self._hb_instance:
+                if self._hb_instance is not None and obs.strategy_instance != self._hb_instance:
+                    detail = f"instance={obs.strategy_instance} previous={self._hb_instance}"
+                    plan.logs.append(self._line("strategy_instance", level="info", detail=detail))
+                self._hb_instance = obs.strategy_instance
+                self._hb_fresh_since_s = now_s
+            steady = now_s - self._hb_fresh_since_s >= limits.hang_settle_s
+            if steady and self._hung:
+                self._hung = False
+                plan.logs.append(self._line("strategy_recovered", level="info"))
+            return steady
+        self._hb_fresh_since_s = None
+        if not self._hung:
+            # A strategy not seen yet is still starting; after the grace it counts as hung.
+            if age is None and not self._past_grace(now_s):
+                return False
+            self._hung = True
+            self._last_restart_s = now_s
+            plan.cancel_all(Reason.STRATEGY_HANG)
+            plan.restart = Reason.STRATEGY_HANG
+            shown = "never" if age is None else f"{age:.3f}"
+            detail = f"heartbeat_age_s={shown} limit_s={limits.hang_timeout_s} on_hang={limits.on_hang}"
+            plan.logs.append(self._line("strategy_hang", level="error", detail=detail))
+        elif now_s - self._last_restart_s >= limits.restart_interval_s:
+            self._last_restart_s = now_s
+            plan.restart = Reason.STRATEGY_HANG
+        return False
+
+    def _watch_exit(self, obs: Observation, upnl: Decimal | None, plan: _Plan) -> None:
+        limits = self.limits
+        if self._exit is None:
+            if obs.position == 0 or upnl is None:
+                return
+            if limits.stop_loss is not None and upnl <= limits.stop_loss:
+                reason, threshold = Reason.STOP_LOSS, limits.stop_loss
+            elif limits.take_profit is not None and upnl >= limits.take_profit:
+                reason, threshold = Reason.TAKE_PROFIT, limits.take_profit
+            else:
+                return
+            self._exit = _Exit(reason)
+            plan.cancel_all(reason)
+            detail = f"upnl={fmt(upnl)} threshold={fmt(threshold)} position={fmt(obs.position)}"
+            plan.logs.append(self._line(reason, detail=detail))
+            return
+        if obs.position != 0:
+            self._exit.flat_since_s = None
+            return
+        if self._exit.flat_since_s is None:
+            self._exit.flat_since_s = obs.now_s
+        cooldown_s = limits.sl_cooldown_s if self._exit.reason is Reason.STOP_LOSS else 0.0
+        if obs.now_s - self._exit.flat_since_s >= cooldown_s:
+            plan.logs.append(self._line("exit_done", level="info", detail=f"after={self._exit.reason}"))
+            self._exit = None
+
+    def _watch_mismatch(self, obs: Observation, upnl: Decimal | None, plan: _Plan) -> None:
+        venue = obs.venue_unrealized_pnl
+        if upnl is None or venue is None:
+            return
+        difference = upnl - venue
+        mismatch = abs(difference) > self.limits.pnl_disagreement_tolerance
+        if mismatch and not self._mismatch:
+            message = text("pnl_mismatch", self.lang)
+            plan.logs.append(AlertMismatch(ours=upnl, venue=venue, difference=difference, message=message))
+        elif self._mismatch and not mismatch:
+            plan.logs.append(self._line("pnl_mismatch_cleared", level="info"))
+        self._mismatch = mismatch
+
+    def _watch_margin(self, obs: Observation, plan: _Plan) -> None:
+        limit = self.limits.margin_fraction_limit
+        if limit is None or obs.margin_fraction is None:
+            return  # unknown: keep the last verdict rather than flap
+        high = obs.margin_fraction >= limit
+        if high and not self._margin_high:
+            plan.cancel_all(Reason.MARGIN)
+            detail = f"margin_fraction={fmt(obs.margin_fraction)} limit={fmt(limit)}"
+            plan.logs.append(self._line("margin", detail=detail))
+        self._margin_high = high
+
+    def _watch_max(self, obs: Observation, plan: _Plan) -> None:
+        over = abs(obs.position) > self.limits.max_position
+        if over and not self._over_max:
+            plan.cancel_all(Reason.MAX_POSITION)
+            detail = f"position={fmt(obs.position)} max={fmt(self.limits.max_position)}"
+            plan.logs.append(self._line("max_position", detail=detail))
+        self._over_max = over
+
+    def _plan_close(self, obs: Observation, plan: _Plan) -> None:
+        """At most one close in flight: the whole position for an exit, flatten or hang, else the excess."""
+        size = abs(obs.position)
+        flight = self._in_flight
+        if flight is not None:
+            # A close is settled once the position moved after it was confirmed; a close that never
+            # settles (lost reply, unfilled order) is retried after the timeout.
+            if size == 0 or (flight.done and obs.position != flight.position):
+                self._in_flight = None
+            elif obs.now_s - flight.sent_s >= self.limits.close_timeout_s:
+                self._in_flight = None
+                plan.logs.append(self._line("close_timeout", detail=f"close_id={flight.close_id}"))
+            else:
+                return
+        if size == 0:
+            return
+        if self._exit is not None:
+            reason, quantity = self._exit.reason, size
+        elif self._flattening:
+            reason, quantity = Reason.FLATTEN, size
+        elif self._hung and self.limits.on_hang == "flatten":
+            reason, quantity = Reason.STRATEGY_HANG, size
+        elif size > self.limits.max_position:
+            reason, quantity = Reason.MAX_POSITION, size - self.limits.max_position
+        else:
+            return
+        self._next_close_id += 1
+        side = Side.SELL if obs.position > 0 else Side.BUY
+        plan.close = ClosePosition(side, quantity, reason, self._next_close_id)
+        self._in_flight = _InFlight(self._next_close_id, obs.now_s, obs.position)
+
+    # ------------------------------------------------------------ helpers
+
+    def _past_grace(self, now_s: float) -> bool:
+        return self._started_s is not None and now_s - self._started_s >= self.limits.startup_grace_s
+
+    def _line(self, key: str, *, level: LogLevel = "warning", detail: str = "") -> Log:
+        return Log(key, text(key, self.lang), level, detail)
+
+    def _log(self, key: str, *, level: LogLevel = "warning", detail: str = "") -> None:
+        self._pending.append(self._line(key, level=level, detail=detail))
