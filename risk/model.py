@@ -38,9 +38,9 @@ class Limits:
     than ``hang_timeout_s`` (or none came within ``startup_grace_s`` of the first
     observation) and as recovered after ``hang_settle_s`` of fresh heartbeats
     from one instance; a still-hung strategy is restarted every
-    ``restart_interval_s``.  ``margin_fraction_limit`` is compared with
-    ``Observation.margin_fraction``, the share of equity the venue requires as
-    maintenance margin (0 = no exposure, 1 = liquidation); None disables it.
+    ``restart_interval_s``.  ``margin_fraction_limit`` is the lowest
+    ``Observation.margin_fraction`` (equity over position notional, as the
+    venues report it) that keeps the state ACTIVE; None disables the rule.
     A close not settled within ``close_timeout_s`` is sent again; orders still
     open while HALTED are cancelled again every ``cancel_retry_s``.
     """
@@ -70,8 +70,8 @@ class Limits:
             raise ValueError(f"take_profit must be positive, got {self.take_profit}")
         if self.on_hang not in ("cancel", "flatten"):
             raise ValueError(f"on_hang must be 'cancel' or 'flatten', got {self.on_hang!r}")
-        if self.margin_fraction_limit is not None and not 0 < self.margin_fraction_limit <= 1:
-            raise ValueError(f"margin_fraction_limit must be in (0, 1], got {self.margin_fraction_limit}")
+        if self.margin_fraction_limit is not None and self.margin_fraction_limit <= 0:
+            raise ValueError(f"margin_fraction_limit must be positive, got {self.margin_fraction_limit}")
         if self.pnl_disagreement_tolerance < 0:
             raise ValueError("pnl_disagreement_tolerance must not be negative")
         for name in _POSITIVE_TIMES:
@@ -85,7 +85,9 @@ class Limits:
 class Observation:
     """What the guardian knows at ``now_s``; ages are seconds since the newest update (None: never seen).
 
-    ``md_age_s`` is the age of ``mark_price``.  ``open_orders`` None means unknown.
+    ``md_age_s`` is the age of ``mark_price``.  ``margin_fraction`` is the account's
+    equity over its position notional (None without a position).  ``open_orders``
+    None means unknown.
     """
 
     now_s: float
@@ -197,7 +199,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "Market data stale: orders cancelled, trading halted",
     ),
     "md_recovered": ("行情數據恢復", "Market data fresh again"),
-    "margin": ("保證金使用率超過上限，只允許減倉", "Margin usage above the limit: reduce-only"),
+    "margin": ("保證金率低於下限，只允許減倉", "Margin fraction below the limit: reduce-only"),
     "manual_halt": ("已手動停止交易", "Trading halted by the operator"),
     "manual_resume": ("已手動恢復交易", "Trading resumed by the operator"),
     "flatten": (

@@ -145,7 +145,7 @@ class Guardian:
         self._last_restart_s = 0.0
         self._exit: _Exit | None = None
         self._over_max = False
-        self._margin_high = False
+        self._margin_low = False
         self._mismatch = False
         self._in_flight: _InFlight | None = None
         self._next_close_id = 0
@@ -249,7 +249,7 @@ class Guardian:
         reducing = (
             (Reason.FLATTEN, self._flattening),
             (Reason.MAX_POSITION, self._over_max),
-            (Reason.MARGIN, self._margin_high),
+            (Reason.MARGIN, self._margin_low),
         )
         for reason, holds in reducing:
             if holds:
@@ -358,15 +358,16 @@ class Guardian:
         self._mismatch = mismatch
 
     def _watch_margin(self, obs: Observation, plan: _Plan) -> None:
-        limit = self.limits.margin_fraction_limit
-        if limit is None or obs.margin_fraction is None:
-            return  # unknown: keep the last verdict rather than flap
-        high = obs.margin_fraction >= limit
-        if high and not self._margin_high:
+        limit, fraction = self.limits.margin_fraction_limit, obs.margin_fraction
+        if limit is None:
+            return
+        # Venues report no margin fraction without a position: nothing is at risk then.
+        low = fraction is not None and fraction <= limit
+        if fraction is not None and low and not self._margin_low:
             plan.cancel_all(Reason.MARGIN)
-            detail = f"margin_fraction={fmt(obs.margin_fraction)} limit={fmt(limit)}"
+            detail = f"margin_fraction={fmt(fraction)} limit={fmt(limit)}"
             plan.logs.append(self._line("margin", detail=detail))
-        self._margin_high = high
+        self._margin_low = low
 
     def _watch_max(self, obs: Observation, plan: _Plan) -> None:
         over = abs(obs.position) > self.limits.max_position

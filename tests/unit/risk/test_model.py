@@ -30,7 +30,7 @@ def test_defaults_match_the_design() -> None:
         ({"stop_loss": D(0)}, "negative"),
         ({"take_profit": D(-5)}, "take_profit"),
         ({"on_hang": "ignore"}, "on_hang"),
-        ({"margin_fraction_limit": D("1.5")}, "margin_fraction_limit"),
+        ({"margin_fraction_limit": D("-0.1")}, "margin_fraction_limit"),
         ({"margin_fraction_limit": D(0)}, "margin_fraction_limit"),
         ({"pnl_disagreement_tolerance": D(-1)}, "tolerance"),
         ({"hang_timeout_s": 0.0}, "hang_timeout_s"),

@@ -386,14 +386,21 @@ def test_orders_still_open_while_halted_are_cancelled_again() -> None:
 # ---------------------------------------------------------------- margin
 
 
-def test_margin_above_the_limit_reduces_until_it_falls() -> None:
-    guardian = armed(limits(margin_fraction_limit=D("0.8")))
-    assert guardian.decide(obs(2.0, margin_fraction=D("0.79"))).actions == ()
-    high = guardian.decide(obs(3.0, margin_fraction=D("0.8")))
-    assert high.actions[:2] == (SetState(REDUCING, Reason.MARGIN), CancelAll(Reason.MARGIN))
-    assert log_keys(high) == ["margin"]
-    assert guardian.decide(obs(4.0, margin_fraction=None)).state is REDUCING  # unknown keeps the verdict
+def test_margin_fraction_at_or_below_the_limit_reduces_until_it_recovers() -> None:
+    # Margin fraction is equity over position notional: lower is closer to liquidation.
+    guardian = armed(limits(margin_fraction_limit=D("0.1")))
+    assert guardian.decide(obs(2.0, margin_fraction=D("0.11"))).actions == ()
+    low = guardian.decide(obs(3.0, margin_fraction=D("0.1")))
+    assert low.actions[:2] == (SetState(REDUCING, Reason.MARGIN), CancelAll(Reason.MARGIN))
+    assert log_keys(low) == ["margin"]
+    assert guardian.decide(obs(4.0, margin_fraction=D("0.05"))).actions == ()
     assert guardian.decide(obs(5.0, margin_fraction=D("0.5"))).actions == (SetState(ACTIVE, Reason.NONE),)
+
+
+def test_no_margin_fraction_means_no_position_at_risk() -> None:
+    guardian = armed(limits(margin_fraction_limit=D("0.1")))
+    guardian.decide(obs(2.0, margin_fraction=D("0.02")))
+    assert guardian.decide(obs(3.0, margin_fraction=None)).state is ACTIVE
 
 
 def test_check_arming_accepts_a_covered_max_position() -> None:
