@@ -162,7 +162,10 @@ class PnlTracker:
         self._mark = price
 
     def on_fill(self, fill: Fill) -> bool:
-        """Apply a fill once; False when its trade id was already seen (a replay)."""
+        """Apply a fill once; False when its trade id was already seen (a replay).
+
+        Raises ValueError for another market's fill or a non-positive price or size.
+        """
         if fill.symbol != self._rules.symbol:
             raise ValueError(f"fill for {fill.symbol} fed to the {self._rules.symbol} tracker")
         if fill.quantity <= 0 or fill.price <= 0:

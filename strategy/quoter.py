@@ -121,18 +121,14 @@ class QuotePlan:
 def layer_offsets_ticks(count: int) -> tuple[int, ...]:
     """Ticks from the first quote for layers 0..count-1: round_half_up(1.5 * i**1.5), strictly increasing.
 
-    0, 2, 4, 8, 12, 17, 22, 28, 34, 41, ...  The rule already grows by more
-    than one tick per layer; the ``previous + 1`` floor keeps the promise of
-    distinct prices whatever the rounding.
+    0, 2, 4, 8, 12, 17, 22, 28, 34, 41, ...  Successive exact values differ by
+    at least 1.5, and rounding half-up keeps a gap of one or more, so no two
+    layers ever share a price.
     """
-    offsets: list[int] = []
-    for i in range(count):
-        exact = Decimal("1.5") * i * Decimal(i).sqrt(_SQRT_CTX)
-        ticks = int(exact.quantize(_ONE, rounding=ROUND_HALF_UP))
-        if offsets and ticks <= offsets[-1]:
-            ticks = offsets[-1] + 1
-        offsets.append(ticks)
-    return tuple(offsets)
+    return tuple(
+        int((Decimal("1.5") * i * Decimal(i).sqrt(_SQRT_CTX)).quantize(_ONE, rounding=ROUND_HALF_UP))
+        for i in range(count)
+    )
 
 
 def skew_offset(*, position: Decimal, params: QuoteParams, width: Decimal) -> Decimal:
