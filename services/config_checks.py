@@ -66,7 +66,7 @@ def show(value: Any) -> str:
     if isinstance(value, Decimal):
         return fmt(value)
     if isinstance(value, float):
-        return f"{value:g}"
+        return fmt(Decimal(repr(value)))
     return str(value)
 
 

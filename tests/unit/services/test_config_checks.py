@@ -224,3 +224,5 @@ def test_flag_label_and_show() -> None:
     assert show(Decimal("1E+2")) == "100"
     assert show(Decimal("0.50")) == "0.5"
     assert show(1.5) == "1.5"
+    assert show(1234567.0) == "1234567"
+    assert show(-0.25) == "-0.25"
