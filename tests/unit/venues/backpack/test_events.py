@@ -1,0 +1,147 @@
+"""Backpack stream payloads to bus types."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from services.wire import OrderStatus, OrderType, Side
+from venues.backpack.events import (
+    bbo_from_ws,
+    event_time_ns,
+    fill_from_ws,
+    mark_from_ws,
+    order_from_ws,
+    position_from_ws,
+    trade_from_ws,
+)
+from venues.backpack.parse import MalformedResponse, loads
+
+D = Decimal
+FILL_EVENT = {
+    "e": "orderFill",
+    "E": 1694687692980000,
+    "s": "SOL_USDC_PERP",
+    "c": 123,
+    "S": "Bid",
+    "o": "LIMIT",
+    "f": "GTC",
+    "q": "2",
+    "p": "20.5",
+    "X": "PartiallyFilled",
+    "i": "1111343026172067",
+    "t": 567,
+    "l": "0.5",
+    "z": "1.5",
+    "L": "20.5",
+    "m": True,
+    "n": "0.0041",
+    "N": "USDC",
+    "y": True,
+    "T": 1694687692989999,
+}
+
+
+def test_event_time_is_microseconds_to_ns() -> None:
+    assert event_time_ns({"E": 1694687692980000}) == 1694687692980000000
+    assert event_time_ns({"T": 5}) == 5000
+    assert event_time_ns({}) is None
+
+
+def test_book_ticker() -> None:
+    bbo = bbo_from_ws(
+        {
+            "e": "bookTicker",
+            "E": 1,
+            "s": "SOL_USDC_PERP",
+            "a": "18.70",
+            "A": "1.000",
+            "b": "18.67",
+            "B": "2.000",
+            "u": "111063070525358080",
+        }
+    )
+    assert bbo is not None
+    assert (bbo.bid, bbo.bid_qty, bbo.ask, bbo.ask_qty) == (D("18.67"), D("2.000"), D("18.70"), D("1.000"))
+    assert bbo.update_id == 111063070525358080
+    assert bbo_from_ws({"e": "bookTicker", "s": "S", "a": "1", "A": "1", "b": "", "B": ""}) is None
+
+
+@pytest.mark.parametrize(("maker_is_buyer", "taker"), [(True, Side.SELL), (False, Side.BUY)])
+def test_trade_taker_side(maker_is_buyer: bool, taker: Side) -> None:
+    trade = trade_from_ws(
+        {"e": "trade", "s": "S", "p": "18.68", "q": "0.122", "t": 12345, "m": maker_is_buyer}
+    )
+    assert (trade.trade_id, trade.price, trade.quantity, trade.taker_side) == (
+        "12345",
+        D("18.68"),
+        D("0.122"),
+        taker,
+    )
+
+
+def test_mark_price() -> None:
+    mark = mark_from_ws(
+        {"e": "markPrice", "s": "S", "p": "18.70", "f": "0.0001", "i": "18.69", "n": 1694688000000}
+    )
+    assert (mark.mark, mark.index, mark.funding_rate, mark.next_funding_ms) == (
+        D("18.70"),
+        D("18.69"),
+        D("0.0001"),
+        1694688000000,
+    )
+
+
+def test_order_fill_event_gives_order_and_fill() -> None:
+    order = order_from_ws(FILL_EVENT)
+    assert order.order_id == "1111343026172067" and order.client_id == 123
+    assert order.side is Side.BUY and order.order_type is OrderType.LIMIT
+    assert order.price == D("20.5") and order.quantity == D(2) and order.filled_quantity == D("1.5")
+    assert order.status is OrderStatus.PARTIALLY_FILLED and order.post_only
+    fill = fill_from_ws(FILL_EVENT)
+    assert fill is not None
+    assert (fill.trade_id, fill.order_id, fill.client_id) == ("567", "1111343026172067", 123)
+    assert (fill.price, fill.quantity, fill.fee, fill.fee_asset, fill.is_maker) == (
+        D("20.5"),
+        D("0.5"),
+        D("0.0041"),
+        "USDC",
+        True,
+    )
+
+
+def test_status_from_the_event_when_x_is_missing() -> None:
+    base = {key: value for key, value in FILL_EVENT.items() if key not in ("X", "t", "l", "L", "m", "n", "N")}
+    assert order_from_ws({**base, "e": "orderAccepted", "z": "0"}).status is OrderStatus.NEW
+    assert order_from_ws({**base, "e": "orderCancelled"}).status is OrderStatus.CANCELLED
+    expired = order_from_ws({**base, "e": "orderExpired", "R": "PostOnlyTaker"})
+    assert expired.status is OrderStatus.EXPIRED and expired.reason == "PostOnlyTaker"
+    assert order_from_ws({**base, "e": "orderFill", "z": "2"}).status is OrderStatus.FILLED
+    assert fill_from_ws({**base, "e": "orderAccepted"}) is None
+
+
+def test_market_order_event() -> None:
+    raw = {"e": "orderAccepted", "s": "S", "S": "Ask", "o": "MARKET", "q": "1", "i": "9", "X": "New"}
+    order = order_from_ws(raw)
+    assert order.order_type is OrderType.MARKET and order.price is None and order.client_id is None
+
+
+def test_position_update_numbers_stay_exact() -> None:
+    raw = loads(
+        '{"e":"positionAdjusted","E":1,"s":"SOL_USDC_PERP","b":123.1,"B":122.3,"M":122.9,"q":-5.1,"p":"-1","P":"0.5"}'
+    )
+    position = position_from_ws(raw)
+    assert position.quantity == D("-5.1") and position.entry_price == D("122.3")
+    assert (
+        position.mark_price == D("122.9")
+        and position.realized_pnl == D(-1)
+        and position.unrealized_pnl == D("0.5")
+    )
+
+
+def test_malformed_events() -> None:
+    with pytest.raises(MalformedResponse):
+        order_from_ws({"e": "orderAccepted"})
+    with pytest.raises(MalformedResponse):
+        trade_from_ws({"s": "S"})

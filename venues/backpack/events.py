@@ -1,0 +1,136 @@
+"""Backpack WebSocket payloads (``data`` of each stream message) as bus types.
+
+Pure: no I/O.  Stream times are microseconds; ``event_time_ns`` turns them
+into the nanoseconds ``VenueEvent.ts_ns`` carries.  Malformed payloads raise
+``parse.MalformedResponse``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from services.wire import Bbo, Fill, Mark, OrderStatus, OrderType, OrderUpdate, Position, Side, Trade
+from venues.backpack.parse import (
+    dec,
+    field,
+    integer,
+    opt_client_id,
+    opt_dec,
+    order_type_from_venue,
+    side_from_venue,
+    status_from_venue,
+)
+
+# Order events whose payload may lack ``X`` (the order state).
+_EVENT_STATUS = {
+    "orderAccepted": OrderStatus.NEW,
+    "orderCancelled": OrderStatus.CANCELLED,
+    "orderExpired": OrderStatus.EXPIRED,
+}
+
+
+def event_time_ns(raw: Any) -> int | None:
+    """A stream event's exchange time in ns (``E``, else engine time ``T``; both microseconds)."""
+    if not isinstance(raw, Mapping):
+        return None
+    value = raw.get("E", raw.get("T"))
+    return None if value is None else integer(value) * 1000
+
+
+def bbo_from_ws(raw: Any) -> Bbo | None:
+    """A ``bookTicker`` event (None while one side of the book is empty)."""
+    if not isinstance(raw, Mapping) or any(raw.get(key) in (None, "") for key in "bBaA"):
+        return None
+    return Bbo(
+        symbol=str(field(raw, "s")),
+        bid=dec(raw["b"]),
+        bid_qty=dec(raw["B"]),
+        ask=dec(raw["a"]),
+        ask_qty=dec(raw["A"]),
+        update_id=integer(raw.get("u") or 0),
+    )
+
+
+def trade_from_ws(raw: Any) -> Trade:
+    """A ``trade`` event; ``m`` says the buyer was the maker, so the seller took."""
+    return Trade(
+        symbol=str(field(raw, "s")),
+        trade_id=str(field(raw, "t")),
+        price=dec(field(raw, "p")),
+        quantity=dec(field(raw, "q")),
+        taker_side=Side.SELL if raw.get("m") else Side.BUY,
+    )
+
+
+def mark_from_ws(raw: Any) -> Mark:
+    """A ``markPrice`` event (``n``, the next funding time, is in milliseconds)."""
+    return Mark(
+        symbol=str(field(raw, "s")),
+        mark=dec(field(raw, "p")),
+        index=opt_dec(raw, "i"),
+        funding_rate=opt_dec(raw, "f"),
+        next_funding_ms=integer(raw.get("n") or 0),
+    )
+
+
+def order_from_ws(raw: Any) -> OrderUpdate:
+    """An ``account.orderUpdate`` event as the order's new state."""
+    event = str(field(raw, "e"))
+    filled = dec(raw.get("z") or 0)
+    quantity = opt_dec(raw, "q")
+    # Quote-quantity market orders carry no base quantity: what executed is the size.
+    quantity = quantity if quantity is not None else filled
+    if raw.get("X") is not None:
+        status = status_from_venue(raw["X"])
+    elif event in _EVENT_STATUS:
+        status = _EVENT_STATUS[event]
+    elif quantity and filled >= quantity:
+        status = OrderStatus.FILLED
+    else:
+        status = OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.NEW
+    order_type = order_type_from_venue(field(raw, "o"))
+    return OrderUpdate(
+        symbol=str(field(raw, "s")),
+        order_id=str(field(raw, "i")),
+        client_id=opt_client_id(raw.get("c")),
+        side=side_from_venue(field(raw, "S")),
+        order_type=order_type,
+        price=opt_dec(raw, "p") if order_type is OrderType.LIMIT else None,
+        quantity=quantity,
+        filled_quantity=filled,
+        status=status,
+        post_only=bool(raw.get("y", False)),
+        reduce_only=bool(raw.get("r", False)),
+        reason=str(raw.get("R") or ""),
+    )
+
+
+def fill_from_ws(raw: Any) -> Fill | None:
+    """The fill inside an ``orderFill`` event (None for every other event)."""
+    if not isinstance(raw, Mapping) or raw.get("e") != "orderFill":
+        return None
+    return Fill(
+        symbol=str(field(raw, "s")),
+        trade_id=str(field(raw, "t")),
+        order_id=str(field(raw, "i")),
+        client_id=opt_client_id(raw.get("c")),
+        side=side_from_venue(field(raw, "S")),
+        price=dec(field(raw, "L")),
+        quantity=dec(field(raw, "l")),
+        fee=dec(raw.get("n") or 0),
+        fee_asset=str(raw.get("N") or ""),
+        is_maker=bool(raw.get("m", False)),
+    )
+
+
+def position_from_ws(raw: Any) -> Position:
+    """An ``account.positionUpdate`` event (or the snapshot the venue sends on subscribe)."""
+    return Position(
+        symbol=str(field(raw, "s")),
+        quantity=dec(raw.get("q") or 0),
+        entry_price=dec(raw.get("B") or 0),
+        mark_price=opt_dec(raw, "M"),
+        unrealized_pnl=opt_dec(raw, "P"),
+        realized_pnl=opt_dec(raw, "p"),
+    )

@@ -1,0 +1,308 @@
+"""Backpack REST JSON to bus types, and bus requests to Backpack request bodies.
+
+Pure: no I/O.  Every number is read as an exact ``Decimal`` (JSON floats
+included, see ``loads``), and anything missing or malformed raises
+``MalformedResponse`` and only that, so callers handle one error type.
+The stream's payloads are in ``events``, the error mapping in ``errors``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from services.wire import (
+    Balance,
+    Fill,
+    FundingPayment,
+    Level,
+    Mark,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Place,
+    Position,
+    RejectReason,
+    Side,
+    TimeInForce,
+)
+from venues.precision import MarketRules, fmt
+
+SIDE_TO_VENUE = {Side.BUY: "Bid", Side.SELL: "Ask"}
+_SIDE_FROM_VENUE = {"bid": Side.BUY, "ask": Side.SELL}
+_STATUS = {
+    "new": OrderStatus.NEW,
+    "partiallyfilled": OrderStatus.PARTIALLY_FILLED,
+    "filled": OrderStatus.FILLED,
+    "cancelled": OrderStatus.CANCELLED,
+    "expired": OrderStatus.EXPIRED,
+    "triggerpending": OrderStatus.NEW,
+    "triggerfailed": OrderStatus.REJECTED,
+}
+# Expiry reasons that mean the venue refused the order outright.
+_EXPIRY_REJECTS = {
+    "PostOnlyTaker": RejectReason.POST_ONLY_WOULD_TAKE,
+    "ReduceOnlyNotReduced": RejectReason.REDUCE_ONLY,
+    "InsufficientMargin": RejectReason.INSUFFICIENT_MARGIN,
+    "InsufficientFunds": RejectReason.INSUFFICIENT_MARGIN,
+    "InvalidPrice": RejectReason.BAD_PRICE,
+    "PriceOutOfBounds": RejectReason.BAD_PRICE,
+    "InvalidQuantity": RejectReason.BAD_QUANTITY,
+    "PositionLimit": RejectReason.POSITION_LIMIT,
+}
+
+
+class MalformedResponse(ValueError):
+    """A venue payload that does not have the documented shape."""
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON keeping every fractional number exact (``Decimal``, never ``float``)."""
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except ValueError as exc:
+        raise MalformedResponse(f"not JSON: {exc}") from None
+
+
+def field(raw: Any, key: str) -> Any:
+    """``raw[key]``; raises ``MalformedResponse`` when ``raw`` is not an object or lacks it."""
+    if not isinstance(raw, Mapping):
+        raise MalformedResponse(f"expected an object, got {type(raw).__name__}")
+    value = raw.get(key)
+    if value is None:
+        raise MalformedResponse(f"missing field {key!r}")
+    return value
+
+
+def dec(value: Any) -> Decimal:
+    """A JSON number or decimal string as an exact, finite ``Decimal``."""
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
+        raise MalformedResponse(f"not a decimal: {value!r}")
+    try:
+        result = Decimal(value)
+    except InvalidOperation:
+        raise MalformedResponse(f"not a decimal: {value!r}") from None
+    if not result.is_finite():
+        raise MalformedResponse(f"not a finite decimal: {value!r}")
+    return result
+
+
+def opt_dec(raw: Mapping[str, Any], key: str) -> Decimal | None:
+    value = raw.get(key)
+    return None if value is None or value == "" else dec(value)
+
+
+def integer(value: Any) -> int:
+    """A JSON integer or integer string (venue ids and times are sometimes strings)."""
+    if isinstance(value, bool) or (isinstance(value, Decimal) and value != value.to_integral_value()):
+        raise MalformedResponse(f"not an integer: {value!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise MalformedResponse(f"not an integer: {value!r}") from None
+
+
+def opt_client_id(value: Any) -> int | None:
+    return None if value is None or value == "" else integer(value)
+
+
+def side_from_venue(text: Any) -> Side:
+    try:
+        return _SIDE_FROM_VENUE[str(text).lower()]
+    except KeyError:
+        raise MalformedResponse(f"unknown side {text!r}") from None
+
+
+def status_from_venue(text: Any) -> OrderStatus:
+    try:
+        return _STATUS[str(text).lower()]
+    except KeyError:
+        raise MalformedResponse(f"unknown order status {text!r}") from None
+
+
+def order_type_from_venue(text: Any) -> OrderType:
+    lowered = str(text).lower()
+    if lowered not in ("limit", "market"):
+        raise MalformedResponse(f"unknown order type {text!r}")
+    return OrderType(lowered)
+
+
+def naive_utc_ms(value: Any) -> int:
+    """Milliseconds since the epoch from Backpack's naive-UTC ISO text (or a number of ms)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise MalformedResponse(f"not a timestamp: {value!r}") from None
+    return calendar.timegm(moment.utctimetuple()) * 1000 + moment.microsecond // 1000
+
+
+# ---------------------------------------------------------------- requests
+
+
+def order_payload(order: Place, *, auto_lend_redeem: bool) -> dict[str, Any]:
+    """The ``orderExecute`` body for ``order``: decimal strings, ``Bid``/``Ask``, ``clientId``."""
+    body: dict[str, Any] = {
+        "symbol": order.symbol,
+        "side": SIDE_TO_VENUE[order.side],
+        "quantity": fmt(order.quantity),
+        "clientId": order.client_id,
+    }
+    if order.order_type is OrderType.MARKET:
+        body["orderType"] = "Market"
+    else:
+        if order.price is None:
+            raise ValueError("a limit order needs a price")
+        body["orderType"] = "Limit"
+        body["price"] = fmt(order.price)
+        body["timeInForce"] = "IOC" if order.tif is TimeInForce.IOC else "GTC"
+        if order.post_only:
+            body["postOnly"] = True
+        # The original bot sent this on every Backpack quote; the venue treats it as a
+        # spot-margin flag, so it never changes a perp order's risk.
+        if auto_lend_redeem:
+            body["autoLendRedeem"] = True
+    if order.reduce_only:
+        body["reduceOnly"] = True
+    return body
+
+
+# ---------------------------------------------------------------- REST payloads
+
+
+def order_from_rest(raw: Any) -> OrderUpdate:
+    """An order object (execute, query, cancel answers) as an ``OrderUpdate``."""
+    order_type = order_type_from_venue(field(raw, "orderType"))
+    filled = dec(raw.get("executedQuantity") or 0)
+    quantity = opt_dec(raw, "quantity")
+    return OrderUpdate(
+        symbol=str(field(raw, "symbol")),
+        order_id=str(field(raw, "id")),
+        client_id=opt_client_id(raw.get("clientId")),
+        side=side_from_venue(field(raw, "side")),
+        order_type=order_type,
+        price=opt_dec(raw, "price") if order_type is OrderType.LIMIT else None,
+        # Quote-quantity market orders carry no base quantity: what executed is the size.
+        quantity=quantity if quantity is not None else filled,
+        filled_quantity=filled,
+        status=status_from_venue(field(raw, "status")),
+        post_only=bool(raw.get("postOnly", False)),
+        reduce_only=bool(raw.get("reduceOnly") or False),
+        reason=str(raw.get("expiryReason") or ""),
+    )
+
+
+def placement_rejection(update: OrderUpdate) -> RejectReason | None:
+    """Why an order that came back ``Expired`` with nothing filled was in fact refused."""
+    if update.status is not OrderStatus.EXPIRED or update.filled_quantity:
+        return None
+    return _EXPIRY_REJECTS.get(update.reason)
+
+
+def fill_from_rest(raw: Any) -> Fill:
+    """One ``/wapi/v1/history/fills`` row; system fills without a trade id get a stable one."""
+    trade_id = raw.get("tradeId") if isinstance(raw, Mapping) else None
+    order_id = str(field(raw, "orderId"))
+    return Fill(
+        symbol=str(field(raw, "symbol")),
+        trade_id=str(trade_id) if trade_id is not None else f"{order_id}@{field(raw, 'timestamp')}",
+        order_id=order_id,
+        client_id=opt_client_id(raw.get("clientId")),
+        side=side_from_venue(field(raw, "side")),
+        price=dec(field(raw, "price")),
+        quantity=dec(field(raw, "quantity")),
+        fee=dec(raw.get("fee") or 0),
+        fee_asset=str(raw.get("feeSymbol") or ""),
+        is_maker=bool(raw.get("isMaker", False)),
+    )
+
+
+def fill_time_ms(raw: Any) -> int:
+    return naive_utc_ms(field(raw, "timestamp"))
+
+
+def flat_position(symbol: str) -> Position:
+    return Position(symbol=symbol, quantity=Decimal(0), entry_price=Decimal(0))
+
+
+def position_from_rest(raw: Any) -> Position:
+    return Position(
+        symbol=str(field(raw, "symbol")),
+        quantity=dec(field(raw, "netQuantity")),
+        entry_price=dec(raw.get("entryPrice") or 0),
+        mark_price=opt_dec(raw, "markPrice"),
+        unrealized_pnl=opt_dec(raw, "pnlUnrealized"),
+        realized_pnl=opt_dec(raw, "pnlRealized"),
+    )
+
+
+def balance_from_collateral(raw: Any, *, asset: str = "USDC") -> Balance:
+    """``/api/v1/capital/collateral`` as the account's equity in the quote currency."""
+    return Balance(
+        asset=asset,
+        equity=dec(field(raw, "netEquity")),
+        available=dec(field(raw, "netEquityAvailable")),
+        margin_fraction=opt_dec(raw, "marginFraction"),
+    )
+
+
+def funding_from_rest(raw: Any) -> FundingPayment:
+    """One funding row; the venue has no payment id, so symbol and interval end make one."""
+    symbol = str(field(raw, "symbol"))
+    return FundingPayment(
+        symbol=symbol,
+        payment_id=f"{symbol}@{field(raw, 'intervalEndTimestamp')}",
+        amount=dec(field(raw, "quantity")),
+        rate=opt_dec(raw, "fundingRate"),
+    )
+
+
+def funding_time_ms(raw: Any) -> int:
+    return naive_utc_ms(field(raw, "intervalEndTimestamp"))
+
+
+def market_rules(raw: Any) -> MarketRules | None:
+    """A perpetual market's precision (None for spot and other market types)."""
+    market_type = raw.get("marketType") if isinstance(raw, Mapping) else None
+    if market_type is not None and str(market_type).upper() != "PERP":
+        return None
+    filters = field(raw, "filters")
+    price, quantity = field(filters, "price"), field(filters, "quantity")
+    step = dec(field(quantity, "stepSize"))
+    return MarketRules(
+        symbol=str(field(raw, "symbol")),
+        base_asset=str(field(raw, "baseSymbol")),
+        quote_asset=str(field(raw, "quoteSymbol")),
+        tick_size=dec(field(price, "tickSize")),
+        step_size=step,
+        min_quantity=dec(quantity.get("minQuantity") or step),
+    )
+
+
+def mark_from_rest(raw: Any) -> Mark:
+    return Mark(
+        symbol=str(field(raw, "symbol")),
+        mark=dec(field(raw, "markPrice")),
+        index=opt_dec(raw, "indexPrice"),
+        funding_rate=opt_dec(raw, "fundingRate"),
+        next_funding_ms=integer(raw.get("nextFundingTimestamp") or 0),
+    )
+
+
+def levels(raw: Any) -> list[Level]:
+    """``[[price, qty], ...]`` as exact levels."""
+    if not isinstance(raw, list):
+        raise MalformedResponse("levels must be a list")
+    result: list[Level] = []
+    for item in raw:
+        if not isinstance(item, list) or len(item) != 2:
+            raise MalformedResponse(f"bad level {item!r}")
+        result.append((dec(item[0]), dec(item[1])))
+    return result

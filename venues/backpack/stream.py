@@ -1,0 +1,285 @@
+"""Backpack's WebSocket streams, self-healing: public market data and the private account feed.
+
+Each stream connects, subscribes and yields ``VenueEvent``s stamped with the
+exchange's event time.  On any drop it yields ``RECONNECTING`` (``MdStatus``
+or ``ExStatus``), backs off (capped exponential with jitter), reconnects,
+re-subscribes (re-seeding the book) and yields ``LIVE`` again.
+
+Keepalive: websockets answers the venue's pings (sent every 60 s, pong due
+within 120 s) by itself; our own pings every ``ping_interval_s`` find a dead
+TCP path within ``ping_interval_s + ping_timeout_s``.  Market data never
+pauses on a live venue, so a public stream silent for ``silence_timeout_s``
+is treated as dropped; the account stream may be quiet and relies on pings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from services.logs import log_once
+from services.wire import ExStatus, FeedState, MdStatus, Message
+from venues.backpack.book import Applied, LocalBook
+from venues.backpack.events import (
+    bbo_from_ws,
+    event_time_ns,
+    fill_from_ws,
+    mark_from_ws,
+    order_from_ws,
+    position_from_ws,
+    trade_from_ws,
+)
+from venues.backpack.parse import MalformedResponse, field, integer, levels, loads
+from venues.backpack.rest import BackpackRest, DepthSnapshot
+from venues.backpack.transport import backoff_s
+from venues.base import AuthError, VenueError, VenueEvent
+
+log = logging.getLogger(__name__)
+
+
+class StreamError(Exception):
+    """The venue reported an error on the stream, or the stream stopped making sense."""
+
+
+class BackpackStream:
+    """Public and private streams for one account (``rest`` seeds books and snapshots)."""
+
+    def __init__(
+        self,
+        *,
+        ws_url: str,
+        rest: BackpackRest,
+        depth_levels: int = 10,
+        open_timeout_s: float = 10.0,
+        ping_interval_s: float = 20.0,
+        ping_timeout_s: float = 20.0,
+        silence_timeout_s: float = 20.0,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 30.0,
+        max_queue: int = 1024,
+        max_gap_reseeds: int = 3,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.ws_url = ws_url
+        self.rest = rest
+        self.depth_levels = depth_levels
+        self.open_timeout_s = open_timeout_s
+        self.ping_interval_s = ping_interval_s
+        self.ping_timeout_s = ping_timeout_s
+        self.silence_timeout_s = silence_timeout_s
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        # Messages buffered while the book is seeded over REST; past it websockets stops
+        # reading the socket (TCP backpressure), it never drops a message.
+        self.max_queue = max_queue
+        self.max_gap_reseeds = max_gap_reseeds
+        self._rng = rng or random.Random()
+
+    def public(self, symbol: str) -> AsyncIterator[VenueEvent]:
+        """``Bbo``, ``Book`` (top ``depth_levels``), ``Trade`` and ``Mark``, with ``MdStatus`` on changes."""
+        return self._supervise(symbol, private=False)
+
+    def private(self, symbol: str) -> AsyncIterator[VenueEvent]:
+        """``OrderUpdate``, ``Fill`` and ``Position``, with ``ExStatus`` on changes.
+
+        After every (re)subscribe it yields the REST position and open orders, since
+        whatever changed while disconnected sent no event.
+        """
+        if self.rest.transport.signer is None:
+            raise AuthError("the private stream needs an API secret")
+        return self._supervise(symbol, private=True)
+
+    async def _supervise(self, symbol: str, *, private: bool) -> AsyncIterator[VenueEvent]:
+        failures = 0
+        while True:
+            reason = "closed by the venue"
+            try:
+                async with self._connect() as ws:
+                    session = (
+                        self._private_session(ws, symbol) if private else self._public_session(ws, symbol)
+                    )
+                    async for event in session:
+                        if _is_live(event.msg):
+                            failures = 0
+                        yield event
+            except (websockets.WebSocketException, OSError, TimeoutError, StreamError, VenueError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                if private and ("expired" in reason.lower() or "timestamp" in reason.lower()):
+                    await self._resync_clock()
+            log.warning(
+                "backpack %s stream %s dropped (%s)", "private" if private else "public", symbol, reason
+            )
+            yield VenueEvent(time.time_ns(), _status(FeedState.RECONNECTING, symbol, reason, private=private))
+            await asyncio.sleep(
+                backoff_s(failures, base_s=self.backoff_base_s, cap_s=self.backoff_cap_s, rng=self._rng)
+            )
+            failures += 1
+
+    def _connect(self) -> connect:
+        return connect(
+            self.ws_url,
+            open_timeout=self.open_timeout_s,
+            ping_interval=self.ping_interval_s,
+            ping_timeout=self.ping_timeout_s,
+            close_timeout=2.0,
+            max_queue=self.max_queue,
+            proxy=None,
+        )
+
+    async def _resync_clock(self) -> None:
+        try:
+            await self.rest.transport.sync_clock()
+        except VenueError as exc:
+            log.warning("backpack clock re-sync failed: %s", exc)
+
+    # ------------------------------------------------------------ public
+
+    async def _public_session(self, ws: ClientConnection, symbol: str) -> AsyncIterator[VenueEvent]:
+        streams = [f"bookTicker.{symbol}", f"depth.{symbol}", f"trade.{symbol}", f"markPrice.{symbol}"]
+        await ws.send(json.dumps({"method": "SUBSCRIBE", "params": streams}))
+        book = LocalBook(symbol, levels=self.depth_levels)
+        seeded = self._seed(book, await self.rest.depth(symbol))
+        yield VenueEvent(time.time_ns(), MdStatus(state=FeedState.LIVE, symbol=symbol))
+        yield seeded
+        gaps = 0
+        while True:
+            stream, data = await self._receive(ws, timeout_s=self.silence_timeout_s)
+            kind = stream.split(".", 1)[0]
+            ts_ns = _ts_ns(data)
+            if kind != "depth":
+                try:
+                    msg = _market_message(kind, data)
+                except MalformedResponse as exc:
+                    log_once(
+                        log, f"backpack.ws.{kind}.malformed", f"malformed Backpack {kind} message: {exc}"
+                    )
+                    continue
+                if msg is not None:
+                    yield VenueEvent(ts_ns, msg)
+                continue
+            result = _apply_depth(book, data)
+            if result is Applied.APPLIED:
+                gaps = 0
+                yield VenueEvent(ts_ns, book.top())
+            elif result is Applied.GAP:
+                gaps += 1
+                if gaps > self.max_gap_reseeds:
+                    raise StreamError(f"depth of {symbol} still gapped after {self.max_gap_reseeds} re-seeds")
+                log.warning("backpack depth gap on %s at update %s; re-seeding", symbol, data.get("U"))
+                yield self._seed(book, await self.rest.depth(symbol))
+
+    def _seed(self, book: LocalBook, snapshot: DepthSnapshot) -> VenueEvent:
+        book.seed(bids=snapshot.bids, asks=snapshot.asks, last_update_id=snapshot.last_update_id)
+        return VenueEvent(snapshot.ts_ns or time.time_ns(), book.top())
+
+    # ------------------------------------------------------------ private
+
+    async def _private_session(self, ws: ClientConnection, symbol: str) -> AsyncIterator[VenueEvent]:
+        for stream in (f"account.orderUpdate.{symbol}", f"account.positionUpdate.{symbol}"):
+            signature = self.rest.transport.subscribe_signature()
+            await ws.send(json.dumps({"method": "SUBSCRIBE", "params": [stream], "signature": signature}))
+        yield VenueEvent(time.time_ns(), ExStatus(state=FeedState.LIVE))
+        async for event in self._account_snapshot(symbol):
+            yield event
+        while True:
+            stream, data = await self._receive(ws, timeout_s=None)
+            ts_ns = _ts_ns(data)
+            try:
+                if stream.startswith("account.orderUpdate"):
+                    order = order_from_ws(data)
+                    fill = fill_from_ws(data)
+                    # The fill first: a consumer that sees the order filled has its fill already.
+                    if fill is not None:
+                        yield VenueEvent(ts_ns, fill)
+                    yield VenueEvent(ts_ns, order)
+                elif stream.startswith("account.positionUpdate"):
+                    yield VenueEvent(ts_ns, position_from_ws(data))
+            except MalformedResponse as exc:
+                log_once(
+                    log, f"backpack.ws.{stream}.malformed", f"malformed Backpack {stream} message: {exc}"
+                )
+
+    async def _account_snapshot(self, symbol: str) -> AsyncIterator[VenueEvent]:
+        # Events buffered meanwhile follow it, so the last state seen is still the newest.
+        try:
+            position = await self.rest.position(symbol)
+            orders = await self.rest.open_orders(symbol)
+        except VenueError as exc:
+            log.warning("backpack account snapshot for %s failed (stream goes on): %s", symbol, exc)
+            return
+        now_ns = time.time_ns()
+        yield VenueEvent(now_ns, position)
+        for order in orders:
+            yield VenueEvent(now_ns, order)
+
+    # ------------------------------------------------------------ frames
+
+    async def _receive(self, ws: ClientConnection, *, timeout_s: float | None) -> tuple[str, Any]:
+        """The next ``(stream, data)``; raises ``StreamError`` on a venue error or silence."""
+        while True:
+            try:
+                frame = await asyncio.wait_for(ws.recv(), timeout=timeout_s)
+            except TimeoutError:
+                raise StreamError(f"no message for {timeout_s:g} s") from None
+            try:
+                message = loads(frame)
+            except MalformedResponse as exc:
+                log_once(log, "backpack.ws.frame.malformed", f"malformed Backpack frame: {exc}")
+                continue
+            if not isinstance(message, dict):
+                continue
+            if message.get("error") is not None:
+                raise StreamError(f"venue error: {message['error']}")
+            stream, data = message.get("stream"), message.get("data")
+            if isinstance(stream, str) and isinstance(data, dict):
+                return stream, data
+
+
+def _market_message(kind: str, data: Any) -> Message | None:
+    if kind == "bookTicker":
+        return bbo_from_ws(data)
+    if kind == "trade":
+        return trade_from_ws(data)
+    if kind == "markPrice":
+        return mark_from_ws(data)
+    return None
+
+
+def _apply_depth(book: LocalBook, data: Any) -> Applied:
+    """Apply one depth event; a malformed one leaves the book unknown, so it counts as a gap."""
+    try:
+        first_id, last_id = integer(field(data, "U")), integer(field(data, "u"))
+        bids, asks = levels(data.get("b") or []), levels(data.get("a") or [])
+    except MalformedResponse as exc:
+        log_once(log, "backpack.ws.depth.malformed", f"malformed Backpack depth message: {exc}")
+        book.reset()
+        return Applied.GAP
+    return book.apply(first_id=first_id, last_id=last_id, bids=bids, asks=asks)
+
+
+def _ts_ns(data: Any) -> int:
+    try:
+        stamp = event_time_ns(data)
+    except MalformedResponse:
+        stamp = None
+    return stamp if stamp is not None else time.time_ns()
+
+
+def _is_live(msg: Message) -> bool:
+    return isinstance(msg, (MdStatus, ExStatus)) and msg.state is FeedState.LIVE
+
+
+def _status(state: FeedState, symbol: str, reason: str, *, private: bool) -> Message:
+    return (
+        ExStatus(state=state, reason=reason)
+        if private
+        else MdStatus(state=state, symbol=symbol, reason=reason)
+    )

@@ -1,0 +1,171 @@
+"""``BackpackVenue``: the ``Venue`` interface for Backpack perpetuals (REST + WebSocket).
+
+The secret is held by a ``signing.Signer`` only: it is registered for log
+redaction and never appears in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import AsyncIterator, Mapping
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+
+from services.logs import register_secret
+from services.wire import Balance, Fill, FundingPayment, Mark, OrderUpdate, Place, Position
+from venues.backpack.rest import BackpackRest
+from venues.backpack.signing import Signer
+from venues.backpack.stream import BackpackStream
+from venues.backpack.transport import Transport
+from venues.base import MarketRules, Venue, VenueEvent
+
+DEFAULT_API_URL = "https://api.backpack.exchange"
+DEFAULT_WS_URL = "wss://ws.backpack.exchange"
+
+
+class BackpackVenue(Venue):
+    """One Backpack account; without a secret only public calls and the public stream work."""
+
+    name = "backpack"
+
+    def __init__(
+        self,
+        *,
+        api_url: str = DEFAULT_API_URL,
+        ws_url: str = DEFAULT_WS_URL,
+        api_key: str | None = None,
+        secret: Signer | str | None = None,
+        window_ms: int = 5000,
+        timeout_s: float = 5.0,
+        auto_lend_redeem: bool = True,
+        depth_levels: int = 10,
+        max_attempts: int = 3,
+        backoff_base_s: float = 0.25,
+        backoff_cap_s: float = 4.0,
+        resolve_poll_s: float = 0.25,
+        resolve_timeout_s: float = 30.0,
+        ping_interval_s: float = 20.0,
+        ping_timeout_s: float = 20.0,
+        silence_timeout_s: float = 20.0,
+        reconnect_base_s: float = 0.5,
+        reconnect_cap_s: float = 30.0,
+        session: aiohttp.ClientSession | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        signer = _signer(secret)
+        if signer is not None and api_key and api_key != signer.api_key:
+            raise ValueError("BACKPACK_API_KEY is not the public key of BACKPACK_SECRET_KEY")
+        if signer is None and api_key:
+            raise ValueError("a Backpack API key needs its secret key")
+        self.transport = Transport(
+            api_url=api_url,
+            signer=signer,
+            window_ms=window_ms,
+            timeout_s=timeout_s,
+            max_attempts=max_attempts,
+            backoff_base_s=backoff_base_s,
+            backoff_cap_s=backoff_cap_s,
+            session=session,
+            rng=rng,
+        )
+        self.rest = BackpackRest(
+            self.transport,
+            auto_lend_redeem=auto_lend_redeem,
+            resolve_poll_s=resolve_poll_s,
+            resolve_timeout_s=resolve_timeout_s,
+        )
+        self.stream = BackpackStream(
+            ws_url=ws_url,
+            rest=self.rest,
+            depth_levels=depth_levels,
+            open_timeout_s=max(timeout_s, 10.0),
+            ping_interval_s=ping_interval_s,
+            ping_timeout_s=ping_timeout_s,
+            silence_timeout_s=silence_timeout_s,
+            backoff_base_s=reconnect_base_s,
+            backoff_cap_s=reconnect_cap_s,
+            rng=rng,
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> BackpackVenue:
+        """A venue from BACKPACK_API_URL, BACKPACK_WS_URL, BACKPACK_API_KEY and BACKPACK_SECRET_KEY."""
+        source = os.environ if env is None else env
+        return cls(
+            api_url=source.get("BACKPACK_API_URL") or DEFAULT_API_URL,
+            ws_url=source.get("BACKPACK_WS_URL") or DEFAULT_WS_URL,
+            api_key=source.get("BACKPACK_API_KEY") or None,
+            secret=source.get("BACKPACK_SECRET_KEY") or None,
+            **options,
+        )
+
+    def __repr__(self) -> str:
+        urls = f"api_url={self.transport.api_url!r}, ws_url={self.stream.ws_url!r}"
+        return f"BackpackVenue({urls}, api_key={self.api_key!r})"
+
+    @property
+    def api_key(self) -> str | None:
+        return self.transport.signer.api_key if self.transport.signer else None
+
+    async def load_markets(self) -> dict[str, MarketRules]:
+        return await self.rest.load_markets()
+
+    async def server_time_ms(self) -> int:
+        return await self.rest.server_time_ms()
+
+    def public_stream(self, symbol: str) -> AsyncIterator[VenueEvent]:
+        return self.stream.public(symbol)
+
+    def private_stream(self, symbol: str) -> AsyncIterator[VenueEvent]:
+        return self.stream.private(symbol)
+
+    async def place_order(self, order: Place) -> OrderUpdate:
+        return await self.rest.place_order(order)
+
+    async def cancel_order(
+        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
+    ) -> OrderUpdate:
+        return await self.rest.cancel_order(symbol, order_id=order_id, client_id=client_id)
+
+    async def cancel_all(self, symbol: str) -> int:
+        return await self.rest.cancel_all(symbol)
+
+    async def open_orders(self, symbol: str) -> list[OrderUpdate]:
+        return await self.rest.open_orders(symbol)
+
+    async def get_order(
+        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
+    ) -> OrderUpdate | None:
+        return await self.rest.get_order(symbol, order_id=order_id, client_id=client_id)
+
+    async def position(self, symbol: str) -> Position:
+        return await self.rest.position(symbol)
+
+    async def collateral(self) -> Balance:
+        return await self.rest.collateral()
+
+    async def fills(self, symbol: str, *, since_ms: int | None = None, limit: int = 500) -> list[Fill]:
+        return await self.rest.fills(symbol, since_ms=since_ms, limit=limit)
+
+    async def funding_payments(self, symbol: str, *, since_ms: int | None = None) -> list[FundingPayment]:
+        return await self.rest.funding_payments(symbol, since_ms=since_ms)
+
+    async def mark_price(self, symbol: str) -> Decimal:
+        return await self.rest.mark_price(symbol)
+
+    async def mark(self, symbol: str) -> Mark:
+        """Mark, index, funding rate and next funding time over REST."""
+        return await self.rest.mark(symbol)
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+
+def _signer(secret: Signer | str | None) -> Signer | None:
+    if secret is None or isinstance(secret, Signer):
+        return secret
+    register_secret(secret)
+    return Signer(secret)
