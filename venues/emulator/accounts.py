@@ -1,8 +1,9 @@
 """Accounts, positions and their arithmetic: average entry, realized PnL, margin.
 
 A position keeps the average entry price of its open quantity; reducing it
-realizes ``closed * (price - entry)`` for a long (the mirror for a short), and
-a fill larger than the position flips it with the rest opened at the fill price.
+realizes ``closed * (price - entry)`` for a long (the mirror for a short),
+settled to the quote unit as a venue does, and a fill larger than the position
+flips it with the rest opened at the fill price.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from services.wire import Side
-from venues.emulator.records import ZERO, Fill, FundingRow, Order
+from venues.emulator.records import QUOTE_UNIT, ZERO, Fill, FundingRow, Order
 
 
 def _sign(value: Decimal) -> int:
@@ -38,7 +39,9 @@ class PositionState:
             self.quantity = current + signed
             return ZERO
         closed = min(quantity, abs(current))
-        realized = closed * (price - self.entry_price) * _sign(current)
+        realized = (closed * (price - self.entry_price) * _sign(current)).quantize(
+            QUOTE_UNIT, rounding=ROUND_HALF_EVEN
+        )
         self.realized_pnl += realized
         self.quantity = current + signed
         if self.quantity == 0:

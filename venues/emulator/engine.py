@@ -21,8 +21,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from services.wire import Level, OrderType, Side, TimeInForce
 from venues.emulator.accounts import Account, MarginView, PositionView, margin_view
 from venues.emulator.events import Event, FundingEvent, MarkEvent, OrderEvent, OrderEventKind, PositionEvent
-from venues.emulator.matching import QUOTE_UNIT, FeeSchedule, IdSource, Matcher, Operation, crosses
+from venues.emulator.matching import FeeSchedule, IdSource, Matcher, Operation, crosses
 from venues.emulator.records import (
+    QUOTE_UNIT,
     ZERO,
     ExpiryReason,
     FundingRow,

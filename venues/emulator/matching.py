@@ -14,11 +14,10 @@ from services.wire import OrderStatus, Side
 from venues.emulator.accounts import Account, PositionState
 from venues.emulator.book import OrderBook
 from venues.emulator.events import BookEvent, Event, OrderEvent, OrderEventKind, TradeEvent
-from venues.emulator.records import ZERO, ExpiryReason, Fill, Order, SelfTradePrevention
+from venues.emulator.records import QUOTE_UNIT, ZERO, ExpiryReason, Fill, Order, SelfTradePrevention
 from venues.emulator.stats import TradeStats
 from venues.precision import MarketRules, floor_to
 
-QUOTE_UNIT = Decimal("0.000001")  # USDC has 6 decimals: fees and funding are settled to it
 _BPS = Decimal(10_000)
 
 

@@ -14,6 +14,7 @@ from services.wire import OrderStatus, OrderType, RejectReason, Side, TimeInForc
 
 ZERO = Decimal(0)
 UINT32_MAX = 2**32 - 1
+QUOTE_UNIT = Decimal("0.000001")  # USDC has 6 decimals: fees, realized PnL and funding settle to it
 
 
 class SelfTradePrevention(StrEnum):

@@ -1,0 +1,67 @@
+"""The perpetual markets the emulator can list, with their rules and simulated liquidity profile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from venues.precision import MarketRules
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketProfile:
+    """A market's rules plus where its simulated price starts and how big its flow is."""
+
+    rules: MarketRules
+    start_price: Decimal
+    taker_size: Decimal  # a typical simulated taker order
+    maker_size: Decimal  # the house maker's innermost level; deeper levels grow
+
+    @property
+    def symbol(self) -> str:
+        return self.rules.symbol
+
+
+def _profile(
+    symbol: str, base: str, *, tick: str, step: str, start: str, taker: str, maker: str
+) -> MarketProfile:
+    return MarketProfile(
+        rules=MarketRules(
+            symbol=symbol,
+            base_asset=base,
+            quote_asset="USDC",
+            tick_size=Decimal(tick),
+            step_size=Decimal(step),
+            min_quantity=Decimal(step),
+        ),
+        start_price=Decimal(start),
+        taker_size=Decimal(taker),
+        maker_size=Decimal(maker),
+    )
+
+
+KNOWN_MARKETS: dict[str, MarketProfile] = {
+    p.symbol: p
+    for p in (
+        _profile("SOL_USDC_PERP", "SOL", tick="0.01", step="0.01", start="150", taker="0.5", maker="4"),
+        _profile(
+            "BTC_USDC_PERP", "BTC", tick="0.1", step="0.00001", start="60000", taker="0.01", maker="0.08"
+        ),
+    )
+}
+
+
+def select_markets(symbols: Iterable[str]) -> list[MarketProfile]:
+    """The profiles of ``symbols`` in order, without duplicates; ``ValueError`` names any unknown one."""
+    chosen: list[MarketProfile] = []
+    for symbol in symbols:
+        profile = KNOWN_MARKETS.get(symbol)
+        if profile is None:
+            known = ", ".join(sorted(KNOWN_MARKETS))
+            raise ValueError(f"unknown symbol {symbol!r}: the emulator lists {known}")
+        if profile not in chosen:
+            chosen.append(profile)
+    if not chosen:
+        raise ValueError("at least one symbol is needed")
+    return chosen
