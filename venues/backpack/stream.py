@@ -19,7 +19,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import websockets
@@ -83,11 +83,11 @@ class BackpackStream:
         self.max_gap_reseeds = max_gap_reseeds
         self._rng = rng or random.Random()
 
-    def public(self, symbol: str) -> AsyncIterator[VenueEvent]:
+    def public(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
         """``Bbo``, ``Book`` (top ``depth_levels``), ``Trade`` and ``Mark``, with ``MdStatus`` on changes."""
         return self._supervise(symbol, private=False)
 
-    def private(self, symbol: str) -> AsyncIterator[VenueEvent]:
+    def private(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
         """``OrderUpdate``, ``Fill`` and ``Position``, with ``ExStatus`` on changes.
 
         After every (re)subscribe it yields the REST position and open orders, since
@@ -97,7 +97,7 @@ class BackpackStream:
             raise AuthError("the private stream needs an API secret")
         return self._supervise(symbol, private=True)
 
-    async def _supervise(self, symbol: str, *, private: bool) -> AsyncIterator[VenueEvent]:
+    async def _supervise(self, symbol: str, *, private: bool) -> AsyncGenerator[VenueEvent, None]:
         failures = 0
         while True:
             reason = "closed by the venue"
