@@ -1,6 +1,7 @@
 """``BackpackVenue``: the ``Venue`` interface for Backpack perpetuals (REST + WebSocket).
 
-The secret is held by a ``signing.Signer`` only: it is registered for log
+The secret (a base64 seed, a ``services.secrets.Secret`` or a ready
+``signing.Signer``) ends up held by a ``Signer`` only: it is registered for log
 redaction and never appears in a repr, a log line or an error message.
 """
 
@@ -8,13 +9,14 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 
 from services.logs import register_secret
+from services.secrets import Secret
 from services.wire import Balance, Fill, FundingPayment, Mark, OrderUpdate, Place, Position
 from venues.backpack.rest import BackpackRest
 from venues.backpack.signing import Signer
@@ -37,7 +39,7 @@ class BackpackVenue(Venue):
         api_url: str = DEFAULT_API_URL,
         ws_url: str = DEFAULT_WS_URL,
         api_key: str | None = None,
-        secret: Signer | str | None = None,
+        secret: Signer | Secret | str | None = None,
         window_ms: int = 5000,
         timeout_s: float = 5.0,
         auto_lend_redeem: bool = True,
@@ -116,10 +118,10 @@ class BackpackVenue(Venue):
     async def server_time_ms(self) -> int:
         return await self.rest.server_time_ms()
 
-    def public_stream(self, symbol: str) -> AsyncIterator[VenueEvent]:
+    def public_stream(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
         return self.stream.public(symbol)
 
-    def private_stream(self, symbol: str) -> AsyncIterator[VenueEvent]:
+    def private_stream(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
         return self.stream.private(symbol)
 
     async def place_order(self, order: Place) -> OrderUpdate:
@@ -164,8 +166,10 @@ class BackpackVenue(Venue):
         await self.transport.close()
 
 
-def _signer(secret: Signer | str | None) -> Signer | None:
+def _signer(secret: Signer | Secret | str | None) -> Signer | None:
     if secret is None or isinstance(secret, Signer):
         return secret
+    if isinstance(secret, Secret):
+        return Signer(secret.reveal())
     register_secret(secret)
     return Signer(secret)

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from services.logs import redact
+from services.secrets import Secret
 from venues.backpack.signing import Signer
 from venues.backpack.venue import DEFAULT_API_URL, DEFAULT_WS_URL, BackpackVenue
 from venues.base import AuthError, Venue
@@ -55,6 +56,7 @@ def test_a_key_that_does_not_match_the_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="secret"):
         BackpackVenue(api_key=API_KEY)
     assert BackpackVenue(secret=Signer(SECRET), api_key=API_KEY).api_key == API_KEY
+    assert BackpackVenue(secret=Secret(SECRET), api_key=API_KEY).api_key == API_KEY
 
 
 async def test_calls_reach_the_venue(fake: Any) -> None:
