@@ -44,6 +44,7 @@ _DECODERS: dict[str, Check] = {}
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+@typing.dataclass_transform(kw_only_default=True)
 def message(cls: type[Any]) -> type[Any]:
     """Register a class as a bus message (decorator): makes it a slotted keyword dataclass."""
     dc = dataclass(slots=True, kw_only=True)(cls)

@@ -1,0 +1,216 @@
+"""Request/reply on the bus: DEALER client with correlation ids, ROUTER server with a reply cache.
+
+Frames are ``[corr_id, msgpack(envelope)]`` from the client and the same back
+from the server (the ROUTER adds and strips the peer identity).  Every attempt
+has its own correlation id, so a late reply to an abandoned attempt is dropped,
+never taken for the answer to a newer one.  The server caches replies by the
+request's idempotency key (``wire.idempotency_key``): a retried request gets the
+first answer and its handler runs once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+
+import zmq
+import zmq.asyncio
+
+from services import metrics
+from services.bus import Bus
+from services.codec import Envelope, Message, WireError, decode, encode
+from services.logs import log_once
+from services.wire import ErrorReply, RejectReason, idempotency_key
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Envelope], Awaitable[Message]]
+
+
+class RequestTimeout(TimeoutError):
+    """No reply after every attempt."""
+
+
+class RequestClient:
+    """DEALER socket for one server endpoint; safe to use from many tasks at once."""
+
+    def __init__(self, bus: Bus, endpoint: str) -> None:
+        self._sock = bus.socket(zmq.DEALER)
+        self._sock.sndhwm = 10_000
+        self._sock.rcvhwm = 10_000
+        bus.security.connect(self._sock, bus.endpoints.url(endpoint), endpoint=endpoint)
+        self._src = bus.src
+        self._seq = 0
+        self._pending: dict[bytes, asyncio.Future[Message]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self.late_replies = 0
+
+    async def request(self, msg: Message, *, timeout_s: float = 1.0, retries: int = 2) -> Message:
+        """Send ``msg`` and return the reply; each of ``1 + retries`` attempts waits ``timeout_s``."""
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read(), name="reqrep-reader")
+        for attempt in range(retries + 1):
+            corr = os.urandom(8)
+            future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+            self._pending[corr] = future
+            self._seq += 1
+            now = time.time_ns()
+            frame = encode(msg, seq=self._seq, ts=now, sent=now, src=self._src)
+            try:
+                # The send is inside the timeout too: a DEALER with no live connection blocks on send.
+                return await asyncio.wait_for(self._attempt(corr, frame, future, msg.TYPE), timeout_s)
+            except TimeoutError:
+                log.debug("no reply to %s (attempt %d of %d)", msg.TYPE, attempt + 1, retries + 1)
+            finally:
+                self._pending.pop(corr, None)
+        raise RequestTimeout(f"no reply to {msg.TYPE} after {retries + 1} attempts of {timeout_s} s")
+
+    async def _attempt(
+        self, corr: bytes, frame: bytes, future: asyncio.Future[Message], kind: str
+    ) -> Message:
+        await self._sock.send_multipart((corr, frame))
+        metrics.BUS_MESSAGES.labels("out", kind).inc()
+        return await future
+
+    async def _read(self) -> None:
+        while True:
+            frames = await self._sock.recv_multipart()
+            if len(frames) != 2:
+                metrics.BUS_DROPPED.labels("malformed").inc()
+                continue
+            future = self._pending.get(frames[0])
+            if future is None or future.done():
+                self.late_replies += 1
+                metrics.BUS_DROPPED.labels("late_reply").inc()
+                continue
+            try:
+                env = decode(frames[1])
+            except WireError as exc:
+                metrics.BUS_DROPPED.labels("malformed").inc()
+                log_once(log, "malformed_reply", f"dropped a malformed reply: {exc}")
+                continue
+            metrics.BUS_MESSAGES.labels("in", env.type).inc()
+            future.set_result(env.body)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+
+
+class RequestServer:
+    """ROUTER socket dispatching each request to ``handler`` in its own task."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        endpoint: str,
+        handler: Handler,
+        *,
+        key_fn: Callable[[Message], str | None] = idempotency_key,
+        cache_ttl_s: float = 300.0,
+        cache_max: int = 10_000,
+    ) -> None:
+        self._sock = bus.socket(zmq.ROUTER)
+        self._sock.router_mandatory = True
+        self._sock.sndhwm = 10_000
+        self._sock.rcvhwm = 10_000
+        bus.security.bind(bus.ctx, self._sock, bus.endpoints.url(endpoint))
+        self._sync: zmq.Socket[bytes] = zmq.Socket.shadow(self._sock.underlying)
+        self._src = bus.src
+        self._seq = 0
+        self._handler = handler
+        self._key_fn = key_fn
+        self._cache_ttl_s = cache_ttl_s
+        self._cache_max = cache_max
+        self._cache: OrderedDict[str, tuple[float, asyncio.Future[Message]]] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.handled = 0
+        self.malformed = 0
+
+    async def serve(self) -> None:
+        """Serve until cancelled."""
+        try:
+            while True:
+                frames = await self._sock.recv_multipart()
+                self._dispatch(frames)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+
+    def _dispatch(self, frames: list[bytes]) -> None:
+        if len(frames) != 3:
+            self.malformed += 1
+            metrics.BUS_DROPPED.labels("malformed").inc()
+            log_once(log, "malformed_request_frames", f"dropped a request of {len(frames)} frames")
+            return
+        peer, corr, payload = frames
+        try:
+            env = decode(payload)
+        except WireError as exc:
+            self.malformed += 1
+            metrics.BUS_DROPPED.labels("malformed").inc()
+            log_once(log, "malformed_request", f"malformed request refused: {exc}")
+            self._send(peer, corr, ErrorReply(reason=RejectReason.MALFORMED, message=str(exc)))
+            return
+        metrics.BUS_MESSAGES.labels("in", env.type).inc()
+        key = self._key_fn(env.body)
+        now = time.monotonic()
+        self._expire(now)
+        cached = self._cache.get(key) if key is not None else None
+        if cached is not None:
+            future = cached[1]
+        else:
+            future = asyncio.ensure_future(self._run(env))
+            if key is not None:
+                self._cache[key] = (now + self._cache_ttl_s, future)
+                while len(self._cache) > self._cache_max:
+                    self._cache.popitem(last=False)
+        task = asyncio.create_task(self._reply_when_done(peer, corr, future, key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, env: Envelope) -> Message:
+        self.handled += 1
+        return await self._handler(env)
+
+    async def _reply_when_done(
+        self, peer: bytes, corr: bytes, future: asyncio.Future[Message], key: str | None
+    ) -> None:
+        try:
+            reply = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("request handler failed")
+            if key is not None:
+                # A failed handler is not an answer: let a retry run it again.
+                with contextlib.suppress(KeyError):
+                    if self._cache[key][1] is future:
+                        del self._cache[key]
+            reply = ErrorReply(reason=RejectReason.OTHER, message=f"handler failed: {exc}")
+        self._send(peer, corr, reply)
+
+    def _send(self, peer: bytes, corr: bytes, reply: Message) -> None:
+        self._seq += 1
+        now = time.time_ns()
+        frame = encode(reply, seq=self._seq, ts=now, sent=now, src=self._src)
+        try:
+            self._sync.send_multipart((peer, corr, frame), flags=zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            # EHOSTUNREACH (ROUTER_MANDATORY): the client is gone; EAGAIN: its queue is full.
+            metrics.BUS_DROPPED.labels("unroutable").inc()
+            log_once(log, "unroutable_reply", f"could not deliver a reply: {exc}")
+            return
+        metrics.BUS_MESSAGES.labels("out", reply.TYPE).inc()
+
+    def _expire(self, now: float) -> None:
+        while self._cache:
+            key, (expires, future) = next(iter(self._cache.items()))
+            if expires > now or not future.done():
+                break
+            del self._cache[key]
