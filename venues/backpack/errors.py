@@ -39,9 +39,10 @@ def reject_reason(code: str, message: str) -> RejectReason:
     text = message.lower()
     if code in _MARGIN_CODES:
         return RejectReason.INSUFFICIENT_MARGIN
-    if code == "RESOURCE_NOT_FOUND":
+    # A cancel of an order that is gone is a 400 "Order not found", a query of one a 404.
+    if code == "RESOURCE_NOT_FOUND" or "not found" in text:
         return RejectReason.UNKNOWN_ORDER
-    if "immediately match" in text or "post only" in text or "post-only" in text:
+    if "immediately match" in text or ("post" in text and "tak" in text):
         return RejectReason.POST_ONLY_WOULD_TAKE
     if "reduce only" in text or "reduce-only" in text or "reduceonly" in text:
         return RejectReason.REDUCE_ONLY

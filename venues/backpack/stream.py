@@ -24,6 +24,7 @@ from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.uri import parse_uri
 
 from services.logs import log_once
 from services.wire import ExStatus, FeedState, MdStatus, Message
@@ -68,6 +69,7 @@ class BackpackStream:
         max_gap_reseeds: int = 3,
         rng: random.Random | None = None,
     ) -> None:
+        parse_uri(ws_url)  # a malformed URL is a configuration error, not something to retry
         self.ws_url = ws_url
         self.rest = rest
         self.depth_levels = depth_levels
@@ -183,6 +185,7 @@ class BackpackStream:
     # ------------------------------------------------------------ private
 
     async def _private_session(self, ws: ClientConnection, symbol: str) -> AsyncIterator[VenueEvent]:
+        await self.rest.transport.keep_clock()
         for stream in (f"account.orderUpdate.{symbol}", f"account.positionUpdate.{symbol}"):
             signature = self.rest.transport.subscribe_signature()
             await ws.send(json.dumps({"method": "SUBSCRIBE", "params": [stream], "signature": signature}))

@@ -125,7 +125,8 @@ class Transport:
     def _clock_stale(self) -> bool:
         return self._synced_at is None or time.monotonic() - self._synced_at >= self.clock_sync_interval_s
 
-    async def _keep_clock(self) -> None:
+    async def keep_clock(self) -> None:
+        """Re-measure the clock offset once it is older than ``clock_sync_interval_s`` (failures logged)."""
         if not self._clock_stale():
             return
         async with self._sync_lock:
@@ -171,7 +172,7 @@ class Transport:
         while True:
             if instruction is not None:
                 self._require_signer()
-                await self._keep_clock()
+                await self.keep_clock()
             try:
                 return await self._once(method, path, clean, instruction, idempotent=idempotent)
             except AuthError as exc:

@@ -19,6 +19,8 @@ from venues.base import AuthError, RateLimited, Rejected, Unavailable
         (400, "INVALID_CLIENT_REQUEST", "Quantity decimal too long", RejectReason.BAD_QUANTITY),
         (400, "INVALID_ORDER", "Quantity is below the minimum allowed value", RejectReason.BAD_QUANTITY),
         (404, "RESOURCE_NOT_FOUND", "Order not found", RejectReason.UNKNOWN_ORDER),
+        (400, "INVALID_CLIENT_REQUEST", "Order not found", RejectReason.UNKNOWN_ORDER),
+        (400, "INVALID_ORDER", "Market orders cannot be post only", RejectReason.OTHER),
         (404, "", "", RejectReason.UNKNOWN_ORDER),
         (400, "TRADING_PAUSED", "Trading paused", RejectReason.UNAVAILABLE),
         (400, "INVALID_MARKET", "Invalid market", RejectReason.OTHER),

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import pytest
 from aiohttp import web
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import InvalidURI
 
 from services.wire import (
     Bbo,
@@ -363,10 +364,12 @@ async def test_private_stream_signs_subscribes_and_maps_account_events(fake: Any
         await events.aclose()
 
 
-async def test_private_stream_needs_a_secret(fake: Any, ws: FakeWs) -> None:
+async def test_private_stream_needs_a_secret_and_a_valid_url(fake: Any, ws: FakeWs) -> None:
     stream = make_stream(fake, ws, rest=fake.rest(transport=fake.transport(signer=None)))
     with pytest.raises(AuthError):
         stream.private(SYMBOL)
+    with pytest.raises(InvalidURI):
+        make_stream(fake, ws, ws_url="http://not-a-websocket")
 
 
 def static(data: Any) -> Callable[[Any], Awaitable[web.StreamResponse]]:
