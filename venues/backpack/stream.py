@@ -20,6 +20,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import websockets
@@ -105,13 +106,13 @@ class BackpackStream:
             reason = "closed by the venue"
             try:
                 async with self._connect() as ws:
-                    session = (
-                        self._private_session(ws, symbol) if private else self._public_session(ws, symbol)
-                    )
-                    async for event in session:
-                        if _is_live(event.msg):
-                            failures = 0
-                        yield event
+                    session = self._private_session if private else self._public_session
+                    # aclosing: a consumer that stops early finalizes the session at once.
+                    async with aclosing(session(ws, symbol)) as events:
+                        async for event in events:
+                            if _is_live(event.msg):
+                                failures = 0
+                            yield event
             except (websockets.WebSocketException, OSError, TimeoutError, StreamError, VenueError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 if private and ("expired" in reason.lower() or "timestamp" in reason.lower()):
@@ -144,7 +145,7 @@ class BackpackStream:
 
     # ------------------------------------------------------------ public
 
-    async def _public_session(self, ws: ClientConnection, symbol: str) -> AsyncIterator[VenueEvent]:
+    async def _public_session(self, ws: ClientConnection, symbol: str) -> AsyncGenerator[VenueEvent, None]:
         streams = [f"bookTicker.{symbol}", f"depth.{symbol}", f"trade.{symbol}", f"markPrice.{symbol}"]
         await ws.send(json.dumps({"method": "SUBSCRIBE", "params": streams}))
         book = LocalBook(symbol, levels=self.depth_levels)
@@ -184,7 +185,7 @@ class BackpackStream:
 
     # ------------------------------------------------------------ private
 
-    async def _private_session(self, ws: ClientConnection, symbol: str) -> AsyncIterator[VenueEvent]:
+    async def _private_session(self, ws: ClientConnection, symbol: str) -> AsyncGenerator[VenueEvent, None]:
         await self.rest.transport.keep_clock()
         for stream in (f"account.orderUpdate.{symbol}", f"account.positionUpdate.{symbol}"):
             signature = self.rest.transport.subscribe_signature()
