@@ -233,8 +233,10 @@ class BackpackRest:
         if resting is not None:
             return resting
         # The order query sees resting orders only; one that already filled shows in the fills.
-        history = await self.fills(order.symbol, since_ms=since_ms)
-        mine = [fill for fill in history if fill.client_id == order.client_id]
+        # Newest page first, so a busy account cannot push it out; bounded in time, so a client
+        # id reused by an earlier session cannot match.
+        history = await self._timed_fills(order.symbol, since_ms=None, limit=MAX_PAGE)
+        mine = [fill for at_ms, fill in history if at_ms >= since_ms and fill.client_id == order.client_id]
         if not mine:
             return None
         filled = sum((fill.quantity for fill in mine), Decimal(0))
@@ -335,6 +337,9 @@ class BackpackRest:
 
     async def fills(self, symbol: str, *, since_ms: int | None = None, limit: int = 500) -> list[Fill]:
         """Fill history, oldest first: from ``since_ms`` on, else the newest ``limit``."""
+        return [fill for _, fill in await self._timed_fills(symbol, since_ms=since_ms, limit=limit)]
+
+    async def _timed_fills(self, symbol: str, *, since_ms: int | None, limit: int) -> list[tuple[int, Fill]]:
         params: dict[str, Any] = {"symbol": symbol, "from": since_ms}
         params["sortDirection"] = "Asc" if since_ms is not None else "Desc"
         rows = await self._pages("/wapi/v1/history/fills", "fillHistoryQueryAll", params, limit=limit)
@@ -343,7 +348,7 @@ class BackpackRest:
         if since_ms is not None:
             timed = [item for item in timed if item[0] >= since_ms]
         timed.sort(key=lambda item: (item[0], item[1].trade_id))
-        return [fill for _, fill in timed]
+        return timed
 
     async def funding_payments(
         self, symbol: str, *, since_ms: int | None = None, limit: int = 10 * MAX_PAGE

@@ -275,6 +275,30 @@ async def test_an_order_that_filled_at_once_is_found_in_the_fills(fake: Any, ven
     assert len(fake.hits(*EXECUTE)) == 1
 
 
+async def test_an_old_fill_with_a_reused_client_id_does_not_count(fake: Any, venue: Venue) -> None:
+    fake.on(*EXECUTE, respond({"code": "SERVER_ERROR", "message": "lost"}, status=500))
+    old = {
+        "tradeId": 1,
+        "orderId": "1",
+        "clientId": "16",
+        "symbol": SYMBOL,
+        "side": "Bid",
+        "price": "140",
+        "quantity": "1.2",
+        "fee": "0",
+        "feeSymbol": "USDC",
+        "isMaker": True,
+        "timestamp": "2020-01-01T00:00:00",
+    }
+    fake.on("GET", "/wapi/v1/history/fills", respond([old]))
+    rest = fake.rest(transport=fake.transport(window_ms=200))
+    with pytest.raises(Unavailable) as caught:
+        await rest.place_order(quote(client_id=16))
+    assert not isinstance(caught.value, UnknownOrderState)
+    lookup = fake.hits("GET", "/wapi/v1/history/fills")[0].query
+    assert lookup["sortDirection"] == "Desc" and lookup["limit"] == "1000"
+
+
 async def test_an_order_that_cannot_be_looked_up_is_unknown(fake: Any, venue: Venue) -> None:
     fake.on(*EXECUTE, respond({"code": "SERVER_ERROR", "message": "lost"}, status=500))
     fake.on(*QUERY, respond({"code": "SERVER_ERROR", "message": "down"}, status=500))
