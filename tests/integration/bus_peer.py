@@ -3,6 +3,7 @@
     python bus_peer.py publish RUN_DIR COUNT [--skip N]   COUNT BBOs on md, skipping N seq numbers halfway
     python bus_peer.py serve RUN_DIR [--slow-first S]      serve `orders` (ping/place/snapshot) until killed
     python bus_peer.py serve-tcp KEYS_DIR PORT             the same over tcp with CURVE
+    python bus_peer.py service RUN_DIR METRICS_PORT        a Service "strategy" idling until SIGTERM
 
 The server answers ``place`` with an ``OrderReply`` whose ``message`` counts how
 many times the place handler really ran, so a test can prove it ran once.
@@ -18,8 +19,10 @@ from pathlib import Path
 
 from services.bus import Bus
 from services.codec import Envelope, Message
+from services.config import load_config
 from services.endpoints import Endpoints
 from services.reqrep import RequestServer
+from services.service import Service
 from services.wire import Bbo, OrderReply, Ping, Place, Pong
 
 
@@ -69,14 +72,40 @@ async def serve(bus: Bus, slow_first_s: float) -> None:
     await server.serve()
 
 
+class IdleService(Service):
+    process = "strategy"
+    endpoint = "strategy"
+
+    async def main(self) -> None:
+        print("READY", flush=True)
+        await asyncio.Event().wait()
+
+    async def shutdown(self) -> None:
+        await asyncio.sleep(0.2)
+        print("SHUTDOWN", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["publish", "serve", "serve-tcp"])
+    parser.add_argument("mode", choices=["publish", "serve", "serve-tcp", "service"])
     parser.add_argument("path", type=Path)
     parser.add_argument("arg", nargs="?", default="0")
     parser.add_argument("--skip", type=int, default=0)
     parser.add_argument("--slow-first", type=float, default=0.0)
     args = parser.parse_args()
+    if args.mode == "service":
+        argv = [
+            "--exchange",
+            "backpack",
+            "--symbol",
+            "SOL_USDC_PERP",
+            "--spread",
+            "0.01",
+            "--quantity",
+            "0.1",
+        ]
+        cfg = load_config([*argv, "--run-dir", str(args.path)])
+        raise SystemExit(IdleService(cfg, metrics_port=int(args.arg)).run())
     if args.mode == "publish":
         asyncio.run(publish(args.path, int(args.arg), args.skip))
     elif args.mode == "serve":

@@ -1,0 +1,38 @@
+"""Build the configured exchange connector for a process.
+
+The market-data gateway opens a public-only venue (no credentials); the order
+gateway uses the trading key and the guardian its own (``RISK_...``) key when
+one is set.  REST and WebSocket URLs come from the environment, so the same
+code reaches the embedded emulator or the exchange.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from services.config import Config, ConfigError
+from services.secrets import BackpackCredentials, load_credentials
+from venues.backpack.venue import DEFAULT_API_URL, DEFAULT_WS_URL, BackpackVenue
+from venues.base import Venue
+
+Role = Literal["public", "trading", "risk"]
+SUPPORTED = ("backpack",)
+
+
+def open_venue(cfg: Config, *, role: Role, env: Mapping[str, str] | None = None) -> Venue:
+    """The connector for ``cfg.exchange``; raises ``ConfigError`` with what to set when it cannot."""
+    env = os.environ if env is None else env
+    if cfg.exchange not in SUPPORTED:
+        raise ConfigError(
+            [f"--exchange {cfg.exchange} is not yet supported; supported: {', '.join(SUPPORTED)}"]
+        )
+    api_url = env.get("BACKPACK_API_URL") or DEFAULT_API_URL
+    ws_url = env.get("BACKPACK_WS_URL") or DEFAULT_WS_URL
+    if role == "public":
+        return BackpackVenue(api_url=api_url, ws_url=ws_url)
+    creds = load_credentials(cfg, role=role, env=env)
+    if not isinstance(creds, BackpackCredentials):
+        raise ConfigError(["no Backpack credentials: set BACKPACK_API_KEY and BACKPACK_SECRET_KEY"])
+    return BackpackVenue(api_url=api_url, ws_url=ws_url, api_key=creds.api_key, secret=creds.secret_key)
