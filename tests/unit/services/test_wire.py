@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 from services import wire
 from services.codec import SCHEMA_VERSION, WireError, decode, encode
 
-ENV = {"seq": 7, "ts": 1_700_000_000_000_000_000, "sent": 1_700_000_000_000_000_001, "src": "md_gateway:ab12"}
+ENV: dict[str, Any] = {
+    "seq": 7,
+    "ts": 1_700_000_000_000_000_000,
+    "sent": 1_700_000_000_000_000_001,
+    "src": "md_gateway:ab12",
+}
 
 decimals = st.decimals(allow_nan=False, allow_infinity=False, places=None)
 
