@@ -212,3 +212,16 @@ def margin_view(
         position_notional=position_notional,
         order_margin=(worst_notional - position_notional) * initial_fraction,
     )
+
+
+def estimated_liquidation_price(
+    quantity: Decimal, entry_price: Decimal, *, other_equity: Decimal, maintenance_fraction: Decimal
+) -> Decimal:
+    """The mark at which equity falls to maintenance margin, other positions held still (0: none).
+
+    Solves ``other_equity + q * (P - entry) = |q| * P * mmf`` for ``P``.
+    """
+    if quantity == 0:
+        return ZERO
+    price = (quantity * entry_price - other_equity) / (quantity - abs(quantity) * maintenance_fraction)
+    return max(price, ZERO)

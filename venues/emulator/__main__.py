@@ -1,0 +1,116 @@
+"""``python -m venues.emulator``: run the exchange emulator on loopback until SIGTERM/SIGINT.
+
+Prints exactly one ``READY <rest_url> <ws_url>`` line on stdout once it
+accepts connections; logs go to stderr.  Without ``--accounts`` it generates
+one account and writes it (secret included, mode 0600) to ``--write-accounts``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from venues.emulator.credentials import AccountSpec, generate_account, load_accounts, write_accounts
+from venues.emulator.server import EmulatorServer, check_venue
+
+log = logging.getLogger("venues.emulator")
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a decimal: {text!r}") from None
+    if not value.is_finite():
+        raise argparse.ArgumentTypeError(f"not a finite decimal: {text!r}")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m venues.emulator", description=__doc__.splitlines()[0])
+    parser.add_argument("--venue", default="backpack", help="protocol to speak (backpack)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--symbol", action="append", dest="symbols", help="market to list (repeatable)")
+    parser.add_argument("--accounts", type=Path, help="JSON list of {api_key, secret, collateral}")
+    parser.add_argument("--write-accounts", type=Path, help="where to write a generated account (mode 0600)")
+    parser.add_argument("--funding-interval-s", type=float, default=8 * 3600)
+    parser.add_argument(
+        "--volatility", type=_decimal, help="fair's relative move per sqrt(second), e.g. 0.0002"
+    )
+    parser.add_argument("--taker-rate", type=float, help="house taker orders per second per symbol")
+    parser.add_argument("--maker-fee-bps", type=_decimal, default=Decimal(2))
+    parser.add_argument("--taker-fee-bps", type=_decimal, default=Decimal(5))
+    parser.add_argument("--leverage", type=_decimal, default=Decimal(10))
+    parser.add_argument(
+        "--rate-limit-per-min", type=int, default=2000, help="signed requests per key; 0: none"
+    )
+    parser.add_argument("--ws-ping-interval-s", type=float, default=60.0)
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def resolve_accounts(args: argparse.Namespace) -> list[AccountSpec]:
+    """The accounts to serve: from ``--accounts``, or one generated and written to ``--write-accounts``."""
+    if args.accounts is not None:
+        return load_accounts(args.accounts)
+    if args.write_accounts is None:
+        raise ValueError("give --accounts FILE, or --write-accounts FILE to generate an account there")
+    account = generate_account()
+    write_accounts(args.write_accounts, [account])
+    log.info("generated account %s into %s", account.api_key, args.write_accounts)
+    return [account]
+
+
+async def serve(args: argparse.Namespace, accounts: list[AccountSpec]) -> None:
+    server = EmulatorServer(
+        venue=args.venue,
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        symbols=args.symbols or ["SOL_USDC_PERP"],
+        accounts=accounts,
+        funding_interval_s=args.funding_interval_s,
+        volatility=args.volatility,
+        taker_rate_per_s=args.taker_rate,
+        maker_fee_bps=args.maker_fee_bps,
+        taker_fee_bps=args.taker_fee_bps,
+        leverage=args.leverage,
+        rate_limit_per_min=args.rate_limit_per_min,
+        ws_ping_interval_s=args.ws_ping_interval_s,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await server.start()
+    try:
+        print(f"READY {server.rest_url} {server.ws_url}", flush=True)
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+    try:
+        check_venue(args.venue)
+        accounts = resolve_accounts(args)
+        asyncio.run(serve(args, accounts))
+    except (ValueError, OSError) as error:
+        print(f"emulator: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

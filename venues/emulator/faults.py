@@ -1,0 +1,132 @@
+"""Injected faults: what the control API can make the emulator do wrong, and the draws that apply them.
+
+A POST of a fault set replaces the whole previous set (``{}`` clears it).
+``drop_ws`` and ``depth_gap`` are one-shot actions; ``hang_after_execute``
+counts down with each order placement it hangs; ``freeze_s`` freezes the
+whole exchange for that long from the moment it is set: REST requests are
+held until it ends, the market stops and the streams fall silent (while the
+connections stay open, the nastiest kind of outage).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+HANG_S = 30.0
+
+
+class RestFault(StrEnum):
+    """What a drawn fault does to one REST request, instead of handling it."""
+
+    UNAVAILABLE = "unavailable"  # 503
+    INTERNAL = "internal"  # 500
+    RATE_LIMITED = "rate_limited"  # 429 with Retry-After
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultSpec:
+    latency_ms: int = 0
+    error_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    freeze_s: float = 0.0
+    hang_after_execute: int = 0
+    clock_offset_ms: int = 0
+    drop_ws: bool = False
+    depth_gap: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "latency_ms": self.latency_ms,
+            "error_rate": self.error_rate,
+            "rate_limit_rate": self.rate_limit_rate,
+            "freeze_s": self.freeze_s,
+            "hang_after_execute": self.hang_after_execute,
+            "clock_offset_ms": self.clock_offset_ms,
+        }
+
+
+def _number(body: Mapping[str, Any], key: str, *, integer: bool, low: float, high: float) -> Any:
+    value = body.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key} must be a number")
+    if integer and not isinstance(value, int):
+        raise ValueError(f"{key} must be an integer")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f"{key} must be between {low:g} and {high:g}")
+    return value
+
+
+def parse_faults(body: Any) -> FaultSpec:
+    """Validate a control-API fault set; ``ValueError`` says what is wrong."""
+    if not isinstance(body, Mapping):
+        raise ValueError("faults must be a JSON object")
+    known = set(FaultSpec.__dataclass_fields__)
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise ValueError(f"unknown fault(s): {', '.join(unknown)}")
+    for flag in ("drop_ws", "depth_gap"):
+        if not isinstance(body.get(flag, False), bool):
+            raise ValueError(f"{flag} must be true or false")
+    return FaultSpec(
+        latency_ms=_number(body, "latency_ms", integer=True, low=0, high=600_000),
+        error_rate=float(_number(body, "error_rate", integer=False, low=0, high=1)),
+        rate_limit_rate=float(_number(body, "rate_limit_rate", integer=False, low=0, high=1)),
+        freeze_s=float(_number(body, "freeze_s", integer=False, low=0, high=600)),
+        hang_after_execute=_number(body, "hang_after_execute", integer=True, low=0, high=1_000_000),
+        clock_offset_ms=_number(body, "clock_offset_ms", integer=True, low=-86_400_000, high=86_400_000),
+        drop_ws=body.get("drop_ws", False),
+        depth_gap=body.get("depth_gap", False),
+    )
+
+
+@dataclass(slots=True)
+class FaultState:
+    """The faults in force and a seeded generator for the random ones (reproducible per seed)."""
+
+    seed: int
+    spec: FaultSpec = field(default_factory=FaultSpec)
+    hangs_left: int = 0
+    depth_gap_pending: bool = False
+    frozen_until_s: float = 0.0  # on the monotonic clock
+    _rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def apply(self, spec: FaultSpec, *, now_s: float) -> None:
+        """Put ``spec`` in force at monotonic time ``now_s`` (replacing every earlier fault)."""
+        self.spec = spec
+        self.hangs_left = spec.hang_after_execute
+        self.depth_gap_pending = spec.depth_gap
+        self.frozen_until_s = now_s + spec.freeze_s if spec.freeze_s else 0.0
+
+    def freeze_remaining_s(self, now_s: float) -> float:
+        """Seconds the exchange stays frozen (0: not frozen)."""
+        return max(self.frozen_until_s - now_s, 0.0)
+
+    def draw_rest_fault(self) -> RestFault | None:
+        """Whether this REST request is answered by a fault instead (rate limit first, then errors)."""
+        if self.spec.rate_limit_rate and self._rng.random() < self.spec.rate_limit_rate:
+            return RestFault.RATE_LIMITED
+        if self.spec.error_rate and self._rng.random() < self.spec.error_rate:
+            return RestFault.UNAVAILABLE if self._rng.random() < 0.5 else RestFault.INTERNAL
+        return None
+
+    def take_hang(self) -> bool:
+        """True (and one fewer left) when this order placement's response must hang."""
+        if self.hangs_left <= 0:
+            return False
+        self.hangs_left -= 1
+        return True
+
+    def take_depth_gap(self) -> bool:
+        """True once after ``depth_gap`` was set: the next depth message is dropped."""
+        if not self.depth_gap_pending:
+            return False
+        self.depth_gap_pending = False
+        return True
