@@ -60,6 +60,8 @@ class Limits:
     pnl_disagreement_tolerance: Decimal = Decimal(1)
     close_timeout_s: float = 10.0
     cancel_retry_s: float = 2.0
+    watch_strategy: bool = True
+    watch_feed: bool = False
 
     def __post_init__(self) -> None:
         if self.max_position <= 0:
@@ -85,9 +87,10 @@ class Limits:
 class Observation:
     """What the guardian knows at ``now_s``; ages are seconds since the newest update (None: never seen).
 
-    ``md_age_s`` is the age of ``mark_price``.  ``margin_fraction`` is the account's
-    equity over its position notional (None without a position).  ``open_orders``
-    None means unknown.
+    ``md_age_s`` is the age of ``mark_price``; ``feed_age_s`` that of the newest
+    message from the market-data feed (read only with ``Limits.watch_feed``).
+    ``margin_fraction`` is the account's equity over its position notional (None
+    without a position).  ``open_orders`` None means unknown.
     """
 
     now_s: float
@@ -100,6 +103,7 @@ class Observation:
     venue_unrealized_pnl: Decimal | None = None
     margin_fraction: Decimal | None = None
     open_orders: int | None = None
+    feed_age_s: float | None = None
 
 
 class Reason(StrEnum):

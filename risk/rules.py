@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from risk.arming import check_arming
 from risk.model import (
     Action,
     AlertMismatch,
@@ -33,7 +34,7 @@ from risk.model import (
     text,
 )
 from services.wire import Side, TradingState
-from venues.precision import ceil_to, fmt
+from venues.precision import fmt
 
 __all__ = [
     "Action",
@@ -52,8 +53,6 @@ __all__ = [
     "unrealized_pnl",
 ]
 
-_CENT = Decimal("0.01")
-
 
 def unrealized_pnl(*, position: Decimal, entry_price: Decimal, mark_price: Decimal | None) -> Decimal | None:
     """Mark-to-market PnL in quote currency, (mark - entry) * position: 0 when flat, None without a mark."""
@@ -64,32 +63,8 @@ def unrealized_pnl(*, position: Decimal, entry_price: Decimal, mark_price: Decim
     return (mark_price - entry_price) * position
 
 
-def check_arming(
-    *, max_position: Decimal, price: Decimal, equity: Decimal, leverage: Decimal, lang: Lang = "zh"
-) -> str | None:
-    """None when ``equity`` covers the initial margin of ``max_position`` at ``price``, else why not arm."""
-    if max_position <= 0 or price <= 0 or leverage <= 0:
-        return (
-            f"Cannot check margin: max position {fmt(max_position)}, price {fmt(price)} and leverage "
-            f"{fmt(leverage)} must all be positive"
-            if lang == "en"
-            else f"無法檢查保證金：最大倉位 {fmt(max_position)}、價格 {fmt(price)} 與槓桿 {fmt(leverage)} "
-            "都必須為正數"
-        )
-    required = max_position * price / leverage
-    if required <= equity:
-        return None
-    need = fmt(ceil_to(required, _CENT))
-    if lang == "en":
-        return (
-            f"Max position {fmt(max_position)} at price {fmt(price)} needs {need} of collateral at "
-            f"{fmt(leverage)}x leverage, but the account equity is {fmt(equity)}: "
-            "lower the max position, raise the leverage or add collateral"
-        )
-    return (
-        f"最大倉位 {fmt(max_position)} 在價格 {fmt(price)}、{fmt(leverage)} 倍槓桿下需要 {need} 保證金，"
-        f"但帳戶權益只有 {fmt(equity)}：請降低最大倉位、提高槓桿或增加保證金"
-    )
+def _age(age_s: float | None) -> str:
+    return "never" if age_s is None else f"{age_s:.3f}"
 
 
 @dataclass(slots=True)
@@ -199,11 +174,13 @@ class Guardian:
         plan = _Plan(logs=self._pending)
         self._pending = []
         self._manual(plan)
-        strategy_steady = self._watch_strategy(obs, plan)
-        md_fresh = self._watch_md(obs, plan)
+        strategy_steady = self._watch_strategy(obs, plan) if self.limits.watch_strategy else True
+        mark_fresh = self._mark_fresh(obs)
+        md_fresh = self._watch_md(obs, plan, mark_fresh=mark_fresh)
         upnl = unrealized_pnl(position=obs.position, entry_price=obs.entry_price, mark_price=obs.mark_price)
-        # A stale mark neither triggers nor clears anything: the md_stale halt is the reaction.
-        rule_pnl = upnl if md_fresh else None
+        # A stale mark neither triggers nor clears anything: the md_stale halt is the reaction.  A stale
+        # feed with a fresh mark (the guardian polls its own) still lets stop-loss and take-profit act.
+        rule_pnl = upnl if mark_fresh else None
         self._watch_exit(obs, rule_pnl, plan)
         self._watch_mismatch(obs, rule_pnl, plan)
         self._watch_margin(obs, plan)
@@ -266,23 +243,34 @@ class Guardian:
             plan.cancel_all(Reason.FLATTEN)
             plan.logs.append(self._line("flatten"))
 
-    def _watch_md(self, obs: Observation, plan: _Plan) -> bool:
-        fresh = (
+    def _mark_fresh(self, obs: Observation) -> bool:
+        return (
             obs.mark_price is not None and obs.md_age_s is not None and obs.md_age_s <= self.limits.md_stale_s
         )
+
+    def _watch_md(self, obs: Observation, plan: _Plan, *, mark_fresh: bool) -> bool:
+        """True while the mark (and, with ``watch_feed``, the feed) is fresh; reacts once when it is not."""
+        feed_fresh = not self.limits.watch_feed or (
+            obs.feed_age_s is not None and obs.feed_age_s <= self.limits.md_stale_s
+        )
+        fresh = mark_fresh and feed_fresh
         if fresh:
             if self._md_reacted:
                 self._md_reacted = False
                 plan.logs.append(self._line("md_recovered", level="info"))
             return True
         # Market data not seen yet is expected for a moment after start: react only after the grace.
-        if not self._md_reacted and (obs.md_age_s is not None or self._past_grace(obs.now_s)):
+        # A stale part that was seen before is acted on at once; one never seen gets the startup grace.
+        known_stale = (not mark_fresh and obs.md_age_s is not None) or (
+            not feed_fresh and obs.feed_age_s is not None
+        )
+        if not self._md_reacted and (known_stale or self._past_grace(obs.now_s)):
             self._md_reacted = True
             plan.cancel_all(Reason.MD_STALE)
-            age = "never" if obs.md_age_s is None else f"{obs.md_age_s:.3f}"
-            plan.logs.append(
-                self._line("md_stale", detail=f"md_age_s={age} limit_s={self.limits.md_stale_s}")
-            )
+            detail = f"md_age_s={_age(obs.md_age_s)} limit_s={self.limits.md_stale_s}"
+            if self.limits.watch_feed:
+                detail += f" feed_age_s={_age(obs.feed_age_s)}"
+            plan.logs.append(self._line("md_stale", detail=detail))
         return False
 
     def _watch_strategy(self, obs: Observation, plan: _Plan) -> bool:
@@ -310,8 +298,7 @@ class Guardian:
             self._last_restart_s = now_s
             plan.cancel_all(Reason.STRATEGY_HANG)
             plan.restart = Reason.STRATEGY_HANG
-            shown = "never" if age is None else f"{age:.3f}"
-            detail = f"heartbeat_age_s={shown} limit_s={limits.hang_timeout_s} on_hang={limits.on_hang}"
+            detail = f"heartbeat_age_s={_age(age)} limit_s={limits.hang_timeout_s} on_hang={limits.on_hang}"
             plan.logs.append(self._line("strategy_hang", level="error", detail=detail))
         elif now_s - self._last_restart_s >= limits.restart_interval_s:
             self._last_restart_s = now_s

@@ -19,7 +19,6 @@ from risk.rules import (
     Reason,
     RestartStrategy,
     SetState,
-    check_arming,
     unrealized_pnl,
 )
 from services.wire import Side, TradingState
@@ -34,7 +33,7 @@ def limits(**overrides: Any) -> Limits:
 
 
 def obs(now_s: float, **overrides: Any) -> Observation:
-    """A healthy observation: flat, fresh mark and heartbeat from instance "s1"."""
+    """A healthy observation: flat, fresh mark, feed and heartbeat from instance "s1"."""
     base: dict[str, Any] = {
         "now_s": now_s,
         "position": D(0),
@@ -43,6 +42,7 @@ def obs(now_s: float, **overrides: Any) -> Observation:
         "md_age_s": 0.2,
         "strategy_heartbeat_age_s": 0.1,
         "strategy_instance": "s1",
+        "feed_age_s": 0.1,
     }
     base.update(overrides)
     return Observation(**base)
@@ -403,35 +403,6 @@ def test_no_margin_fraction_means_no_position_at_risk() -> None:
     assert guardian.decide(obs(3.0, margin_fraction=None)).state is ACTIVE
 
 
-def test_check_arming_accepts_a_covered_max_position() -> None:
-    # 5 SOL at 200 with 10x needs 100 of collateral.
-    args: dict[str, Any] = {"max_position": D(5), "price": D(200), "leverage": D(10)}
-    assert check_arming(**args, equity=D(100)) is None
-    assert check_arming(**args, equity=D("1000.5")) is None
-
-
-def test_check_arming_explains_a_shortfall() -> None:
-    args: dict[str, Any] = {
-        "max_position": D("0.4"),
-        "price": D("239.408"),
-        "leverage": D(3),
-        "equity": D(20),
-    }
-    # 0.4 * 239.408 / 3 = 31.92106..., shown rounded up to the cent.
-    message = check_arming(**args, lang="en")
-    assert message == (
-        "Max position 0.4 at price 239.408 needs 31.93 of collateral at 3x leverage, but the account "
-        "equity is 20: lower the max position, raise the leverage or add collateral"
-    )
-    zh = check_arming(**args)
-    assert zh is not None and "31.93" in zh and "帳戶權益只有 20" in zh
-
-
-def test_check_arming_refuses_nonsense_inputs() -> None:
-    message = check_arming(max_position=D(1), price=D(100), equity=D(1000), leverage=D(0), lang="en")
-    assert message is not None and "must all be positive" in message
-
-
 # ---------------------------------------------------------------- manual commands and priority
 
 
@@ -528,3 +499,41 @@ def test_mismatch_with_the_venue_pnl_alerts_once_then_clears() -> None:
 def test_guardian_refuses_an_unknown_language() -> None:
     with pytest.raises(ValueError, match="lang"):
         Guardian(limits(), lang="fr")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- watch mode and the market-data feed
+
+
+def test_without_the_hang_watchdog_no_heartbeat_is_needed() -> None:
+    guardian = Guardian(limits(watch_strategy=False, startup_grace_s=1.0))
+    first = guardian.decide(obs(0.0, strategy_heartbeat_age_s=None, strategy_instance=None))
+    assert first.state is ACTIVE
+    later = guardian.decide(obs(60.0, strategy_heartbeat_age_s=None, strategy_instance=None))
+    assert (later.state, of(later, RestartStrategy), of(later, CancelAll)) == (ACTIVE, [], [])
+
+
+def test_a_stale_feed_halts_and_cancels_while_a_fresh_polled_mark_still_stops_losses() -> None:
+    guardian = armed(limits(watch_feed=True, stop_loss=D(-5)))
+    stale = guardian.decide(obs(2.0, feed_age_s=6.0, position=D("0.3"), entry_price=D(100)))
+    assert (stale.state, stale.reason) == (HALTED, Reason.MD_STALE)
+    assert of(stale, CancelAll) == [CancelAll(Reason.MD_STALE)]
+    assert "md_stale" in log_keys(stale)
+    loss = guardian.decide(obs(2.5, feed_age_s=6.5, position=D("0.3"), entry_price=D(120)))
+    assert of(loss, ClosePosition) == [ClosePosition(Side.SELL, D("0.3"), Reason.STOP_LOSS, 1)]
+    assert loss.state is HALTED
+
+
+def test_a_fresh_feed_again_lifts_the_halt() -> None:
+    guardian = armed(limits(watch_feed=True))
+    assert guardian.decide(obs(2.0, feed_age_s=5.5)).state is HALTED
+    back = guardian.decide(obs(3.0, feed_age_s=0.1))
+    assert back.state is ACTIVE
+    assert "md_recovered" in log_keys(back)
+
+
+def test_a_feed_never_seen_gets_the_startup_grace() -> None:
+    guardian = Guardian(limits(watch_feed=True, startup_grace_s=10.0, hang_settle_s=0.0))
+    early = guardian.decide(obs(0.0, feed_age_s=None))
+    assert (early.reason, of(early, CancelAll)) == (Reason.MD_STALE, [])
+    late = guardian.decide(obs(10.0, feed_age_s=None))
+    assert of(late, CancelAll) == [CancelAll(Reason.MD_STALE)]
