@@ -106,7 +106,7 @@ class Publisher:
             self.dropped += 1
             metrics.BUS_DROPPED.labels("hwm").inc()
             return False
-        metrics.BUS_MESSAGES.labels("out", msg.TYPE).inc()
+        metrics.bus_messages("out", msg.TYPE).inc()
         return True
 
 
@@ -147,15 +147,10 @@ class Subscriber:
             if got is not None:
                 return got
 
-    async def recv_conflated(self, *, max_batch: int = 10_000) -> list[Received]:
-        """Everything waiting, with market data reduced to the newest message per topic.
-
-        Waits for at least one message.  Topics under ``conflate_prefixes`` keep
-        only their newest message; every other message (fills, orders, state) is
-        kept, in arrival order.
-        """
+    async def recv_batch(self, *, max_batch: int = 10_000) -> list[Received]:
+        """Wait for one message, then take everything already queued (up to ``max_batch``)."""
         batch = [await self.recv()]
-        for _ in range(max_batch - 1):
+        while len(batch) < max_batch:
             try:
                 frames = self._sync.recv_multipart(flags=zmq.NOBLOCK)
             except zmq.Again:
@@ -163,10 +158,19 @@ class Subscriber:
             got = self._check(frames)
             if got is not None:
                 batch.append(got)
-        newest: dict[str, int] = {}
-        for i, item in enumerate(batch):
-            if item.topic.startswith(self.conflate_prefixes):
-                newest[item.topic] = i
+        return batch
+
+    async def recv_conflated(self, *, max_batch: int = 10_000) -> list[Received]:
+        """Everything waiting, with market data reduced to the newest message per topic.
+
+        Topics under ``conflate_prefixes`` keep only their newest message; every
+        other message (fills, orders, state) is kept, in arrival order.  Seq gaps
+        are still checked on every message, conflated or not.
+        """
+        batch = await self.recv_batch(max_batch=max_batch)
+        newest = {
+            item.topic: i for i, item in enumerate(batch) if item.topic.startswith(self.conflate_prefixes)
+        }
         return [
             item
             for i, item in enumerate(batch)
@@ -202,7 +206,7 @@ class Subscriber:
         stale = self.max_age_s is not None and env.age_s() > self.max_age_s
         if stale:
             metrics.BUS_STALE.labels(env.type).inc()
-        metrics.BUS_MESSAGES.labels("in", env.type).inc()
+        metrics.bus_messages("in", env.type).inc()
         return Received(topic, env, stale, gap)
 
     def _reject(self, why: str, kind: str) -> None:

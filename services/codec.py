@@ -1,10 +1,11 @@
 """The frame codec: message registry, msgpack encoding, validated decoding.
 
 A frame body is one msgpack map: the envelope (``v``, ``type``, ``seq``,
-``ts``, ``sent``, ``src``) followed by the message's fields.  ``Decimal``
-travels as msgpack ext type 1 holding its exact string, so money never passes
-through a float.  Decoding checks every field against the dataclass annotation
-and raises ``WireError`` (and only that) for anything malformed.
+``ts``, ``sent``, ``src``) followed by the message's fields.  A ``Decimal``
+travels as its exact string and is rebuilt from the field's annotation, so
+money never passes through a float (a float where a Decimal belongs is
+refused).  Decoding checks every field against the dataclass annotation and
+raises ``WireError`` (and only that) for anything malformed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Any, ClassVar
 import msgpack
 
 SCHEMA_VERSION = 1
-_DECIMAL_EXT = 1
 _ENVELOPE_KEYS = ("v", "type", "seq", "ts", "sent", "src")
 
 Check = Callable[[Any], Any]
@@ -66,20 +66,31 @@ def message_types() -> dict[str, type[Message]]:
 
 def _struct_checker(cls: type[Any]) -> Check:
     hints = typing.get_type_hints(cls)
-    specs = []
+    # (name, exact type or None, checker, required): plain fields are checked inline, the hot path.
+    specs: list[tuple[str, type | None, Check, bool]] = []
     for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        exact = hint if hint in (bool, int, str) else None
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        specs.append((f.name, _checker(hints[f.name], f"{cls.__name__}.{f.name}"), required))
+        specs.append((f.name, exact, _checker(hint, f"{cls.__name__}.{f.name}"), required))
 
     def check(data: Any) -> Any:
         if not isinstance(data, dict):
             raise WireError(f"{cls.__name__}: expected a map")
         kwargs = {}
-        for name, check_field, required in specs:
+        for name, exact, check_field, required in specs:
             if name in data:
-                kwargs[name] = check_field(data[name])
+                value = data[name]
+                if exact is None:
+                    kwargs[name] = check_field(value)
+                elif type(value) is exact:
+                    kwargs[name] = value
+                else:
+                    check_field(value)  # raises with the field's message
             elif required:
                 raise WireError(f"{cls.__name__}: missing field {name!r}")
+        if len(kwargs) != len(data):
+            raise WireError(f"{cls.__name__}: unknown fields {sorted(map(str, data.keys() - kwargs.keys()))}")
         return cls(**kwargs)
 
     return check
@@ -126,9 +137,15 @@ def _checker(hint: Any, where: str) -> Check:
     if hint is Decimal:
 
         def dec(v: Any) -> Decimal:
-            if type(v) is not Decimal or not v.is_finite():
-                raise WireError(f"{where}: expected a finite Decimal, got {v!r}")
-            return v
+            if type(v) is not str:
+                raise WireError(f"{where}: expected a decimal string, got {type(v).__name__}")
+            try:
+                value = Decimal(v)
+            except InvalidOperation:
+                raise WireError(f"{where}: bad decimal {v!r}") from None
+            if not value.is_finite():
+                raise WireError(f"{where}: not a finite decimal: {v!r}")
+            return value
 
         return dec
     if hint is float:
@@ -181,19 +198,10 @@ class Envelope:
 
 def _default(obj: Any) -> Any:
     if type(obj) is Decimal:
-        return msgpack.ExtType(_DECIMAL_EXT, str(obj).encode("ascii"))
+        return str(obj)
     if isinstance(obj, Message):
         return {name: getattr(obj, name) for name in _FIELDS[type(obj)]}
     raise TypeError(f"cannot encode {type(obj).__name__}")
-
-
-def _ext_hook(code: int, data: bytes) -> Any:
-    if code != _DECIMAL_EXT:
-        raise WireError(f"unknown ext type {code}")
-    try:
-        return Decimal(data.decode("ascii"))
-    except (InvalidOperation, UnicodeDecodeError):
-        raise WireError(f"bad decimal {data!r}") from None
 
 
 _packer = msgpack.Packer(default=_default, use_bin_type=True)
@@ -203,22 +211,24 @@ def encode(msg: Message, *, seq: int, ts: int, sent: int, src: str) -> bytes:
     """Encode ``msg`` with its envelope into one msgpack map."""
     data = {"v": SCHEMA_VERSION, "type": msg.TYPE, "seq": seq, "ts": ts, "sent": sent, "src": src}
     for name in _FIELDS[type(msg)]:
-        data[name] = getattr(msg, name)
+        value = getattr(msg, name)
+        data[name] = str(value) if type(value) is Decimal else value
     return _packer.pack(data)
 
 
 def decode(frame: bytes) -> Envelope:
     """Decode and validate one frame; raises ``WireError`` for anything malformed."""
     try:
-        data = msgpack.unpackb(frame, ext_hook=_ext_hook, raw=False, strict_map_key=True)
+        data = msgpack.unpackb(frame, raw=False, strict_map_key=True)
     except WireError:
         raise
     except Exception as exc:  # msgpack raises several unrelated types for garbage
         raise WireError(f"not msgpack: {exc}") from None
     if not isinstance(data, dict):
         raise WireError("frame is not a map")
+    pop = data.pop
     try:
-        v, kind, seq, ts, sent, src = (data.pop(k) for k in _ENVELOPE_KEYS)
+        v, kind, seq, ts, sent, src = pop("v"), pop("type"), pop("seq"), pop("ts"), pop("sent"), pop("src")
     except KeyError as exc:
         raise WireError(f"envelope field {exc.args[0]!r} missing") from None
     if v != SCHEMA_VERSION:
@@ -228,9 +238,6 @@ def decode(frame: bytes) -> Envelope:
     check = _DECODERS.get(kind) if type(kind) is str else None
     if check is None:
         raise WireError(f"unknown message type {kind!r}")
-    unknown = data.keys() - set(_FIELDS[_REGISTRY[kind]])
-    if unknown:
-        raise WireError(f"{kind}: unknown fields {sorted(unknown)}")
     try:
         body = check(data)
     except (TypeError, RecursionError) as exc:

@@ -6,6 +6,9 @@ per-process; the endpoint binds to 127.0.0.1 unless configured otherwise.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from prometheus_client import Counter, Gauge, start_http_server
 
 BUS_MESSAGES = Counter("mm_bus_messages_total", "Bus messages sent or received", ["direction", "type"])
@@ -23,6 +26,12 @@ BUS_STALE = Counter(
 LOOP_LAG = Gauge("mm_loop_lag_seconds", "How late the event loop woke the heartbeat timer")
 HEARTBEAT_TS = Gauge("mm_heartbeat_timestamp_seconds", "Unix time of this process's last heartbeat")
 UP_INFO = Gauge("mm_process_info", "Constant 1, labelled with the process identity", ["process", "instance"])
+
+
+@functools.cache
+def bus_messages(direction: str, kind: str) -> Any:
+    """The counter child for one direction and message type (label lookup is cached: hot path)."""
+    return BUS_MESSAGES.labels(direction, kind)
 
 
 def serve_metrics(*, host: str, port: int) -> None:

@@ -74,7 +74,7 @@ class RequestClient:
         self, corr: bytes, frame: bytes, future: asyncio.Future[Message], kind: str
     ) -> Message:
         await self._sock.send_multipart((corr, frame))
-        metrics.BUS_MESSAGES.labels("out", kind).inc()
+        metrics.bus_messages("out", kind).inc()
         return await future
 
     async def _read(self) -> None:
@@ -94,7 +94,7 @@ class RequestClient:
                 metrics.BUS_DROPPED.labels("malformed").inc()
                 log_once(log, "malformed_reply", f"dropped a malformed reply: {exc}")
                 continue
-            metrics.BUS_MESSAGES.labels("in", env.type).inc()
+            metrics.bus_messages("in", env.type).inc()
             future.set_result(env.body)
 
     def close(self) -> None:
@@ -157,7 +157,7 @@ class RequestServer:
             log_once(log, "malformed_request", f"malformed request refused: {exc}")
             self._send(peer, corr, ErrorReply(reason=RejectReason.MALFORMED, message=str(exc)))
             return
-        metrics.BUS_MESSAGES.labels("in", env.type).inc()
+        metrics.bus_messages("in", env.type).inc()
         key = self._key_fn(env.body)
         now = time.monotonic()
         self._expire(now)
@@ -206,7 +206,7 @@ class RequestServer:
             metrics.BUS_DROPPED.labels("unroutable").inc()
             log_once(log, "unroutable_reply", f"could not deliver a reply: {exc}")
             return
-        metrics.BUS_MESSAGES.labels("out", reply.TYPE).inc()
+        metrics.bus_messages("out", reply.TYPE).inc()
 
     def _expire(self, now: float) -> None:
         while self._cache:
