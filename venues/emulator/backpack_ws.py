@@ -291,7 +291,7 @@ class BackpackStreams:
     def _send_depth(self, symbol: str, events: list[BookEvent], now_us: int) -> None:
         first_id, last_id, bids, asks = _merge(events)
         engine_us = events[-1].ts_ms * 1000
-        if not self.core.faults.take_depth_gap():
+        if not self.core.faults.take_depth_gap(symbol, symbols=set(self.core.profiles)):
             depth = {
                 "e": "depth",
                 "E": now_us,

@@ -1,11 +1,12 @@
 """Injected faults: what the control API can make the emulator do wrong, and the draws that apply them.
 
 A POST of a fault set replaces the whole previous set (``{}`` clears it).
-``drop_ws`` and ``depth_gap`` are one-shot actions; ``hang_after_execute``
-counts down with each order placement it hangs; ``freeze_s`` freezes the
-whole exchange for that long from the moment it is set: REST requests are
-held until it ends, the market stops and the streams fall silent (while the
-connections stay open, the nastiest kind of outage).
+``drop_ws`` and ``depth_gap`` (drop the next depth message of each symbol)
+are one-shot actions; ``hang_after_execute`` counts down with each order
+placement it hangs; ``freeze_s`` freezes the whole exchange for that long
+from the moment it is set: REST requests are held until it ends, the market
+stops and the streams fall silent while the connections stay open (the
+nastiest kind of outage).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class FaultState:
     spec: FaultSpec = field(default_factory=FaultSpec)
     hangs_left: int = 0
     depth_gap_pending: bool = False
+    depth_gapped: set[str] = field(default_factory=set)
     frozen_until_s: float = 0.0  # on the monotonic clock
     _rng: random.Random = field(init=False)
 
@@ -103,6 +105,7 @@ class FaultState:
         self.spec = spec
         self.hangs_left = spec.hang_after_execute
         self.depth_gap_pending = spec.depth_gap
+        self.depth_gapped = set()
         self.frozen_until_s = now_s + spec.freeze_s if spec.freeze_s else 0.0
 
     def freeze_remaining_s(self, now_s: float) -> float:
@@ -124,9 +127,11 @@ class FaultState:
         self.hangs_left -= 1
         return True
 
-    def take_depth_gap(self) -> bool:
-        """True once after ``depth_gap`` was set: the next depth message is dropped."""
-        if not self.depth_gap_pending:
+    def take_depth_gap(self, symbol: str, *, symbols: set[str]) -> bool:
+        """True once per symbol after ``depth_gap`` was set: its next depth message is dropped."""
+        if not self.depth_gap_pending or symbol in self.depth_gapped:
             return False
-        self.depth_gap_pending = False
+        self.depth_gapped.add(symbol)
+        if self.depth_gapped >= symbols:
+            self.depth_gap_pending = False
         return True
