@@ -85,7 +85,6 @@ class Account:
 
     account_id: str
     collateral: Decimal
-    starting_collateral: Decimal
     house: bool = False
     history_limit: int = 50_000
     positions: dict[str, PositionState] = field(default_factory=dict)
@@ -124,16 +123,6 @@ class Account:
                 return order
         return None
 
-    def find_any(self, *, order_id: str) -> Order | None:
-        """An order by id, open or closed (closed ones while still in history)."""
-        order = self.open_orders.get(order_id)
-        if order is not None:
-            return order
-        for closed in reversed(self.closed_orders):
-            if closed.order_id == order_id:
-                return closed
-        return None
-
 
 def exposure(quantity: Decimal, open_buy: Decimal, open_sell: Decimal) -> Decimal:
     """Worst-case absolute position if every resting order on one side filled."""
@@ -148,9 +137,7 @@ class MarginView:
     unrealized_pnl: Decimal
     equity: Decimal
     initial_margin: Decimal
-    maintenance_margin: Decimal
     position_notional: Decimal
-    order_margin: Decimal
 
     @property
     def available(self) -> Decimal:
@@ -169,7 +156,6 @@ def margin_view(
     *,
     marks: Mapping[str, Decimal | None],
     initial_fraction: Decimal,
-    maintenance_fraction: Decimal,
     extra: tuple[str, Side, Decimal, Decimal] | None = None,
 ) -> MarginView:
     """The account's equity and margin at the given marks.
@@ -208,9 +194,7 @@ def margin_view(
         unrealized_pnl=unrealized,
         equity=account.collateral + unrealized,
         initial_margin=worst_notional * initial_fraction,
-        maintenance_margin=position_notional * maintenance_fraction,
         position_notional=position_notional,
-        order_margin=(worst_notional - position_notional) * initial_fraction,
     )
 
 

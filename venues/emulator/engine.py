@@ -86,7 +86,7 @@ class Engine:
     # ------------------------------------------------------------ accounts and state
 
     def add_account(self, account_id: str, *, collateral: Decimal, house: bool = False) -> Account:
-        account = Account(account_id, collateral, collateral, house=house, history_limit=self.history_limit)
+        account = Account(account_id, collateral, house=house, history_limit=self.history_limit)
         self._accounts[account_id] = account
         return account
 
@@ -316,7 +316,6 @@ class Engine:
             account,
             marks={symbol: state.mark for symbol, state in self._marks.items()},
             initial_fraction=self.initial_margin_fraction,
-            maintenance_fraction=self.maintenance_margin_fraction,
             extra=extra,
         )
 

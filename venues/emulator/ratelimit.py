@@ -28,9 +28,6 @@ class SlidingWindowLimit:
         times.append(now_ms)
         return None
 
-    def clear(self) -> None:
-        self._seen.clear()
-
 
 def retry_after_header_s(wait_s: float) -> int:
     """A Retry-After value in whole seconds, never below one."""

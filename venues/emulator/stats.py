@@ -1,4 +1,4 @@
-"""Rolling 24-hour trade statistics and the most recent trades of one symbol.
+"""Rolling 24-hour trade statistics of one symbol (the ticker's figures).
 
 Trades are folded into one-minute buckets, so a day of heavy simulated flow
 costs at most 1440 buckets however many trades it holds.
@@ -39,21 +39,12 @@ class TickerSummary:
     trades: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublicTrade:
-    price: Decimal
-    quantity: Decimal
-    ts_ms: int
-
-
 class TradeStats:
-    def __init__(self, *, recent_limit: int = 1000) -> None:
+    def __init__(self) -> None:
         self._buckets: deque[_Bucket] = deque()
-        self.recent: deque[PublicTrade] = deque(maxlen=recent_limit)
 
     def add(self, *, price: Decimal, quantity: Decimal, ts_ms: int) -> None:
         minute = ts_ms // _MINUTE_MS
-        self.recent.append(PublicTrade(price=price, quantity=quantity, ts_ms=ts_ms))
         bucket = self._buckets[-1] if self._buckets else None
         if bucket is None or bucket.minute != minute:
             bucket = _Bucket(minute, price, price, price, price, ZERO, ZERO, 0)

@@ -296,7 +296,7 @@ def test_cancel_by_id_or_client_id_and_cancel_all(engine: Engine) -> None:
     assert orders == [two, three]
     assert engine.open_orders("a") == []
     assert engine.depth(SOL)[:2] == ([], [])
-    assert engine.account("a").find_any(order_id=two.order_id) is two
+    assert list(engine.account("a").closed_orders) == [one, two, three]
 
 
 # ---------------------------------------------------------------- fees, entry price, PnL
