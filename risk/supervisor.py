@@ -1,0 +1,79 @@
+"""Restarting the strategy through supervisord's XML-RPC interface, when the guardian runs under it.
+
+supervisord puts ``SUPERVISOR_SERVER_URL`` (``unix://...`` or ``http://...``) in
+its children's environment, with ``SUPERVISOR_PROCESS_NAME`` and
+``SUPERVISOR_GROUP_NAME``.  A program outside any group is its own group, so
+the strategy is then addressed as plain ``strategy``; inside a group ``g``, as
+``g:strategy``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import xmlrpc.client
+from collections.abc import Mapping
+
+from supervisor import childutils
+from supervisor.xmlrpc import Faults
+
+log = logging.getLogger(__name__)
+
+SERVER_URL_VAR = "SUPERVISOR_SERVER_URL"
+
+
+def program_name(env: Mapping[str, str], *, program: str = "strategy") -> str:
+    """The supervisord name of ``program``, in the same group as this process when it has one."""
+    group = env.get("SUPERVISOR_GROUP_NAME", "")
+    own = env.get("SUPERVISOR_PROCESS_NAME", "")
+    if not group or group == own:
+        return program
+    return f"{group}:{program}"
+
+
+class SupervisorRestarter:
+    """Stops and starts one supervisord program; a restart already under way is not started twice."""
+
+    def __init__(self, env: Mapping[str, str], *, program: str = "strategy", timeout_s: float = 30.0) -> None:
+        if SERVER_URL_VAR not in env:
+            raise ValueError(f"{SERVER_URL_VAR} is not set: not running under supervisord")
+        self._env = dict(env)
+        self.name = program_name(env, program=program)
+        self.timeout_s = timeout_s
+        self._busy = False
+        self.restarts = 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SupervisorRestarter | None:
+        """A restarter when supervisord started this process, else None."""
+        return cls(env) if SERVER_URL_VAR in env else None
+
+    async def restart(self) -> bool:
+        """Stop (waiting for it to exit) and start the program; False when it could not be done."""
+        if self._busy:
+            return False
+        self._busy = True
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._restart_blocking), self.timeout_s)
+        except (OSError, xmlrpc.client.Error, TimeoutError) as exc:
+            log.error("could not restart %s through supervisord: %s", self.name, exc)
+            return False
+        finally:
+            self._busy = False
+        self.restarts += 1
+        log.warning("restarted %s through supervisord", self.name)
+        return True
+
+    def _restart_blocking(self) -> None:
+        rpc = childutils.getRPCInterface(self._env)
+        try:
+            rpc.supervisor.stopProcess(self.name, True)
+        except xmlrpc.client.Fault as fault:
+            # Not running is fine: it exited or was never started; start it below.
+            if fault.faultCode != Faults.NOT_RUNNING:
+                raise
+        try:
+            rpc.supervisor.startProcess(self.name, False)
+        except xmlrpc.client.Fault as fault:
+            if fault.faultCode != Faults.ALREADY_STARTED:
+                raise
