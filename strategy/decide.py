@@ -1,0 +1,238 @@
+"""The strategy's decisions: whether it may quote, when to requote, which orders to send or cancel.
+
+Pure and clock-free: times are monotonic seconds passed in, orders are the
+gateway's ``OrderUpdate``s.  ``strategy.runner`` feeds these from the bus and
+sends what they return.
+
+- ``gate``: the mode the inputs allow.  No guardian (no ``rk.state`` or
+  ``hb.risk`` within ``guardian_timeout_s``), stale or down market data, an
+  unsynced order stream or ``HALTED`` pull every order; ``REDUCING`` keeps
+  only reduce-only orders; otherwise the strategy quotes.
+- ``requote_due``: on an event (the ladder moved, a fill, a position or mode
+  change) at once, else every ``interval_s``.
+- ``plan_actions``: the cancels and places that turn the resting orders into
+  the wanted ones, keeping every resting order that is still right.
+- ``OrderPacer``: a token bucket that keeps the strategy under the order
+  gateway's order rate limit instead of having its requests refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from services.wire import OrderType, OrderUpdate, Side, TradingState
+from strategy.positions import PositionAction, ReduceAction
+from strategy.quoter import Layer, QuotePlan, diff_orders
+
+GUARDIAN_TIMEOUT_S = 1.0
+
+
+class Mode(StrEnum):
+    QUOTE = "quote"
+    REDUCE_ONLY = "reduce_only"
+    PULL = "pull"
+
+
+class PullReason(StrEnum):
+    """Why the strategy is not quoting (a fixed set: metric labels and log keys)."""
+
+    NO_GUARDIAN = "no_guardian"
+    MD_STALE = "md_stale"
+    MD_DOWN = "md_down"
+    EXEC_UNSYNCED = "exec_unsynced"
+    HALTED = "halted"
+    REDUCING = "reducing"
+    STOPPING = "stopping"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inputs:
+    """When each input was last seen (monotonic seconds; None: never) and what it said."""
+
+    md_seen_s: float | None
+    md_live: bool
+    risk_state: TradingState | None
+    risk_state_seen_s: float | None
+    risk_heartbeat_seen_s: float | None
+    exec_synced: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    mode: Mode
+    reason: PullReason | None = None
+
+
+def _fresh(seen_s: float | None, now_s: float, limit_s: float) -> bool:
+    return seen_s is not None and now_s - seen_s <= limit_s
+
+
+def gate(
+    inputs: Inputs, *, now_s: float, md_stale_s: float, guardian_timeout_s: float = GUARDIAN_TIMEOUT_S
+) -> Gate:
+    """The mode the inputs allow now; the first failing check names the reason."""
+    if not (
+        inputs.risk_state is not None
+        and _fresh(inputs.risk_state_seen_s, now_s, guardian_timeout_s)
+        and _fresh(inputs.risk_heartbeat_seen_s, now_s, guardian_timeout_s)
+    ):
+        return Gate(Mode.PULL, PullReason.NO_GUARDIAN)
+    if inputs.risk_state is TradingState.HALTED:
+        return Gate(Mode.PULL, PullReason.HALTED)
+    if not inputs.md_live:
+        return Gate(Mode.PULL, PullReason.MD_DOWN)
+    if not _fresh(inputs.md_seen_s, now_s, md_stale_s):
+        return Gate(Mode.PULL, PullReason.MD_STALE)
+    if not inputs.exec_synced:
+        return Gate(Mode.PULL, PullReason.EXEC_UNSYNCED)
+    if inputs.risk_state is TradingState.REDUCING:
+        return Gate(Mode.REDUCE_ONLY, PullReason.REDUCING)
+    return Gate(Mode.QUOTE)
+
+
+def requote_due(*, now_s: float, last_requote_s: float | None, interval_s: float, event: bool) -> bool:
+    """True on an event, before the first requote, or when ``interval_s`` passed since the last one."""
+    return event or last_requote_s is None or now_s - last_requote_s >= interval_s
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderIntent:
+    """An order to send; the runner gives it a client id.  ``price`` None is a market order."""
+
+    side: Side
+    quantity: Decimal
+    price: Decimal | None
+    post_only: bool
+    reduce_only: bool
+
+    @property
+    def order_type(self) -> OrderType:
+        return OrderType.MARKET if self.price is None else OrderType.LIMIT
+
+
+@dataclass(frozen=True, slots=True)
+class Actions:
+    """Cancel first, then place: the worst-case exposure never exceeds the old or the new orders."""
+
+    cancel: tuple[OrderUpdate, ...] = ()
+    quotes: tuple[OrderIntent, ...] = ()
+    reduce: OrderIntent | None = None
+
+    @property
+    def places(self) -> tuple[OrderIntent, ...]:
+        return self.quotes if self.reduce is None else (*self.quotes, self.reduce)
+
+    def __bool__(self) -> bool:
+        return bool(self.cancel or self.quotes or self.reduce)
+
+
+def _quote_intent(layer: Layer) -> OrderIntent:
+    return OrderIntent(
+        side=layer.side, quantity=layer.quantity, price=layer.price, post_only=True, reduce_only=False
+    )
+
+
+def plan_actions(
+    *,
+    mode: Mode,
+    plan: QuotePlan | None,
+    quotes: Sequence[OrderUpdate],
+    reduces: Sequence[OrderUpdate],
+    position_action: PositionAction,
+    reduce_mode: str,
+    reduce_blocked: bool,
+    tick: Decimal,
+) -> Actions:
+    """The orders to cancel and place so that what rests matches what ``mode`` and the plan want.
+
+    ``quotes`` and ``reduces`` are the strategy's own open orders by role.  A
+    threshold reduce is a reduce-only market order (``reduce_mode`` "market"),
+    or a post-only reduce-only order at the best price on its side ("maker"),
+    kept while it is still at the best price.  ``reduce_blocked`` holds back a
+    new reduce while an earlier one has not yet shown in the position.
+    """
+    if mode is Mode.PULL:
+        return Actions(cancel=(*_open(quotes), *_open(reduces)))
+    cancel: list[OrderUpdate] = []
+    places: list[OrderIntent] = []
+    if mode is Mode.QUOTE and plan is not None:
+        stale, missing = diff_orders(plan.layers, quotes, tick=tick)
+        cancel += stale
+        places += [_quote_intent(layer) for layer in missing]
+    else:
+        cancel += _open(quotes)
+    reduce_cancel, reduce = _reduce_actions(
+        plan=plan,
+        reduces=reduces,
+        position_action=position_action,
+        reduce_mode=reduce_mode,
+        reduce_blocked=reduce_blocked,
+        tick=tick,
+    )
+    return Actions(cancel=(*cancel, *reduce_cancel), quotes=tuple(places), reduce=reduce)
+
+
+def _reduce_actions(
+    *,
+    plan: QuotePlan | None,
+    reduces: Sequence[OrderUpdate],
+    position_action: PositionAction,
+    reduce_mode: str,
+    reduce_blocked: bool,
+    tick: Decimal,
+) -> tuple[list[OrderUpdate], OrderIntent | None]:
+    resting = _open(reduces)
+    if not isinstance(position_action, ReduceAction):
+        return resting, None
+    side, quantity = position_action.side, position_action.quantity
+    if reduce_blocked:
+        # The position does not show the last reduce yet: sizing another now could reduce twice.
+        return [], None
+    if reduce_mode != "maker":
+        if resting:
+            return [], None
+        return [], OrderIntent(side=side, quantity=quantity, price=None, post_only=False, reduce_only=True)
+    if plan is None or not plan.bid < plan.ask:
+        return resting, None
+    # Joining the best price on our own side rests at once and is first to fill among new orders.
+    price = plan.ask if side is Side.SELL else plan.bid
+    stale, missing = diff_orders([Layer(side, price, quantity)], resting, tick=tick)
+    intent = None
+    if missing:
+        intent = OrderIntent(side=side, quantity=quantity, price=price, post_only=True, reduce_only=True)
+    return stale, intent
+
+
+def _open(orders: Sequence[OrderUpdate]) -> list[OrderUpdate]:
+    return [order for order in orders if order.status.is_open]
+
+
+class OrderPacer:
+    """Token bucket for order placements: ``rate_per_s`` refill, at most ``burst`` saved up."""
+
+    def __init__(self, *, rate_per_s: float, burst: float, now_s: float) -> None:
+        if rate_per_s <= 0 or burst < 1:
+            raise ValueError("rate_per_s must be > 0 and burst >= 1")
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self._tokens = burst
+        self._updated_s = now_s
+
+    def _refill(self, now_s: float) -> None:
+        elapsed = max(0.0, now_s - self._updated_s)
+        self._tokens = min(self.burst, self._tokens + elapsed * self.rate_per_s)
+        self._updated_s = max(self._updated_s, now_s)
+
+    def wait_s(self, count: int, *, now_s: float) -> float:
+        """Seconds until ``count`` placements fit (0: now); more than ``burst`` waits for a full bucket."""
+        self._refill(now_s)
+        need = min(float(count), self.burst)
+        return max(0.0, (need - self._tokens) / self.rate_per_s)
+
+    def take(self, count: int, *, now_s: float) -> None:
+        """Spend ``count`` placements (the bucket may go below zero: the next batch waits longer)."""
+        self._refill(now_s)
+        self._tokens -= count

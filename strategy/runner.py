@@ -1,0 +1,459 @@
+"""The strategy process: market data and fills in, quotes out through the order gateway.
+
+A thin shell around the pure cores.  One loop takes everything waiting on the
+bus (market data conflated to the newest book), updates the state, and asks
+``strategy.decide`` whether to act; the cancels and places it returns go to the
+order gateway as requests.  Reports are printed every ``--interval``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from decimal import Decimal
+from typing import Any, TextIO
+
+from services.bus import HeartbeatMonitor, Received
+from services.logs import log_once
+from services.reqrep import RequestClient, RequestTimeout
+from services.service import Service
+from services.wire import (
+    Bbo,
+    Book,
+    Cancel,
+    CancelAll,
+    FeedState,
+    Heartbeat,
+    Mark,
+    MdStatus,
+    Message,
+    OrderReply,
+    OrderType,
+    OrderUpdate,
+    Place,
+    RejectReason,
+    RiskState,
+    Side,
+    Snapshot,
+    SnapshotRequest,
+    TradingState,
+)
+from strategy import metrics
+from strategy.decide import (
+    Actions,
+    Gate,
+    Inputs,
+    Mode,
+    OrderIntent,
+    OrderPacer,
+    gate,
+    plan_actions,
+    requote_due,
+)
+from strategy.exec_state import GUARDIAN_ID_BIT, Changes, ClientIds, ExecState, Role
+from strategy.pnl import PnlTracker
+from strategy.positions import position_action
+from strategy.quoter import QuoteParams, QuotePlan, plan_quotes, requote_needed
+from strategy.reporting import Reporter
+from venues.precision import MarketRules
+
+log = logging.getLogger("strategy")
+
+LOOP_TICK_S = 0.1
+REQUEST_TIMEOUT_S = 1.5
+REQUEST_RETRIES = 1
+RESYNC_RETRY_S = 0.5
+METRICS_EVERY_S = 1.0
+# Stay a little under the gateway's order rate so its limiter never has to refuse us.
+RATE_HEADROOM = 0.8
+
+
+class StrategyService(Service):
+    process = "strategy"
+    endpoint = "strategy"
+
+    def __init__(self, cfg: Any, *, rules: MarketRules, out: TextIO = sys.stdout) -> None:
+        super().__init__(cfg, metrics_port=cfg.strategy_metrics_port)
+        self.rules = rules
+        self.symbol = rules.symbol
+        self.params = QuoteParams(
+            spread_pct=cfg.spread,
+            quantity=cfg.quantity,
+            max_orders=cfg.max_orders,
+            inventory_skew=cfg.inventory_skew,
+            max_position=cfg.max_position,
+            target_position=cfg.target_position,
+        )
+        self.exec = ExecState(self.symbol)
+        self.ids = ClientIds()
+        self.beats = HeartbeatMonitor()
+        self.reporter = Reporter(rules=rules, params=self.params, lang=cfg.lang, out=out)
+        self.tracker: PnlTracker | None = None
+        self.orders: RequestClient | None = None
+        now = time.monotonic()
+        rate = max(1.0, cfg.order_rate_limit * RATE_HEADROOM)
+        self.pacer = OrderPacer(rate_per_s=rate, burst=max(rate, 2.0 * cfg.max_orders + 1), now_s=now)
+        self._bid: Decimal | None = None
+        self._ask: Decimal | None = None
+        self._book_ts_ns = 0
+        self._md_seen_s: float | None = None
+        self._md_live = True
+        self._risk_state: TradingState | None = None
+        self._risk_state_seen_s: float | None = None
+        self._gate = Gate(Mode.PULL, None)
+        self._event = True
+        self._acted_plan: QuotePlan | None = None
+        self._last_requote_s: float | None = None
+        self._not_before_s = 0.0
+        self._cancel_all_due = False
+        self._was_synced = False
+        self._resync_after_s = 0.0
+        self._metrics_due_s = 0.0
+
+    # ------------------------------------------------------------ the loop
+
+    async def main(self) -> None:
+        topics = [
+            f"md.bbo.{self.symbol}",
+            f"md.book.{self.symbol}",
+            f"md.mark.{self.symbol}",
+            "md.status",
+            "ex.",
+            "hb.order_gateway",
+            "rk.state",
+            "hb.risk",
+        ]
+        sub = self.bus.subscriber(["md", "exec", "risk"], topics)
+        self.orders = RequestClient(self.bus, "orders")
+        for mode in Mode:
+            metrics.MODE.labels(mode.value).set(0)
+        metrics.MODE.labels(Mode.PULL.value).set(1)
+        metrics.POSITION_TARGET.set(float(self.cfg.target_position))
+        metrics.POSITION_MAX.set(float(self.cfg.max_position))
+        started_s = time.monotonic()
+        end_s = started_s + self.cfg.duration
+        self.reporter.start(now_s=started_s, interval_s=self.cfg.interval)
+        log.info(
+            "quoting %s: spread %s%%, %s x %d per side, run for %g s",
+            self.symbol,
+            self.cfg.spread,
+            self.cfg.quantity,
+            self.cfg.max_orders,
+            self.cfg.duration,
+        )
+        receiving: asyncio.Task[list[Received]] | None = None
+        try:
+            while (now := time.monotonic()) < end_s:
+                if receiving is None:
+                    receiving = asyncio.create_task(sub.recv_conflated(), name="strategy-recv")
+                done, _ = await asyncio.wait({receiving}, timeout=min(LOOP_TICK_S, end_s - now))
+                if receiving in done:
+                    for item in receiving.result():
+                        self._on_message(item)
+                    receiving = None
+                await self._step()
+                self._maybe_report()
+            log.info("duration of %g s reached: cancelling every order", self.cfg.duration)
+        finally:
+            if receiving is not None:
+                receiving.cancel()
+
+    def _on_message(self, item: Received) -> None:
+        now = time.monotonic()
+        body, env = item.body, item.env
+        if isinstance(body, Heartbeat):
+            self.beats.observe(body, now_s=now)
+        if env.src.startswith("order_gateway:"):
+            changes = self.exec.on_message(env, gap=item.gap, now_s=now)
+            if changes is not None:
+                self._absorb(changes)
+            elif self._was_synced and not self.exec.synced:
+                log.warning("order stream out of sync (gap or gateway restart): pulling quotes and resyncing")
+                self._was_synced = False
+                self._cancel_all_due = True
+            return
+        if isinstance(body, Bbo | Book) and body.symbol == self.symbol:
+            bid, ask = (body.bid, body.ask) if isinstance(body, Bbo) else _top(body)
+            if bid is not None and ask is not None and env.ts >= self._book_ts_ns:
+                self._bid, self._ask, self._book_ts_ns = bid, ask, env.ts
+                self._md_seen_s = now
+        elif isinstance(body, Mark) and body.symbol == self.symbol:
+            if self.tracker is not None and body.mark > 0:
+                self.tracker.on_mark(body.mark)
+        elif isinstance(body, MdStatus) and body.symbol in ("", self.symbol):
+            self._md_live = body.state is FeedState.LIVE
+        elif isinstance(body, RiskState) and body.symbol in ("", self.symbol):
+            if body.state is not self._risk_state:
+                log.info("trading state %s (%s)", body.state.value, body.reason or "no reason given")
+                self._event = True
+            self._risk_state, self._risk_state_seen_s = body.state, now
+
+    def _absorb(self, changes: Changes) -> None:
+        tracker = self.tracker
+        if tracker is not None:
+            for fill in changes.fills:
+                if tracker.on_fill(fill):
+                    log.info(
+                        "filled %s %s @ %s (%s)",
+                        fill.side.value,
+                        fill.quantity,
+                        fill.price,
+                        "maker" if fill.is_maker else "taker",
+                    )
+            for payment in changes.funding:
+                tracker.on_funding(payment)
+            if changes.mark is not None and changes.mark > 0:
+                tracker.on_mark(changes.mark)
+        if changes.fills or changes.position_changed or changes.orders_changed:
+            self._event = True
+
+    # ------------------------------------------------------------ deciding and acting
+
+    def _inputs(self, now_s: float) -> Inputs:
+        age = self.beats.age_s("risk", now_s=now_s)
+        return Inputs(
+            md_seen_s=self._md_seen_s,
+            md_live=self._md_live,
+            risk_state=self._risk_state,
+            risk_state_seen_s=self._risk_state_seen_s,
+            risk_heartbeat_seen_s=None if age is None else now_s - age,
+            exec_synced=self.exec.synced,
+        )
+
+    def _set_gate(self, new: Gate) -> None:
+        if new == self._gate:
+            return
+        if new.mode is Mode.PULL and new.reason is not None:
+            metrics.PULLS.labels(new.reason.value).inc()
+        level = logging.INFO if new.mode is Mode.QUOTE else logging.WARNING
+        reason = f" ({new.reason.value})" if new.reason is not None else ""
+        log.log(level, "mode %s%s", new.mode.value, reason)
+        metrics.MODE.labels(self._gate.mode.value).set(0)
+        metrics.MODE.labels(new.mode.value).set(1)
+        self._gate = new
+        self._event = True
+
+    async def _step(self) -> None:
+        now = time.monotonic()
+        if self._cancel_all_due:
+            self._cancel_all_due = not await self._cancel_all()
+        if not self.exec.synced and self.exec.joinable and now >= self._resync_after_s:
+            await self._resync()
+            now = time.monotonic()
+        self._set_gate(gate(self._inputs(now), now_s=now, md_stale_s=self.cfg.md_stale))
+        plan = self._plan()
+        if plan is not None and requote_needed(self._acted_plan, plan):
+            self._event = True
+        if now < self._not_before_s or not requote_due(
+            now_s=now, last_requote_s=self._last_requote_s, interval_s=self.cfg.interval, event=self._event
+        ):
+            return
+        actions = plan_actions(
+            mode=self._gate.mode,
+            plan=plan,
+            quotes=self.exec.orders(Role.QUOTE),
+            reduces=self.exec.orders(Role.REDUCE),
+            position_action=self._position_action(),
+            reduce_mode=self.cfg.reduce_mode,
+            reduce_blocked=self.exec.reduce_blocked(now_s=now),
+            tick=self.rules.tick_size,
+        )
+        wait_s = self.pacer.wait_s(len(actions.places), now_s=now)
+        if wait_s > 0:
+            self._not_before_s = now + wait_s
+            return
+        self._event = False
+        self._last_requote_s = now
+        self._acted_plan = plan
+        if actions:
+            await self._act(actions)
+        self._publish_quotes(plan if self._gate.mode is Mode.QUOTE else None)
+
+    def _plan(self) -> QuotePlan | None:
+        if self._bid is None or self._ask is None or not self.exec.synced:
+            return None
+        return plan_quotes(
+            bid=self._bid, ask=self._ask, rules=self.rules, params=self.params, position=self.exec.position
+        )
+
+    def _position_action(self) -> Any:
+        if not self.exec.synced:
+            return None
+        return position_action(
+            self.exec.position,
+            target_position=self.cfg.target_position,
+            threshold=self.cfg.position_threshold,
+            max_position=self.cfg.max_position,
+            rules=self.rules,
+        )
+
+    async def _act(self, actions: Actions) -> None:
+        cancelled = await asyncio.gather(*(self._cancel(order) for order in actions.cancel))
+        if not all(cancelled) or not actions.places:
+            return
+        if self._book_ts_ns:
+            metrics.TICK_TO_QUOTE.observe(max(0.0, (time.time_ns() - self._book_ts_ns) / 1e9))
+        self.pacer.take(len(actions.places), now_s=time.monotonic())
+        await asyncio.gather(
+            *(self._place(intent, Role.QUOTE) for intent in actions.quotes),
+            *([self._place(actions.reduce, Role.REDUCE)] if actions.reduce is not None else []),
+        )
+
+    async def _request(self, msg: Message) -> Message | None:
+        assert self.orders is not None
+        try:
+            return await self.orders.request(msg, timeout_s=REQUEST_TIMEOUT_S, retries=REQUEST_RETRIES)
+        except RequestTimeout:
+            log.warning("order gateway did not answer %s: resyncing", msg.TYPE)
+            self.exec.lose_sync()
+            self._was_synced = False
+            return None
+
+    async def _cancel(self, order: OrderUpdate) -> bool:
+        reply = await self._request(Cancel(symbol=self.symbol, order_id=order.order_id))
+        if not isinstance(reply, OrderReply):
+            return False
+        if reply.ok:
+            if reply.order is not None:
+                self.exec.on_reply(reply.order, now_s=time.monotonic())
+            return True
+        if reply.reason is RejectReason.UNKNOWN_ORDER:
+            self.exec.forget(order)
+            return True
+        self._refused("cancel", reply)
+        return False
+
+    async def _place(self, intent: OrderIntent, role: Role) -> None:
+        client_id = self.ids.next()
+        self.exec.assign(client_id, role)
+        place = Place(
+            client_id=client_id,
+            symbol=self.symbol,
+            side=intent.side,
+            quantity=intent.quantity,
+            price=intent.price,
+            order_type=intent.order_type,
+            post_only=intent.post_only,
+            reduce_only=intent.reduce_only,
+        )
+        reply = await self._request(place)
+        if not isinstance(reply, OrderReply):
+            return
+        if not reply.ok:
+            self._refused("place", reply)
+            return
+        if self.tracker is not None:
+            self.tracker.on_order_placed()
+        if reply.order is not None and self.exec.on_reply(reply.order, now_s=time.monotonic()):
+            self._event = self._event or not reply.order.status.is_open
+
+    def _refused(self, what: str, reply: OrderReply) -> None:
+        reason = reply.reason or RejectReason.OTHER
+        metrics.ORDER_REFUSALS.labels(reason.value).inc()
+        text = f"{what} refused: {reason.value} {reply.message}".rstrip()
+        if not log_once(log, f"refused:{what}:{reason.value}", text + " (further ones are counted)"):
+            log.debug(text)
+
+    async def _cancel_all(self) -> bool:
+        reply = await self._request(CancelAll(symbol=self.symbol))
+        return getattr(reply, "ok", False) is True
+
+    async def _resync(self) -> None:
+        reply = await self._request(SnapshotRequest(symbol=self.symbol))
+        now = time.monotonic()
+        changes = self.exec.apply_snapshot(reply, now_s=now) if isinstance(reply, Snapshot) else None
+        if changes is None:
+            self._resync_after_s = now + RESYNC_RETRY_S
+            return
+        if self.tracker is None:
+            self.tracker = PnlTracker(
+                self.rules,
+                target_position=self.cfg.target_position,
+                position=self.exec.position,
+                entry_price=self.exec.entry_price,
+            )
+        self._was_synced = True
+        self._absorb(changes)
+        log.info(
+            "joined the order stream: position %s, %d open orders",
+            self.exec.position,
+            len(self.exec.all_orders()),
+        )
+
+    def _publish_quotes(self, plan: QuotePlan | None) -> None:
+        bids = [] if plan is None else [(layer.price, layer.quantity) for layer in plan.bids]
+        asks = [] if plan is None else [(layer.price, layer.quantity) for layer in plan.asks]
+        self.reporter.publish_quotes(self.pub, symbol=self.symbol, bids=bids, asks=asks, plan=plan)
+
+    def _maybe_report(self) -> None:
+        now = time.monotonic()
+        if now < self._metrics_due_s and not self.reporter.due(now_s=now):
+            return
+        quotes = self.exec.orders(Role.QUOTE)
+        self._metrics_due_s = now + METRICS_EVERY_S
+        self.reporter.update_metrics(
+            tracker=self.tracker, position=self.exec.position, quotes=quotes, plan=self._acted_plan
+        )
+        if self.reporter.due(now_s=now):
+            self.reporter.report(self.pub, plan=self._plan(), tracker=self.tracker, quotes=quotes, now_s=now)
+
+    # ------------------------------------------------------------ the end
+
+    async def shutdown(self) -> None:
+        """Cancel every order (verified by snapshot) and close the position when asked to."""
+        if self.orders is None:
+            return
+        self._set_gate(Gate(Mode.PULL, None))
+        self._publish_quotes(None)
+        snap = await self._cancel_all_verified()
+        if self.cfg.close_on_exit and snap is not None and snap.position is not None:
+            await self._close_position(snap.position.quantity)
+        self.reporter.report(
+            self.pub, plan=self._plan(), tracker=self.tracker, quotes=[], now_s=time.monotonic()
+        )
+        self.orders.close()
+
+    async def _cancel_all_verified(self, *, attempts: int = 3) -> Snapshot | None:
+        snap: Snapshot | None = None
+        for attempt in range(attempts):
+            # A place still in flight when the loop stopped can land after the first cancel-all.
+            if not await self._cancel_all():
+                log.error("cancel-all was not confirmed by the order gateway (attempt %d)", attempt + 1)
+            reply = await self._request(SnapshotRequest(symbol=self.symbol))
+            snap = reply if isinstance(reply, Snapshot) else None
+            if snap is not None and not any(_ours(o) for o in snap.orders):
+                log.info("every order cancelled")
+                return snap
+            await asyncio.sleep(0.3)
+        log.error("orders may still be open on %s after %d cancel-all attempts", self.symbol, attempts)
+        return snap
+
+    async def _close_position(self, quantity: Decimal) -> None:
+        if quantity == 0:
+            return
+        side = Side.SELL if quantity > 0 else Side.BUY
+        log.info("closing the position of %s at market (--close-on-exit)", quantity)
+        place = Place(
+            client_id=self.ids.next(),
+            symbol=self.symbol,
+            side=side,
+            quantity=abs(quantity),
+            order_type=OrderType.MARKET,
+            reduce_only=True,
+        )
+        reply = await self._request(place)
+        if not isinstance(reply, OrderReply) or not reply.ok:
+            log.error("could not close the position: %s", getattr(reply, "message", "no answer"))
+
+
+def _top(book: Book) -> tuple[Decimal | None, Decimal | None]:
+    bid = book.bids[0][0] if book.bids else None
+    ask = book.asks[0][0] if book.asks else None
+    return bid, ask
+
+
+def _ours(order: OrderUpdate) -> bool:
+    """Not one of the guardian's own orders (those have the top client-id bit set)."""
+    return order.client_id is None or not order.client_id & GUARDIAN_ID_BIT

@@ -1,0 +1,301 @@
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from services.wire import OrderStatus, OrderType, OrderUpdate, Side, TradingState
+from strategy.decide import (
+    Inputs,
+    Mode,
+    OrderPacer,
+    PullReason,
+    gate,
+    plan_actions,
+    requote_due,
+)
+from strategy.positions import GuardianZone, ReduceAction
+from strategy.quoter import QuoteParams, plan_quotes
+from venues.precision import MarketRules
+
+RULES = MarketRules(
+    symbol="SOL_USDC_PERP",
+    base_asset="SOL",
+    quote_asset="USDC",
+    tick_size=D("0.01"),
+    step_size=D("0.01"),
+    min_quantity=D("0.01"),
+)
+TICK = RULES.tick_size
+PARAMS = QuoteParams(
+    spread_pct=D("1"), quantity=D("0.1"), max_orders=2, inventory_skew=D(0), max_position=D(5)
+)
+
+
+def inputs(**over: object) -> Inputs:
+    base: dict[str, object] = {
+        "md_seen_s": 99.0,
+        "md_live": True,
+        "risk_state": TradingState.ACTIVE,
+        "risk_state_seen_s": 99.5,
+        "risk_heartbeat_seen_s": 99.8,
+        "exec_synced": True,
+    }
+    base.update(over)
+    return Inputs(**base)  # type: ignore[arg-type]
+
+
+def order(
+    side: Side, price: str, quantity: str = "0.1", *, oid: str = "1", reduce_only: bool = False
+) -> OrderUpdate:
+    return OrderUpdate(
+        symbol=RULES.symbol,
+        order_id=oid,
+        client_id=int(oid),
+        side=side,
+        order_type=OrderType.LIMIT,
+        price=D(price),
+        quantity=D(quantity),
+        filled_quantity=D(0),
+        status=OrderStatus.NEW,
+        post_only=True,
+        reduce_only=reduce_only,
+    )
+
+
+def plan(position: str = "0"):
+    return plan_quotes(bid=D("99.99"), ask=D("100.01"), rules=RULES, params=PARAMS, position=D(position))
+
+
+# ---------------------------------------------------------------- gate
+
+
+def test_gate_quotes_when_every_input_is_fresh() -> None:
+    assert gate(inputs(), now_s=100.0, md_stale_s=5.0).mode is Mode.QUOTE
+
+
+@pytest.mark.parametrize(
+    ("over", "reason"),
+    [
+        ({"risk_state": None, "risk_state_seen_s": None}, PullReason.NO_GUARDIAN),
+        ({"risk_state_seen_s": 98.9}, PullReason.NO_GUARDIAN),
+        ({"risk_heartbeat_seen_s": 98.9}, PullReason.NO_GUARDIAN),
+        ({"risk_heartbeat_seen_s": None}, PullReason.NO_GUARDIAN),
+        ({"risk_state": TradingState.HALTED}, PullReason.HALTED),
+        ({"md_live": False}, PullReason.MD_DOWN),
+        ({"md_seen_s": 94.9}, PullReason.MD_STALE),
+        ({"md_seen_s": None}, PullReason.MD_STALE),
+        ({"exec_synced": False}, PullReason.EXEC_UNSYNCED),
+    ],
+)
+def test_gate_pulls_with_the_first_failing_reason(over: dict[str, object], reason: PullReason) -> None:
+    result = gate(inputs(**over), now_s=100.0, md_stale_s=5.0)
+    assert (result.mode, result.reason) == (Mode.PULL, reason)
+
+
+def test_guardian_exactly_at_the_timeout_is_still_fresh() -> None:
+    assert gate(inputs(risk_state_seen_s=99.0), now_s=100.0, md_stale_s=5.0).mode is Mode.QUOTE
+
+
+def test_reducing_allows_only_reduce_orders() -> None:
+    result = gate(inputs(risk_state=TradingState.REDUCING), now_s=100.0, md_stale_s=5.0)
+    assert (result.mode, result.reason) == (Mode.REDUCE_ONLY, PullReason.REDUCING)
+
+
+def test_no_guardian_outranks_everything_else() -> None:
+    result = gate(inputs(risk_state_seen_s=90.0, md_live=False, exec_synced=False), now_s=100.0, md_stale_s=5)
+    assert result.reason is PullReason.NO_GUARDIAN
+
+
+# ---------------------------------------------------------------- requote timing
+
+
+def test_requote_due_on_event_first_time_and_after_interval() -> None:
+    assert requote_due(now_s=1.0, last_requote_s=None, interval_s=10, event=False)
+    assert requote_due(now_s=1.0, last_requote_s=0.5, interval_s=10, event=True)
+    assert not requote_due(now_s=10.4, last_requote_s=0.5, interval_s=10, event=False)
+    assert requote_due(now_s=10.5, last_requote_s=0.5, interval_s=10, event=False)
+
+
+# ---------------------------------------------------------------- actions
+
+
+def test_quote_mode_places_the_whole_ladder_when_nothing_rests() -> None:
+    actions = plan_actions(
+        mode=Mode.QUOTE,
+        plan=plan(),
+        quotes=[],
+        reduces=[],
+        position_action=None,
+        reduce_mode="market",
+        reduce_blocked=False,
+        tick=TICK,
+    )
+    assert actions.cancel == ()
+    assert [(i.side, i.price, i.quantity) for i in actions.quotes] == [
+        (Side.BUY, D("99.50"), D("0.1")),
+        (Side.BUY, D("99.48"), D("0.1")),
+        (Side.SELL, D("100.50"), D("0.1")),
+        (Side.SELL, D("100.52"), D("0.1")),
+    ]
+    assert all(i.post_only and not i.reduce_only and i.order_type is OrderType.LIMIT for i in actions.quotes)
+    assert actions.reduce is None
+
+
+def test_quote_mode_keeps_right_orders_and_replaces_only_the_wrong_one() -> None:
+    keep_bid = order(Side.BUY, "99.50", oid="1")
+    keep_ask = order(Side.SELL, "100.50", oid="2")
+    moved = order(Side.SELL, "100.60", oid="3")
+    actions = plan_actions(
+        mode=Mode.QUOTE,
+        plan=plan(),
+        quotes=[keep_bid, keep_ask, moved, order(Side.BUY, "99.48", oid="4")],
+        reduces=[],
+        position_action=None,
+        reduce_mode="market",
+        reduce_blocked=False,
+        tick=TICK,
+    )
+    assert actions.cancel == (moved,)
+    assert [(i.side, i.price) for i in actions.quotes] == [(Side.SELL, D("100.52"))]
+
+
+def test_nothing_to_do_when_the_ladder_rests_already() -> None:
+    resting = [
+        order(Side.BUY, "99.50", oid="1"),
+        order(Side.BUY, "99.48", oid="2"),
+        order(Side.SELL, "100.50", oid="3"),
+        order(Side.SELL, "100.52", oid="4"),
+    ]
+    actions = plan_actions(
+        mode=Mode.QUOTE,
+        plan=plan(),
+        quotes=resting,
+        reduces=[],
+        position_action=None,
+        reduce_mode="market",
+        reduce_blocked=False,
+        tick=TICK,
+    )
+    assert not actions
+
+
+def test_pull_cancels_quotes_and_reduces_and_places_nothing() -> None:
+    quote = order(Side.BUY, "99.50", oid="1")
+    reduce = order(Side.SELL, "100.01", "2.5", oid="2", reduce_only=True)
+    actions = plan_actions(
+        mode=Mode.PULL,
+        plan=plan(),
+        quotes=[quote],
+        reduces=[reduce],
+        position_action=ReduceAction(Side.SELL, D("0.5")),
+        reduce_mode="maker",
+        reduce_blocked=False,
+        tick=TICK,
+    )
+    assert actions.cancel == (quote, reduce)
+    assert actions.places == ()
+
+
+def test_reduce_only_mode_cancels_quotes_but_still_reduces() -> None:
+    quote = order(Side.BUY, "99.50", oid="1")
+    actions = plan_actions(
+        mode=Mode.REDUCE_ONLY,
+        plan=plan("2.5"),
+        quotes=[quote],
+        reduces=[],
+        position_action=ReduceAction(Side.SELL, D("0.5")),
+        reduce_mode="market",
+        reduce_blocked=False,
+        tick=TICK,
+    )
+    assert actions.cancel == (quote,)
+    assert actions.quotes == ()
+    assert actions.reduce is not None
+    assert (actions.reduce.side, actions.reduce.quantity, actions.reduce.price) == (Side.SELL, D("0.5"), None)
+    assert actions.reduce.reduce_only and not actions.reduce.post_only
+    assert actions.reduce.order_type is OrderType.MARKET
+
+
+def reduce_actions(**over: object):
+    base: dict[str, object] = {
+        "mode": Mode.QUOTE,
+        "plan": plan("2.5"),
+        "quotes": [],
+        "reduces": [],
+        "position_action": ReduceAction(Side.SELL, D("0.5")),
+        "reduce_mode": "market",
+        "reduce_blocked": False,
+        "tick": TICK,
+    }
+    base.update(over)
+    return plan_actions(**base)  # type: ignore[arg-type]
+
+
+def test_market_reduce_is_not_sent_twice() -> None:
+    assert reduce_actions(reduce_blocked=True).reduce is None
+    resting = order(Side.SELL, "100.01", "0.5", oid="9", reduce_only=True)
+    assert reduce_actions(reduces=[resting]).reduce is None
+
+
+def test_maker_reduce_joins_the_best_price_on_its_side() -> None:
+    sell = reduce_actions(reduce_mode="maker").reduce
+    assert sell is not None
+    assert (sell.side, sell.price, sell.quantity, sell.post_only, sell.reduce_only) == (
+        Side.SELL,
+        D("100.01"),
+        D("0.5"),
+        True,
+        True,
+    )
+    buy = reduce_actions(reduce_mode="maker", position_action=ReduceAction(Side.BUY, D("0.3"))).reduce
+    assert buy is not None
+    assert (buy.side, buy.price) == (Side.BUY, D("99.99"))
+
+
+def test_maker_reduce_is_kept_at_the_best_price_and_moved_when_the_book_moves() -> None:
+    right = order(Side.SELL, "100.01", "0.5", oid="7", reduce_only=True)
+    kept = reduce_actions(reduce_mode="maker", reduces=[right])
+    assert kept.reduce is None
+    assert right not in kept.cancel
+    stale = order(Side.SELL, "100.05", "0.5", oid="8", reduce_only=True)
+    moved = reduce_actions(reduce_mode="maker", reduces=[stale])
+    assert stale in moved.cancel
+    assert moved.reduce is not None and moved.reduce.price == D("100.01")
+
+
+def test_a_reduce_no_longer_needed_is_cancelled() -> None:
+    resting = order(Side.SELL, "100.01", "0.5", oid="7", reduce_only=True)
+    actions = reduce_actions(reduce_mode="maker", reduces=[resting], position_action=None)
+    assert actions.cancel == (resting,)
+    assert actions.reduce is None
+
+
+def test_guardian_zone_sends_no_reduce_of_its_own() -> None:
+    actions = reduce_actions(plan=plan("6"), position_action=GuardianZone(Side.SELL, D(1)))
+    assert actions.reduce is None
+    assert all(i.side is Side.SELL for i in actions.quotes)
+
+
+# ---------------------------------------------------------------- pacing
+
+
+def test_pacer_allows_a_burst_then_waits_for_refill() -> None:
+    pacer = OrderPacer(rate_per_s=4, burst=4, now_s=0.0)
+    assert pacer.wait_s(4, now_s=0.0) == 0
+    pacer.take(4, now_s=0.0)
+    assert pacer.wait_s(2, now_s=0.0) == pytest.approx(0.5)
+    assert pacer.wait_s(2, now_s=0.5) == 0
+
+
+def test_pacer_lets_a_batch_larger_than_the_burst_through_a_full_bucket() -> None:
+    pacer = OrderPacer(rate_per_s=2, burst=2, now_s=0.0)
+    assert pacer.wait_s(5, now_s=0.0) == 0
+    pacer.take(5, now_s=0.0)
+    assert pacer.wait_s(1, now_s=0.0) == pytest.approx(2.0)
+    assert pacer.wait_s(1, now_s=2.0) == 0
+
+
+def test_pacer_rejects_nonsense() -> None:
+    with pytest.raises(ValueError):
+        OrderPacer(rate_per_s=0, burst=1, now_s=0.0)
