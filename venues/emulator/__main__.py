@@ -89,6 +89,8 @@ async def serve(args: argparse.Namespace, accounts: list[AccountSpec]) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if args.host not in ("127.0.0.1", "::1", "localhost"):
+        log.warning("listening on %s: the /_emulator/ control API has no authentication", args.host)
     await server.start()
     try:
         print(f"READY {server.rest_url} {server.ws_url}", flush=True)

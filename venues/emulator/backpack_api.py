@@ -85,7 +85,8 @@ class BackpackApi:
         """Count venue requests and apply injected latency, freezes and error answers before handling."""
         if request.path.startswith("/_emulator") or request.path == "/":
             return await handler(request)
-        self.core.count_request(request.path)
+        # Unrouted paths share one counter, so random URLs cannot grow the table.
+        self.core.count_request(request.path if request.match_info.http_exception is None else "<unrouted>")
         spec = self.core.faults.spec
         await self.core.hold(spec.latency_ms / 1000 + self.core.freeze_remaining_s())
         fault = self.core.faults.draw_rest_fault()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from venues.emulator.faults import FaultSpec, FaultState
 from venues.emulator.market import MarketSimulator, SimulatorConfig
 
 Listener = Callable[[Sequence[Event]], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,9 +84,17 @@ class EmulatorCore:
         self._listeners.append(listener)
 
     def publish(self, events: Sequence[Event]) -> None:
+        """Hand a batch of events to every listener; a failing listener is logged, never raised.
+
+        The events describe changes already made (an order placed, a fill): a
+        stream bug must not turn a done operation into an error answer.
+        """
         if events:
             for listener in self._listeners:
-                listener(events)
+                try:
+                    listener(events)
+                except Exception:
+                    log.exception("event listener failed")
 
     def step(self) -> None:
         """Advance the simulated market to now and publish what it did (nothing while frozen)."""

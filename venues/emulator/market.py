@@ -34,6 +34,7 @@ HOUSE_COLLATERAL = Decimal(10) ** 12
 _BPS = Decimal(10_000)
 _RATE_UNIT = Decimal("0.000000001")
 _TAKER_SIZE_MULTIPLES = (0.2, 0.5, 1.0, 1.0, 2.0, 3.0)
+MAX_STEP_S = 1.0  # a stalled timer (or a clock jump) does not replay the missed market in one burst
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,7 +151,7 @@ class MarketSimulator:
         """Advance the market to ``now_ms``: move fair, refresh liquidity, send taker flow, settle funding."""
         previous_ms = now_ms if self._last_ms is None else min(self._last_ms, now_ms)
         self._last_ms = now_ms
-        dt_s = (now_ms - previous_ms) / 1000
+        dt_s = min((now_ms - previous_ms) / 1000, MAX_STEP_S)
         events: list[Event] = []
         for state in self._symbols.values():
             self._move(state, previous_ms, now_ms)
@@ -167,7 +168,7 @@ class MarketSimulator:
     def _move(self, state: _Symbol, previous_ms: int, now_ms: int) -> None:
         tick = state.profile.rules.tick_size
         fair = state.fair
-        dt_s = (now_ms - previous_ms) / 1000
+        dt_s = min((now_ms - previous_ms) / 1000, MAX_STEP_S)
         if not state.paused and state.volatility > 0 and dt_s > 0:
             shock = self._rng.gauss(0.0, 1.0) * float(state.volatility) * math.sqrt(dt_s)
             fair *= 1 + Decimal(repr(shock))
