@@ -21,9 +21,9 @@ from md_gateway.feed import FeedMonitor
 from services.config import Config
 from services.service import Service
 from services.wire import Bbo, Book, FeedState, Mark, MdStatus, Message
-from venues.backpack.book import LocalBook
 from venues.backpack.venue import BackpackVenue
 from venues.base import Venue, VenueError, VenueEvent
+from venues.common.book import LocalBook
 from venues.factory import open_venue
 
 log = logging.getLogger(__name__)

@@ -1,18 +1,18 @@
 """Backpack REST JSON to bus types, and bus requests to Backpack request bodies.
 
 Pure: no I/O.  Every number is read as an exact ``Decimal`` (JSON floats
-included, see ``loads``), and anything missing or malformed raises
-``MalformedResponse`` and only that, so callers handle one error type.
+included, see ``venues.common.parse.loads``), and anything missing or
+malformed raises ``MalformedResponse`` and only that, so callers handle one
+error type.
 The stream's payloads are in ``events``, the error mapping in ``errors``.
 """
 
 from __future__ import annotations
 
 import calendar
-import json
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from services.wire import (
@@ -29,6 +29,14 @@ from services.wire import (
     RejectReason,
     Side,
     TimeInForce,
+)
+from venues.common.parse import (
+    MalformedResponse,
+    dec,
+    field,
+    integer,
+    opt_client_id,
+    opt_dec,
 )
 from venues.precision import MarketRules, fmt
 
@@ -54,60 +62,6 @@ _EXPIRY_REJECTS = {
     "InvalidQuantity": RejectReason.BAD_QUANTITY,
     "PositionLimit": RejectReason.POSITION_LIMIT,
 }
-
-
-class MalformedResponse(ValueError):
-    """A venue payload that does not have the documented shape."""
-
-
-def loads(text: str | bytes) -> Any:
-    """Parse JSON keeping every fractional number exact (``Decimal``, never ``float``)."""
-    try:
-        return json.loads(text, parse_float=Decimal)
-    except ValueError as exc:
-        raise MalformedResponse(f"not JSON: {exc}") from None
-
-
-def field(raw: Any, key: str) -> Any:
-    """``raw[key]``; raises ``MalformedResponse`` when ``raw`` is not an object or lacks it."""
-    if not isinstance(raw, Mapping):
-        raise MalformedResponse(f"expected an object, got {type(raw).__name__}")
-    value = raw.get(key)
-    if value is None:
-        raise MalformedResponse(f"missing field {key!r}")
-    return value
-
-
-def dec(value: Any) -> Decimal:
-    """A JSON number or decimal string as an exact, finite ``Decimal``."""
-    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
-        raise MalformedResponse(f"not a decimal: {value!r}")
-    try:
-        result = Decimal(value)
-    except InvalidOperation:
-        raise MalformedResponse(f"not a decimal: {value!r}") from None
-    if not result.is_finite():
-        raise MalformedResponse(f"not a finite decimal: {value!r}")
-    return result
-
-
-def opt_dec(raw: Mapping[str, Any], key: str) -> Decimal | None:
-    value = raw.get(key)
-    return None if value is None or value == "" else dec(value)
-
-
-def integer(value: Any) -> int:
-    """A JSON integer or integer string (venue ids and times are sometimes strings)."""
-    if isinstance(value, bool) or (isinstance(value, Decimal) and value != value.to_integral_value()):
-        raise MalformedResponse(f"not an integer: {value!r}")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise MalformedResponse(f"not an integer: {value!r}") from None
-
-
-def opt_client_id(value: Any) -> int | None:
-    return None if value is None or value == "" else integer(value)
 
 
 def side_from_venue(text: Any) -> Side:

@@ -29,7 +29,6 @@ from websockets.uri import parse_uri
 
 from services.logs import log_once
 from services.wire import ExStatus, FeedState, MdStatus, Message
-from venues.backpack.book import Applied, LocalBook
 from venues.backpack.events import (
     bbo_from_ws,
     event_time_ns,
@@ -39,10 +38,12 @@ from venues.backpack.events import (
     position_from_ws,
     trade_from_ws,
 )
-from venues.backpack.parse import MalformedResponse, field, integer, levels, loads
+from venues.backpack.parse import levels
 from venues.backpack.rest import BackpackRest, DepthSnapshot
-from venues.backpack.transport import backoff_s
 from venues.base import AuthError, VenueError, VenueEvent
+from venues.common.book import Applied, LocalBook
+from venues.common.parse import MalformedResponse, field, integer, loads
+from venues.common.retry import backoff_s
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,10 @@ from typing import Any
 import aiohttp
 
 from venues.backpack.errors import error_body, error_for, is_expired_request
-from venues.backpack.parse import MalformedResponse, loads
 from venues.backpack.signing import Signer, param_text, signing_string
 from venues.base import AuthError, RateLimited, Unavailable
+from venues.common.parse import MalformedResponse, loads
+from venues.common.retry import backoff_s
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,6 @@ class OutcomeUnknown(Unavailable):
     def __init__(self, message: str, *, timestamp_ms: int, venue_message: str = "") -> None:
         super().__init__(message, venue_message=venue_message)
         self.timestamp_ms = timestamp_ms
-
-
-def backoff_s(attempt: int, *, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """Delay before retry ``attempt`` (0-based): capped exponential, jittered into [d/2, d]."""
-    delay = min(cap_s, base_s * 2**attempt)
-    return delay * (0.5 + rng.random() / 2)
 
 
 class Transport:

@@ -16,7 +16,7 @@ from venues.backpack.events import (
     position_from_ws,
     trade_from_ws,
 )
-from venues.backpack.parse import MalformedResponse, loads
+from venues.common.parse import MalformedResponse, loads
 
 D = Decimal
 FILL_EVENT = {

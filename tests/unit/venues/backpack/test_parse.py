@@ -8,16 +8,12 @@ import pytest
 
 from services.wire import OrderStatus, OrderType, Place, RejectReason, Side, TimeInForce
 from venues.backpack.parse import (
-    MalformedResponse,
     balance_from_collateral,
-    dec,
     fill_from_rest,
     fill_time_ms,
     funding_from_rest,
     funding_time_ms,
-    integer,
     levels,
-    loads,
     mark_from_rest,
     market_rules,
     naive_utc_ms,
@@ -28,6 +24,7 @@ from venues.backpack.parse import (
     side_from_venue,
     status_from_venue,
 )
+from venues.common.parse import MalformedResponse, dec, integer, loads
 
 D = Decimal
 LIMIT_ORDER = {

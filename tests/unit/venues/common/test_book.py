@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from services.wire import Level
-from venues.backpack.book import Applied, LocalBook
+from venues.common.book import Applied, LocalBook
 
 D = Decimal
 
@@ -86,3 +86,13 @@ def test_seed_drops_empty_levels_and_rejects_bad_depth() -> None:
     assert book.top().bids == lv(("0.9", "1"))
     with pytest.raises(ValueError):
         LocalBook("S", levels=0)
+
+
+def test_previous_id_chains_aster_style_updates() -> None:
+    book = seeded()
+    # Aster's first event straddles the snapshot; later ones name the previous u as pu.
+    assert book.apply(first_id=95, last_id=105, previous_id=94, bids=[], asks=[]) is Applied.APPLIED
+    assert book.apply(first_id=110, last_id=112, previous_id=105, bids=[], asks=[]) is Applied.APPLIED
+    assert book.last_update_id == 112
+    assert book.apply(first_id=120, last_id=121, previous_id=113, bids=[], asks=[]) is Applied.GAP
+    assert not book.seeded

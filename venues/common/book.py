@@ -1,11 +1,12 @@
 """A local order book kept from a REST snapshot plus ``depth`` diffs (pure, no I/O).
 
-Backpack's depth events carry absolute quantities at the listed prices (0
-removes the level) and the update-id range ``U..u`` they cover.  After a
+Depth events (Backpack, Aster) carry absolute quantities at the listed prices
+(0 removes the level) and the update-id range ``U..u`` they cover.  After a
 snapshot with ``lastUpdateId``, events with ``u <= lastUpdateId`` are already
 in it; the first one applied must straddle ``lastUpdateId + 1``, and every
-later one must start at the previous ``u + 1``.  Anything else is a gap: the
-book is dropped and must be seeded again.
+later one must continue the previous one: Backpack's starts at the previous
+``u + 1``, Aster's (Binance-style) names the previous ``u`` as its ``pu``.
+Anything else is a gap: the book is dropped and must be seeded again.
 """
 
 from __future__ import annotations
@@ -58,13 +59,29 @@ class LocalBook:
         self._last_id = None
         self._bridged = False
 
-    def apply(self, *, first_id: int, last_id: int, bids: Iterable[Level], asks: Iterable[Level]) -> Applied:
-        """Apply one depth event; on ``GAP`` the book is reset and needs a new seed."""
+    def apply(
+        self,
+        *,
+        first_id: int,
+        last_id: int,
+        bids: Iterable[Level],
+        asks: Iterable[Level],
+        previous_id: int | None = None,
+    ) -> Applied:
+        """Apply one depth event; on ``GAP`` the book is reset and needs a new seed.
+
+        ``previous_id`` (Aster's ``pu``), when given, must equal the last applied ``u``.
+        """
         if self._last_id is None:
             return Applied.GAP
         if last_id <= self._last_id:
             return Applied.STALE
-        contiguous = first_id <= self._last_id + 1 if not self._bridged else first_id == self._last_id + 1
+        if not self._bridged:
+            contiguous = first_id <= self._last_id + 1
+        elif previous_id is not None:
+            contiguous = previous_id == self._last_id
+        else:
+            contiguous = first_id == self._last_id + 1
         if not contiguous:
             self.reset()
             return Applied.GAP
