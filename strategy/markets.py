@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from services.config import Config
 from venues.base import RateLimited, Unavailable, VenueError
@@ -30,9 +30,11 @@ def unknown_symbol_message(symbol: str, known: Iterable[str], *, exchange: str) 
     return f"unknown symbol {symbol} on {exchange}{hint}"
 
 
-async def load_rules(cfg: Config, *, attempts: int = 3, retry_s: float = 1.0) -> MarketRules:
+async def load_rules(
+    cfg: Config, *, env: Mapping[str, str] | None = None, attempts: int = 3, retry_s: float = 1.0
+) -> MarketRules:
     """The rules of ``cfg.symbol``; ``MarketError`` for an unknown symbol or an unreachable venue."""
-    venue = open_venue(cfg, role="public")
+    venue = open_venue(cfg, role="public", env=env)
     try:
         for attempt in range(1, attempts + 1):
             try:

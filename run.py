@@ -1,0 +1,391 @@
+"""perp-mm launcher: the original bot's command line, run as four supervised processes.
+
+    python run.py --exchange backpack --market-type perp --symbol SOL_USDC_PERP --spread 0.01 \\
+        --quantity 0.1 --max-orders 2 --target-position 0 --max-position 5 --position-threshold 2 \\
+        --inventory-skew 0 --stop-loss -1 --take-profit 5 --duration 3600 --interval 10
+
+``--sim`` first starts the exchange emulator with a generated account.  The
+processes run under supervisord (config and unix socket in the private run
+directory), the guardian first; the strategy's reports stream to this console
+with every warning of every process.  Ctrl-C, SIGTERM or the end of
+``--duration`` stops them in reverse order (the strategy cancels its orders),
+then any order still open on the symbol is cancelled here; exit code 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+from services.config import Config, ConfigError, config_to_toml, parse_config
+from services.endpoints import EndpointError, ensure_private_dir
+from services.supervise import (
+    PROGRAMS,
+    SOCKET_NAME,
+    LogTail,
+    Supervisor,
+    SupervisorError,
+    programs_for,
+    reap,
+    render_config,
+    socket_alive,
+    tail_text,
+)
+from strategy.markets import MarketError, load_rules, unknown_symbol_message
+from venues.base import AuthError, VenueError
+from venues.emulator.catalog import KNOWN_MARKETS
+from venues.factory import SUPPORTED, open_venue
+
+ROOT = Path(__file__).resolve().parent
+EMULATOR_START_S = 30.0
+SUPERVISOR_START_S = 15.0
+END_GRACE_S = 30.0
+POLL_S = 0.2
+
+
+class LaunchError(Exception):
+    """The run cannot start or went wrong; the message is for the trader."""
+
+    def __init__(self, message: str, *, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("launcher")
+    group.add_argument(
+        "--emulator-port",
+        type=int,
+        default=0,
+        help="with --sim: the emulator's loopback port (default: free)",
+    )
+    group.add_argument("--emulator-seed", type=int, default=1, help="with --sim: the emulator's random seed")
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+class Launcher:
+    """One run: emulator (with --sim), supervisord and the four processes, and their orderly stop."""
+
+    def __init__(self, cfg: Config, *, emulator_port: int, emulator_seed: int) -> None:
+        self.cfg = cfg
+        self.emulator_port = emulator_port
+        self.emulator_seed = emulator_seed
+        self.env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.stop_requested = threading.Event()
+        self.emulator: subprocess.Popen[bytes] | None = None
+        self.supervisord: subprocess.Popen[bytes] | None = None
+        self.supervisor: Supervisor | None = None
+        self.started: list[str] = []
+        self.venue_checked = False
+        self.logs_dir = cfg.data_dir / "logs"
+
+    # ------------------------------------------------------------ checks before anything starts
+
+    def check_local(self) -> None:
+        cfg = self.cfg
+        if cfg.exchange not in SUPPORTED:
+            raise LaunchError(
+                f"--exchange {cfg.exchange} is not yet supported by this version "
+                f"(supported: {', '.join(SUPPORTED)}); it comes with a later release",
+                code=2,
+            )
+        try:
+            ensure_private_dir(cfg.run_dir)
+        except (EndpointError, OSError) as exc:
+            raise LaunchError(f"run directory {cfg.run_dir}: {exc}", code=2) from None
+        if socket_alive(cfg.run_dir / SOCKET_NAME):
+            raise LaunchError(
+                f"another perp-mm is running in {cfg.run_dir}: stop it or choose another --run-dir", code=2
+            )
+        ports = {
+            "md-metrics-port": cfg.md_metrics_port,
+            "orders-metrics-port": cfg.orders_metrics_port,
+            "strategy-metrics-port": cfg.strategy_metrics_port,
+            "risk-metrics-port": cfg.risk_metrics_port,
+        }
+        if cfg.sim and self.emulator_port:
+            ports["emulator-port"] = self.emulator_port
+        for option, port in ports.items():
+            host = "127.0.0.1" if option == "emulator-port" else cfg.metrics_host
+            if port and not _port_free(host, port):
+                raise LaunchError(
+                    f"port {port} ({option}) is taken by another program: choose another "
+                    "(or 0 for a free one / metrics off)",
+                    code=2,
+                )
+        if cfg.sim and cfg.symbol not in KNOWN_MARKETS:
+            raise LaunchError(
+                unknown_symbol_message(cfg.symbol, KNOWN_MARKETS, exchange="the emulator"), code=2
+            )
+
+    def check_venue(self) -> None:
+        """The symbol is listed and the trading key works (a signed read), before any process starts."""
+
+        async def probe() -> None:
+            await load_rules(self.cfg, env=self.env)
+            venue = open_venue(self.cfg, role="trading", env=self.env)
+            try:
+                await venue.collateral()
+            finally:
+                await venue.close()
+
+        try:
+            asyncio.run(probe())
+        except MarketError as exc:
+            raise LaunchError(str(exc), code=2) from None
+        except ConfigError as exc:
+            raise LaunchError("; ".join(exc.problems), code=2) from None
+        except AuthError as exc:
+            raise LaunchError(
+                f"{self.cfg.exchange} refused the API key ({exc}): check BACKPACK_API_KEY and "
+                "BACKPACK_SECRET_KEY",
+                code=2,
+            ) from None
+        except VenueError as exc:
+            raise LaunchError(f"cannot reach {self.cfg.exchange}: {exc}") from None
+        self.venue_checked = True
+
+    # ------------------------------------------------------------ starting
+
+    def start_emulator(self) -> None:
+        accounts_file = self.cfg.run_dir / "sim-accounts.json"
+        accounts_file.unlink(missing_ok=True)
+        log_file = self.logs_dir / "emulator.log"
+        with log_file.open("ab") as err:
+            self.emulator = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "venues.emulator",
+                    "--venue",
+                    self.cfg.exchange,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.emulator_port),
+                    "--seed",
+                    str(self.emulator_seed),
+                    "--symbol",
+                    self.cfg.symbol,
+                    "--write-accounts",
+                    str(accounts_file),
+                ],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                env=self.env,
+                start_new_session=True,
+            )
+        words = self._ready_line(self.emulator, log_file)
+        rest_url, ws_url = words[1], words[2]
+        account = json.loads(accounts_file.read_text())[0]
+        self.env.update(
+            BACKPACK_API_URL=rest_url,
+            BACKPACK_WS_URL=ws_url,
+            BACKPACK_API_KEY=account["api_key"],
+            BACKPACK_SECRET_KEY=account["secret"],
+        )
+        print(f"emulator: {rest_url} {ws_url} (control API: {rest_url}/_emulator/state)", flush=True)
+
+    def _ready_line(self, proc: subprocess.Popen[bytes], log_file: Path) -> list[str]:
+        found: list[list[str]] = []
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                words = raw.decode(errors="replace").split()
+                if len(words) == 3 and words[0] == "READY":
+                    found.append(words)
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(EMULATOR_START_S)
+        if not found:
+            raise LaunchError(f"the emulator did not start:\n{tail_text(log_file)}")
+        return found[0]
+
+    def start_processes(self) -> None:
+        cfg = self.cfg
+        config_path = cfg.run_dir / "config.toml"
+        config_path.write_text(config_to_toml(cfg))
+        config_path.chmod(0o600)
+        conf = render_config(
+            run_dir=cfg.run_dir,
+            logs_dir=self.logs_dir,
+            programs=programs_for(python=sys.executable, config_path=config_path),
+            cwd=ROOT,
+        )
+        conf_path = cfg.run_dir / "supervisord.conf"
+        conf_path.write_text(conf)
+        conf_path.chmod(0o600)
+        with (self.logs_dir / "supervisord.stderr.log").open("ab") as err:
+            self.supervisord = subprocess.Popen(
+                [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(conf_path)],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=self.env,
+                start_new_session=True,
+            )
+        supervisor = Supervisor(cfg.run_dir / SOCKET_NAME)
+        deadline = time.monotonic() + SUPERVISOR_START_S
+        while not supervisor.ready():
+            if self.supervisord.poll() is not None or time.monotonic() > deadline:
+                raise LaunchError(
+                    f"supervisord did not start:\n{tail_text(self.logs_dir / 'supervisord.log')}"
+                )
+            time.sleep(0.1)
+        self.supervisor = supervisor
+        for name in PROGRAMS:
+            if self.stop_requested.is_set():
+                return
+            print(f"starting {name}...", flush=True)
+            self.started.append(name)
+            try:
+                supervisor.start(name)
+            except SupervisorError as exc:
+                raise LaunchError(f"{exc}:\n{tail_text(self.logs_dir / (name + '.err.log'))}") from None
+
+    # ------------------------------------------------------------ running and stopping
+
+    def watch(self, tails: list[LogTail]) -> int:
+        """Stream output until the strategy ends, a process fails or a stop is asked; the exit code."""
+        assert self.supervisor is not None
+        deadline = time.monotonic() + self.cfg.duration + END_GRACE_S
+        while not self.stop_requested.is_set():
+            for tail in tails:
+                tail.pump()
+            for name in PROGRAMS:
+                info = self.supervisor.info(name)
+                state = info["statename"]
+                if name == "strategy" and state == "EXITED" and info["exitstatus"] == 0:
+                    print("strategy finished its --duration", flush=True)
+                    return 0
+                if state == "FATAL" or (name != "strategy" and state == "EXITED"):
+                    print(
+                        f"run.py: {name} stopped ({state}):\n{tail_text(self.logs_dir / (name + '.err.log'))}"
+                    )
+                    return 1
+            if time.monotonic() > deadline:
+                print("run.py: the strategy did not end after --duration; stopping it", file=sys.stderr)
+                return 1
+            time.sleep(POLL_S)
+        print("stop requested", flush=True)
+        return 0
+
+    def teardown(self) -> bool:
+        """Stop everything in reverse start order; False when something did not stop cleanly."""
+        clean = True
+        if self.supervisor is not None:
+            for name in reversed(self.started):
+                print(f"stopping {name}...", flush=True)
+                try:
+                    self.supervisor.stop(name)
+                except (SupervisorError, OSError) as exc:
+                    print(f"run.py: {exc}", file=sys.stderr)
+                    clean = False
+            self.supervisor.shutdown()
+        clean &= reap(self.supervisord)
+        if self.venue_checked:
+            clean &= self._cancel_leftovers()
+        clean &= reap(self.emulator)
+        return clean
+
+    def _cancel_leftovers(self) -> bool:
+        async def cancel() -> int:
+            venue = open_venue(self.cfg, role="trading", env=self.env)
+            try:
+                return await venue.cancel_all(self.cfg.symbol)
+            finally:
+                await venue.close()
+
+        try:
+            left = asyncio.run(cancel())
+        except VenueError as exc:
+            print(f"run.py: could not check for open orders on {self.cfg.symbol}: {exc}", file=sys.stderr)
+            return False
+        if left:
+            print(f"run.py: cancelled {left} order(s) still open on {self.cfg.symbol}", file=sys.stderr)
+        return True
+
+    def run(self) -> int:
+        self.check_local()
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        code = 1
+        try:
+            if self.cfg.sim:
+                self.start_emulator()
+            self.check_venue()
+            print(
+                f"perp-mm: {self.cfg.exchange} {self.cfg.symbol}{' (sim)' if self.cfg.sim else ''}; "
+                f"run dir {self.cfg.run_dir}, logs {self.logs_dir}",
+                flush=True,
+            )
+            tails = [LogTail(self.logs_dir / "strategy.out.log", sys.stdout, loud_only=False)] + [
+                LogTail(self.logs_dir / f"{name}.err.log", sys.stderr, loud_only=True) for name in PROGRAMS
+            ]
+            self.start_processes()
+            code = self.watch(tails)
+            for tail in tails:
+                tail.pump()
+        except LaunchError as exc:
+            print(f"run.py: {exc}", file=sys.stderr, flush=True)
+            code = exc.code
+        finally:
+            clean = self.teardown()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        print("perp-mm stopped" + ("" if clean else " (with problems: see above)"), flush=True)
+        return code if clean else max(code, 1)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stop_requested.set()
+
+
+def _sim_config(cfg: Config) -> Config:
+    """A simulated run journals apart: its orders belong to a fresh emulator, never to a real account."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return dataclasses.replace(cfg, data_dir=cfg.data_dir / "sim" / f"{stamp}-{os.getpid()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg, args = parse_config(
+        argv,
+        prog="run.py",
+        description="perp-mm: market maker for perpetual futures (Backpack; Aster and Paradex later). "
+        "Starts the risk guardian, market-data and order gateways and the strategy under supervisord.",
+        add_arguments=_add_arguments,
+    )
+    if cfg.sim:
+        cfg = _sim_config(cfg)
+    launcher = Launcher(cfg, emulator_port=args.emulator_port, emulator_seed=args.emulator_seed)
+    try:
+        return launcher.run()
+    except LaunchError as exc:
+        print(f"run.py: {exc}", file=sys.stderr)
+        return exc.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
