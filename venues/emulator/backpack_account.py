@@ -10,7 +10,7 @@ from aiohttp import web
 
 from services.wire import Side
 from venues.emulator.accounts import estimated_liquidation_price
-from venues.emulator.backpack_auth import Authenticator, symbol_param
+from venues.emulator.backpack_auth import Authenticator, optional_symbol
 from venues.emulator.backpack_errors import invalid_request
 from venues.emulator.backpack_format import (
     fill_json,
@@ -82,7 +82,7 @@ class BackpackAccount:
     async def positions(self, request: web.Request) -> web.Response:
         """Open (non-flat) positions; an empty list when flat."""
         api_key, params = await self.auth.signed(request, "positionQuery")
-        only = symbol_param(self.core, params, required=False)
+        only = optional_symbol(self.core, params)
         rows = [
             self._position_json(api_key, p.symbol)
             for p in self.core.engine.positions(api_key)
@@ -174,7 +174,7 @@ class BackpackAccount:
 
     async def fill_history(self, request: web.Request) -> web.Response:
         api_key, params = await self.auth.signed(request, "fillHistoryQueryAll")
-        symbol = symbol_param(self.core, params, required=False)
+        symbol = optional_symbol(self.core, params)
         order_id = params.get("orderId")
         start_ms = query_int(request, "from", default=0, low=0, high=2**62)
         end_ms = query_int(request, "to", default=2**62, low=0, high=2**62)
@@ -189,7 +189,7 @@ class BackpackAccount:
 
     async def funding_history(self, request: web.Request) -> web.Response:
         api_key, params = await self.auth.signed(request, "fundingHistoryQueryAll")
-        symbol = symbol_param(self.core, params, required=False)
+        symbol = optional_symbol(self.core, params)
         rows = [
             r for r in self.core.engine.account(api_key).funding_rows if symbol is None or r.symbol == symbol
         ]
@@ -199,7 +199,7 @@ class BackpackAccount:
 
     async def order_history(self, request: web.Request) -> web.Response:
         api_key, params = await self.auth.signed(request, "orderHistoryQueryAll")
-        symbol = symbol_param(self.core, params, required=False)
+        symbol = optional_symbol(self.core, params)
         order_id = params.get("orderId")
         account = self.core.engine.account(api_key)
         rows = [

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from services.wire import OrderType, TimeInForce
-from venues.emulator.backpack_auth import Authenticator, client_id_param, symbol_param
+from venues.emulator.backpack_auth import Authenticator, client_id_param, optional_symbol, symbol_param
 from venues.emulator.backpack_errors import (
     ApiError,
     fault_response,
@@ -32,8 +32,6 @@ from venues.emulator.core import EmulatorCore
 from venues.emulator.faults import HANG_S
 from venues.emulator.records import OrderNotFound, OrderRejected, OrderRequest
 
-DEFAULT_WINDOW_MS = 5000
-MAX_WINDOW_MS = 60_000
 _TRIGGER_FIELDS = ("triggerPrice", "triggerQuantity", "stopLossTriggerPrice", "takeProfitTriggerPrice")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -78,7 +76,7 @@ class BackpackApi:
         routes.add_get("/api/v1/order", self.query)
         routes.add_get("/api/v1/orders", self.query_all)
 
-    # ------------------------------------------------------------ middleware and auth
+    # ------------------------------------------------------------ middleware
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -101,7 +99,6 @@ class BackpackApi:
 
     def _order_request(self, body: Mapping[str, Any]) -> OrderRequest:
         symbol = symbol_param(self.core, body)
-        assert symbol is not None
         side = SIDE_FROM.get(body.get("side"))  # type: ignore[arg-type]
         order_type = ORDER_TYPE_FROM.get(body.get("orderType"))  # type: ignore[arg-type]
         if side is None:
@@ -164,7 +161,6 @@ class BackpackApi:
 
     def _order_ref(self, params: Mapping[str, Any]) -> tuple[str, str | None, int | None]:
         symbol = symbol_param(self.core, params)
-        assert symbol is not None
         order_id, client_id = params.get("orderId"), params.get("clientId")
         if (order_id is None) == (client_id is None):
             raise invalid_request("Exactly one of orderId and clientId must be given")
@@ -187,7 +183,6 @@ class BackpackApi:
     async def cancel_all(self, request: web.Request) -> web.Response:
         api_key, body = await self.auth.signed(request, "orderCancelAll")
         symbol = symbol_param(self.core, body)
-        assert symbol is not None
         orders, events = self.core.engine.cancel_all(api_key, symbol, now_ms=self.core.now_ms())
         self.core.publish(events)
         return web.json_response([order_json(order) for order in orders])
@@ -203,5 +198,5 @@ class BackpackApi:
 
     async def query_all(self, request: web.Request) -> web.Response:
         api_key, params = await self.auth.signed(request, "orderQueryAll")
-        symbol = symbol_param(self.core, params, required=False)
+        symbol = optional_symbol(self.core, params)
         return web.json_response([order_json(o) for o in self.core.engine.open_orders(api_key, symbol)])

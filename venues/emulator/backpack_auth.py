@@ -41,14 +41,17 @@ def client_id_param(raw: Any) -> int | None:
     return raw
 
 
-def symbol_param(core: EmulatorCore, params: Mapping[str, Any], *, required: bool = True) -> str | None:
-    """The ``symbol`` parameter, a listed market (None when optional and absent)."""
+def symbol_param(core: EmulatorCore, params: Mapping[str, Any]) -> str:
+    """The required ``symbol`` parameter, a listed market."""
     symbol = params.get("symbol")
-    if symbol is None and not required:
-        return None
     if not isinstance(symbol, str) or symbol not in core.profiles:
         raise ApiError(400, "INVALID_CLIENT_REQUEST", "Invalid market symbol")
     return symbol
+
+
+def optional_symbol(core: EmulatorCore, params: Mapping[str, Any]) -> str | None:
+    """The ``symbol`` filter: a listed market, or None when absent."""
+    return None if params.get("symbol") is None else symbol_param(core, params)
 
 
 class Authenticator:

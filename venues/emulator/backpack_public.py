@@ -7,7 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from venues.emulator.backpack_errors import ApiError, invalid_request
+from venues.emulator.backpack_auth import optional_symbol, symbol_param
+from venues.emulator.backpack_errors import invalid_request
 from venues.emulator.backpack_format import iso_ms, iso_s
 from venues.emulator.core import EmulatorCore
 from venues.precision import fmt
@@ -46,15 +47,10 @@ class BackpackPublic:
         app.router.add_get("/api/v1/status", self.status)
         app.router.add_get("/api/v1/ping", self.ping)
 
-    def symbol(self, request: web.Request, *, required: bool = True) -> str | None:
-        symbol = request.query.get("symbol")
-        if symbol is None:
-            if required:
-                raise invalid_request("Missing symbol")
-            return None
-        if symbol not in self.core.profiles:
-            raise ApiError(400, "INVALID_CLIENT_REQUEST", "Invalid market symbol")
-        return symbol
+    def symbol(self, request: web.Request) -> str:
+        if "symbol" not in request.query:
+            raise invalid_request("Missing symbol")
+        return symbol_param(self.core, request.query)
 
     def _market_json(self, symbol: str) -> dict[str, Any]:
         rules = self.core.profiles[symbol].rules
@@ -92,13 +88,11 @@ class BackpackPublic:
 
     async def market(self, request: web.Request) -> web.Response:
         symbol = self.symbol(request)
-        assert symbol is not None
         return web.json_response(self._market_json(symbol))
 
     async def depth(self, request: web.Request) -> web.Response:
         """Levels nearest the spread, both sides ascending by price as Backpack lists them."""
         symbol = self.symbol(request)
-        assert symbol is not None
         limit = query_int(request, "limit", default=MAX_DEPTH_LIMIT, low=1, high=MAX_DEPTH_LIMIT)
         bids, asks, update_id = self.core.engine.depth(symbol, limit=limit)
         return web.json_response(
@@ -132,14 +126,13 @@ class BackpackPublic:
 
     async def ticker(self, request: web.Request) -> web.Response:
         symbol = self.symbol(request)
-        assert symbol is not None
         return web.json_response(self._ticker_json(symbol))
 
     async def tickers(self, request: web.Request) -> web.Response:
         return web.json_response([self._ticker_json(symbol) for symbol in self.core.profiles])
 
     async def mark_prices(self, request: web.Request) -> web.Response:
-        only = self.symbol(request, required=False)
+        only = optional_symbol(self.core, request.query)
         out = []
         for symbol in self.core.profiles:
             state = self.core.engine.mark_state(symbol)
@@ -158,7 +151,6 @@ class BackpackPublic:
     async def funding_rates(self, request: web.Request) -> web.Response:
         """Settled funding intervals of one market, newest first."""
         symbol = self.symbol(request)
-        assert symbol is not None
         limit = query_int(request, "limit", default=100, low=1, high=MAX_HISTORY_LIMIT)
         offset = query_int(request, "offset", default=0, low=0, high=10**9)
         history = list(reversed(self.core.engine.mark_state(symbol).history))[offset : offset + limit]

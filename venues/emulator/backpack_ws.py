@@ -251,6 +251,14 @@ class BackpackStreams:
             if not connection.send(text):
                 self._close_later(connection, code=1008, reason="slow consumer")
 
+    def _wanted(self, streams: tuple[str, ...], api_key: str) -> bool:
+        """Whether any connection follows these private streams for ``api_key`` (house flow: never)."""
+        return any(
+            connection.keys.get(stream) == api_key
+            for stream in streams
+            for connection in self._subscribers.get(stream, ())
+        )
+
     def on_events(self, events: Sequence[Event]) -> None:
         """Turn one batch of engine events into stream messages, in order."""
         now_us = self.core.now_ms() * 1000
@@ -259,14 +267,18 @@ class BackpackStreams:
             if isinstance(event, BookEvent):
                 books.setdefault(event.symbol, []).append(event)
             elif isinstance(event, OrderEvent):
-                data = order_update(event, now_us=now_us)
-                for stream in ("account.orderUpdate", f"account.orderUpdate.{event.order.symbol}"):
-                    self._broadcast(stream, data, api_key=event.account_id)
+                streams = ("account.orderUpdate", f"account.orderUpdate.{event.order.symbol}")
+                if self._wanted(streams, event.account_id):
+                    data = order_update(event, now_us=now_us)
+                    for stream in streams:
+                        self._broadcast(stream, data, api_key=event.account_id)
             elif isinstance(event, PositionEvent):
-                fields = self._position_snapshot(event.account_id, event.position.symbol)
-                data = position_update(event, fields, now_us=now_us)
-                for stream in ("account.positionUpdate", f"account.positionUpdate.{event.position.symbol}"):
-                    self._broadcast(stream, data, api_key=event.account_id)
+                streams = ("account.positionUpdate", f"account.positionUpdate.{event.position.symbol}")
+                if self._wanted(streams, event.account_id):
+                    fields = self._position_snapshot(event.account_id, event.position.symbol)
+                    data = position_update(event, fields, now_us=now_us)
+                    for stream in streams:
+                        self._broadcast(stream, data, api_key=event.account_id)
             elif isinstance(event, TradeEvent):
                 self._broadcast(f"trade.{event.symbol}", self._trade(event, now_us))
             elif isinstance(event, MarkEvent):

@@ -110,13 +110,11 @@ class ControlApi:
 
         return handler
 
-    def _symbol(self, body: Mapping[str, Any], *, required: bool = True) -> str | None:
+    def _symbol(self, body: Mapping[str, Any]) -> str:
         symbol = body.get("symbol")
-        if symbol is None and not required:
-            return None
-        if symbol not in self.core.profiles:
+        if not isinstance(symbol, str) or symbol not in self.core.profiles:
             raise ControlError(f"unknown symbol {symbol!r}")
-        return str(symbol)
+        return symbol
 
     async def state(self, _: Mapping[str, Any]) -> dict[str, Any]:
         engine = self.core.engine
@@ -160,7 +158,6 @@ class ControlApi:
 
     async def price(self, body: Mapping[str, Any]) -> dict[str, Any]:
         symbol = self._symbol(body)
-        assert symbol is not None
         simulator = self.core.simulator
         now_ms = self.core.now_ms()
         if not {"jump_to", "trend_per_s", "volatility", "funding_rate"} & set(body):
@@ -182,7 +179,6 @@ class ControlApi:
 
     async def position(self, body: Mapping[str, Any]) -> dict[str, Any]:
         symbol = self._symbol(body)
-        assert symbol is not None
         api_key = body.get("api_key")
         engine = self.core.engine
         if not isinstance(api_key, str) or not engine.has_account(api_key) or engine.account(api_key).house:
@@ -213,16 +209,15 @@ class ControlApi:
         return {"ok": True}
 
     async def taker(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        symbol = self._symbol(body, required="rate_per_s" in body)
+        symbol = self._symbol(body) if "rate_per_s" in body or "symbol" in body else None
         if "rate_per_s" not in body and "pause" not in body:
             raise ControlError("give rate_per_s and/or pause")
+        if "pause" in body and not isinstance(body["pause"], bool):
+            raise ControlError("pause must be true or false")
         simulator = self.core.simulator
-        if "rate_per_s" in body:
-            assert symbol is not None
+        if symbol is not None and "rate_per_s" in body:
             simulator.set_taker_rate(symbol, float(_decimal(body, "rate_per_s")))
         if "pause" in body:
-            if not isinstance(body["pause"], bool):
-                raise ControlError("pause must be true or false")
             simulator.set_paused(body["pause"], symbol=symbol)
         return {
             "ok": True,
