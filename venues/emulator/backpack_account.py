@@ -40,7 +40,8 @@ class BackpackAccount:
         routes.add_get("/wapi/v1/history/funding", self.funding_history)
         routes.add_get("/wapi/v1/history/orders", self.order_history)
 
-    def _position_json(self, api_key: str, symbol: str) -> dict[str, Any]:
+    def position_json(self, api_key: str, symbol: str) -> dict[str, Any]:
+        """A position as ``GET /api/v1/position`` lists it (its fields also feed the position stream)."""
         engine = self.core.engine
         position = engine.position(api_key, symbol)
         margin = engine.margin(api_key)
@@ -75,16 +76,12 @@ class BackpackAccount:
             "userId": self._user_ids.get(api_key, 0),
         }
 
-    def position_snapshot(self, api_key: str, symbol: str) -> dict[str, Any]:
-        """Position fields for the stream (used on subscribe and on every position event)."""
-        return self._position_json(api_key, symbol)
-
     async def positions(self, request: web.Request) -> web.Response:
         """Open (non-flat) positions; an empty list when flat."""
         api_key, params = await self.auth.signed(request, "positionQuery")
         only = optional_symbol(self.core, params)
         rows = [
-            self._position_json(api_key, p.symbol)
+            self.position_json(api_key, p.symbol)
             for p in self.core.engine.positions(api_key)
             if p.quantity != 0 and (only is None or p.symbol == only)
         ]

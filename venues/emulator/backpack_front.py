@@ -16,7 +16,7 @@ class BackpackFrontEnd:
         self.public = BackpackPublic(core)
         self.api = BackpackApi(core)
         self.account = BackpackAccount(core, self.api.auth)
-        self.streams = BackpackStreams(core, position_snapshot=self.account.position_snapshot)
+        self.streams = BackpackStreams(core, position_snapshot=self.account.position_json)
         self.middleware = self.api.middleware
 
     def install(self, app: web.Application) -> None:
