@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import os
 import sys
+import time
 import tomllib
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -18,7 +19,6 @@ from pathlib import Path
 
 from risk.control import ControlError, render_status, send_command
 from risk.killswitch import flatten, watch
-from risk.model import Lang
 from risk.startup import GuardOptions, StartupError, check_margin, lang_of, market_rules
 from services.config import CONFIG_ENV, ENV_PREFIX, Config, ConfigError, build_parser, config_from_args
 from services.logs import setup_logging
@@ -196,16 +196,23 @@ async def _standalone(
     except (ConfigError, ValueError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
+    budget_s = timeout_s or 30.0
+    started = time.monotonic()
     try:
-        rules = await market_rules(venue, cfg.symbol)
-        lang: Lang = lang_of(cfg)
         if command == "watch":
-            await watch(cfg, venue, rules, options=options, lang=lang)
+            rules = await market_rules(venue, cfg.symbol)
+            await watch(cfg, venue, rules, options=options, lang=lang_of(cfg))
             return 0
-        result = await flatten(venue, rules, timeout_s=timeout_s or 30.0)
+        # The flatten's time bound covers reading the markets too: a frozen venue cannot hold it.
+        rules = await asyncio.wait_for(market_rules(venue, cfg.symbol), budget_s)
+        result = await flatten(venue, rules, timeout_s=max(budget_s - (time.monotonic() - started), 0.0))
     except StartupError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
+    except TimeoutError:
+        why = f"{cfg.symbol} not flat after {budget_s:g} s: {cfg.exchange} did not answer"
+        print(f"{prog}: {why}", file=sys.stderr)
+        return 1
     finally:
         await venue.close()
     if result.ok:
@@ -213,7 +220,7 @@ async def _standalone(
         return 0
     shown = fmt(result.position) if result.position is not None else "unknown"
     print(
-        f"{prog}: {cfg.symbol} not flat after {timeout_s:g} s: {result.reason} (position {shown}, "
+        f"{prog}: {cfg.symbol} not flat after {budget_s:g} s: {result.reason} (position {shown}, "
         f"open orders {result.open_orders if result.open_orders is not None else 'unknown'})",
         file=sys.stderr,
     )

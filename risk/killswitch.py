@@ -87,30 +87,36 @@ async def flatten(
     reason = ""
     while True:
         try:
-            await venue.cancel_all(symbol)
-            current = await venue.position(symbol)
-            position = current.quantity
-            if position != 0:
-                side = Side.SELL if position > 0 else Side.BUY
-                action = ClosePosition(side, abs(position), Reason.FLATTEN, 0)
-                order = close_order(
-                    action, symbol=symbol, position=position, rules=rules, client_id=ids.next()
-                )
-                if order is None:
-                    reason = f"position {fmt(position)} is below the venue minimum {fmt(rules.min_quantity)}"
-                else:
-                    update = await venue.place_order(order)
-                    log.warning("close sent: %s, %s", describe(order), update.status.value)
-                position = (await venue.position(symbol)).quantity
-            orders = len(await venue.open_orders(symbol))
+            async with asyncio.timeout(max(deadline - clock(), 0.0)):
+                position, orders, reason = await _flatten_round(venue, rules, ids)
             if position == 0 and orders == 0:
                 log.info("%s is flat with no open orders", symbol)
                 return FlattenResult(True, position, orders)
-            reason = reason or f"position {fmt(position)}, {orders} open orders"
         except VenueError as exc:
             reason = f"{type(exc).__name__}: {exc}"
             log.error("flatten round failed: %s", reason)
+        except TimeoutError:
+            reason = reason or f"the venue did not answer within {timeout_s:g} s"
         if clock() + retry_s > deadline:
             return FlattenResult(False, position, orders, reason)
         await asyncio.sleep(retry_s)
-        reason = ""
+
+
+async def _flatten_round(venue: Venue, rules: MarketRules, ids: ClientIds) -> tuple[Decimal, int, str]:
+    """Cancel all, close what is held, read back: the position, the open orders and what is left to do."""
+    symbol = rules.symbol
+    await venue.cancel_all(symbol)
+    position = (await venue.position(symbol)).quantity
+    reason = ""
+    if position != 0:
+        side = Side.SELL if position > 0 else Side.BUY
+        action = ClosePosition(side, abs(position), Reason.FLATTEN, 0)
+        order = close_order(action, symbol=symbol, position=position, rules=rules, client_id=ids.next())
+        if order is None:
+            reason = f"position {fmt(position)} is below the venue minimum {fmt(rules.min_quantity)}"
+        else:
+            update = await venue.place_order(order)
+            log.warning("close sent: %s, %s", describe(order), update.status.value)
+        position = (await venue.position(symbol)).quantity
+    orders = len(await venue.open_orders(symbol))
+    return position, orders, reason or f"position {fmt(position)}, {orders} open orders"

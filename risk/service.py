@@ -156,6 +156,9 @@ class RiskService(Service):
         if msg.action != "status":
             note = msg.reason or "no reason given"
             log.warning("operator command %s from %s: %s", msg.action, env.src, note)
+            if msg.action == "flatten":
+                # Act on the venue's position now, not on one up to a poll interval old.
+                await engine.poll_once()
             engine.command(msg.action, msg.reason)
             engine.step()
         snap = engine.snapshot()
