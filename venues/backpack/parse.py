@@ -19,7 +19,6 @@ from services.wire import (
     Balance,
     Fill,
     FundingPayment,
-    Level,
     Mark,
     OrderStatus,
     OrderType,
@@ -248,15 +247,3 @@ def mark_from_rest(raw: Any) -> Mark:
         funding_rate=opt_dec(raw, "fundingRate"),
         next_funding_ms=integer(raw.get("nextFundingTimestamp") or 0),
     )
-
-
-def levels(raw: Any) -> list[Level]:
-    """``[[price, qty], ...]`` as exact levels."""
-    if not isinstance(raw, list):
-        raise MalformedResponse("levels must be a list")
-    result: list[Level] = []
-    for item in raw:
-        if not isinstance(item, list) or len(item) != 2:
-            raise MalformedResponse(f"bad level {item!r}")
-        result.append((dec(item[0]), dec(item[1])))
-    return result

@@ -44,7 +44,6 @@ from venues.backpack.parse import (
     funding_from_rest,
     funding_time_ms,
     integer,
-    levels,
     mark_from_rest,
     market_rules,
     order_from_rest,
@@ -54,6 +53,7 @@ from venues.backpack.parse import (
 )
 from venues.backpack.transport import OutcomeUnknown, Transport
 from venues.base import Rejected, Unavailable, UnknownOrderState, VenueError
+from venues.common.parse import levels
 from venues.precision import MarketRules, check_order, fmt
 
 log = logging.getLogger(__name__)

@@ -38,11 +38,10 @@ from venues.backpack.events import (
     position_from_ws,
     trade_from_ws,
 )
-from venues.backpack.parse import levels
 from venues.backpack.rest import BackpackRest, DepthSnapshot
 from venues.base import AuthError, VenueError, VenueEvent
 from venues.common.book import Applied, LocalBook
-from venues.common.parse import MalformedResponse, field, integer, loads
+from venues.common.parse import MalformedResponse, field, integer, levels, loads
 from venues.common.retry import backoff_s
 
 log = logging.getLogger(__name__)

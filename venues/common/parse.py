@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from services.wire import Level
+
 
 class MalformedResponse(ValueError):
     """A venue payload that does not have the documented shape."""
@@ -60,3 +62,15 @@ def integer(value: Any) -> int:
 
 def opt_client_id(value: Any) -> int | None:
     return None if value is None or value == "" else integer(value)
+
+
+def levels(raw: Any) -> list[Level]:
+    """``[[price, qty], ...]`` as exact levels."""
+    if not isinstance(raw, list):
+        raise MalformedResponse("levels must be a list")
+    result: list[Level] = []
+    for item in raw:
+        if not isinstance(item, list) or len(item) != 2:
+            raise MalformedResponse(f"bad level {item!r}")
+        result.append((dec(item[0]), dec(item[1])))
+    return result

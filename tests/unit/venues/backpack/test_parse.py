@@ -13,7 +13,6 @@ from venues.backpack.parse import (
     fill_time_ms,
     funding_from_rest,
     funding_time_ms,
-    levels,
     mark_from_rest,
     market_rules,
     naive_utc_ms,
@@ -24,7 +23,7 @@ from venues.backpack.parse import (
     side_from_venue,
     status_from_venue,
 )
-from venues.common.parse import MalformedResponse, dec, integer, loads
+from venues.common.parse import MalformedResponse, dec, integer, levels, loads
 
 D = Decimal
 LIMIT_ORDER = {
