@@ -312,20 +312,25 @@ class Launcher:
         return clean
 
     def _cancel_leftovers(self) -> bool:
-        async def cancel() -> int:
+        """Check the venue itself for orders still open on the symbol, and cancel any."""
+
+        async def leftovers() -> int:
             venue = open_venue(self.cfg, role="trading", env=self.env)
             try:
-                return await venue.cancel_all(self.cfg.symbol)
+                left = len(await venue.open_orders(self.cfg.symbol))
+                if left:
+                    await venue.cancel_all(self.cfg.symbol)
+                return left
             finally:
                 await venue.close()
 
         try:
-            left = asyncio.run(cancel())
+            left = asyncio.run(leftovers())
         except VenueError as exc:
             print(f"run.py: could not check for open orders on {self.cfg.symbol}: {exc}", file=sys.stderr)
             return False
-        if left:
-            print(f"run.py: cancelled {left} order(s) still open on {self.cfg.symbol}", file=sys.stderr)
+        note = " (cancelled now)" if left else ""
+        print(f"orders left open on {self.cfg.symbol} after stop: {left}{note}", flush=True)
         return True
 
     def run(self) -> int:

@@ -120,14 +120,16 @@ class Supervisor:
     """XML-RPC client of one supervisord over its unix socket (blocking calls)."""
 
     def __init__(self, socket_path: Path) -> None:
-        transport = SupervisorTransport(None, None, f"unix://{socket_path}")
+        self._transport = SupervisorTransport(None, None, f"unix://{socket_path}")
         # The host part is ignored by the unix transport; ServerProxy only needs a valid URL.
-        self._proxy: Any = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+        self._proxy: Any = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=self._transport)
 
     def ready(self) -> bool:
         try:
             return self._proxy.supervisor.getState()["statename"] == "RUNNING"
         except (OSError, xmlrpc.client.Error, http.client.HTTPException):
+            # The transport keeps a failed connection and would reuse it: drop it.
+            self._transport.close()
             return False
 
     def start(self, name: str) -> None:

@@ -48,6 +48,7 @@ from strategy.decide import (
     Mode,
     OrderIntent,
     OrderPacer,
+    PullReason,
     gate,
     plan_actions,
     requote_due,
@@ -111,6 +112,7 @@ class StrategyService(Service):
         self._was_synced = False
         self._resync_after_s = 0.0
         self._metrics_due_s = 0.0
+        self._quoted = False
 
     # ------------------------------------------------------------ the loop
 
@@ -227,7 +229,10 @@ class StrategyService(Service):
             return
         if new.mode is Mode.PULL and new.reason is not None:
             metrics.PULLS.labels(new.reason.value).inc()
-        level = logging.INFO if new.mode is Mode.QUOTE else logging.WARNING
+        # Waiting for the inputs at start and stopping at the end are the normal course, not warnings.
+        quiet = new.mode is Mode.QUOTE or new.reason is PullReason.STOPPING or not self._quoted
+        level = logging.INFO if quiet else logging.WARNING
+        self._quoted = self._quoted or new.mode is Mode.QUOTE
         reason = f" ({new.reason.value})" if new.reason is not None else ""
         log.log(level, "mode %s%s", new.mode.value, reason)
         metrics.MODE.labels(self._gate.mode.value).set(0)
@@ -405,7 +410,7 @@ class StrategyService(Service):
         """Cancel every order (verified by snapshot) and close the position when asked to."""
         if self.orders is None:
             return
-        self._set_gate(Gate(Mode.PULL, None))
+        self._set_gate(Gate(Mode.PULL, PullReason.STOPPING))
         self._publish_quotes(None)
         snap = await self._cancel_all_verified()
         if self.cfg.close_on_exit and snap is not None and snap.position is not None:
