@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from services.bus import Bus
 from services.config import Config
+from services.endpoints import EndpointError
 from services.reqrep import RequestClient, RequestTimeout
 from services.service import endpoints_of
 from services.wire import ErrorReply, Message, RiskCommand, RiskStatus
@@ -22,7 +23,11 @@ class ControlError(Exception):
 async def send_command(cfg: Config, action: str, *, note: str = "", timeout_s: float = 3.0) -> RiskStatus:
     """Send one command and return the guardian's status after it; ``ControlError`` otherwise."""
     bus = Bus(endpoints_of(cfg), process=CLIENT_PROCESS, keys_dir=cfg.keys_dir)
-    client = RequestClient(bus, "risk_ctl")
+    try:
+        client = RequestClient(bus, "risk_ctl")
+    except EndpointError as exc:
+        bus.close()
+        raise ControlError(str(exc)) from None
     try:
         command = RiskCommand(action=action, reason=note)
         reply: Message = await client.request(command, timeout_s=timeout_s, retries=0)

@@ -1,0 +1,57 @@
+"""The command line: commands, bad input, settings the kill switch does not need."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from risk.cli import main
+
+SOL = ["--exchange", "backpack", "--symbol", "SOL_USDC_PERP"]
+
+
+def test_a_positive_stop_loss_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["watch", *SOL, "--stop-loss", "25"], env={}) == 2
+    assert "stop-loss 25 must be negative" in capsys.readouterr().err
+
+
+def test_missing_keys_are_refused_before_anything_is_sent(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["flatten", *SOL], env={}) == 2
+    assert "BACKPACK_API_KEY" in capsys.readouterr().err
+
+
+def test_a_missing_symbol_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["watch", "--exchange", "backpack"], env={}) == 2
+    assert "missing symbol" in capsys.readouterr().err
+
+
+def test_guardian_options_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["watch", *SOL, "--poll-interval", "0"], env={})
+    assert exited.value.code == 2
+    assert "--poll-interval 0.0 must be above 0 seconds" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["watch", *SOL, "--leverage", "ten"], env={})
+    assert "--leverage 'ten' is not a number" in capsys.readouterr().err
+
+
+def test_status_needs_no_market_settings_and_says_when_nobody_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = Path("/tmp") / f"pmcli{tmp_path.name[-6:]}"
+    assert main(["status", "--run-dir", str(run_dir), "--timeout", "0.2"], env={}) == 1
+    assert "no guardian answered on ipc://" in capsys.readouterr().err
+
+
+def test_status_takes_the_endpoint_from_a_full_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        'exchange = "paradex"\nsymbol = "BTC-USD-PERP"\nspread = 0.1\nquantity = 0.01\n'
+        'risk_ctl_endpoint = "tcp://127.0.0.1:1"\nkeys_dir = "/nonexistent"\n'
+    )
+    assert main(["halt", "--config", str(config), "--timeout", "0.2"], env={}) == 1
+    err = capsys.readouterr().err
+    assert "cannot load CURVE key" in err or "no guardian answered on tcp://127.0.0.1:1" in err

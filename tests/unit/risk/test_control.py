@@ -1,0 +1,26 @@
+"""The status a control command prints."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from risk.control import render_status
+from services.wire import RiskStatus, TradingState
+
+
+def test_render_status() -> None:
+    status = RiskStatus(
+        state=TradingState.HALTED,
+        reason="strategy_hang",
+        symbol="SOL_USDC_PERP",
+        position=D("-0.30"),
+        unrealized_pnl=None,
+        heartbeat_ages_s={"strategy": 2.345},
+    )
+    assert render_status(status).splitlines() == [
+        "state:          HALTED (strategy_hang)",
+        "symbol:         SOL_USDC_PERP",
+        "position:       -0.3",
+        "unrealized PnL: unknown",
+        "heartbeat strategy: 2.35 s ago",
+    ]

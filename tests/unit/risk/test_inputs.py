@@ -1,0 +1,125 @@
+"""Merging bus messages and polled answers into what the rules see."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from risk.inputs import Inputs, poll_interval_s
+from risk.model import Limits, Observation
+from services.wire import Balance, Bbo, FeedState, Mark, MdStatus, Position
+
+SYM = "SOL_USDC_PERP"
+
+
+def bbo(bid: str, ask: str, symbol: str = SYM) -> Bbo:
+    return Bbo(symbol=symbol, bid=D(bid), bid_qty=D(1), ask=D(ask), ask_qty=D(1))
+
+
+def pos(quantity: str, entry: str = "100", mark: str | None = None) -> Position:
+    return Position(
+        symbol=SYM,
+        quantity=D(quantity),
+        entry_price=D(entry),
+        mark_price=D(mark) if mark else None,
+        unrealized_pnl=D("1.5"),
+    )
+
+
+def test_nothing_known_yet() -> None:
+    obs = Inputs(SYM).observation(now_s=5.0)
+    assert (obs.position, obs.mark_price, obs.md_age_s, obs.feed_age_s, obs.open_orders) == (
+        D(0),
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def test_the_newest_price_of_any_source_marks_the_position() -> None:
+    inputs = Inputs(SYM)
+    inputs.on_bus("md.mark.SOL_USDC_PERP", Mark(symbol=SYM, mark=D(100)), now_s=1.0)
+    inputs.on_bus("md.bbo.SOL_USDC_PERP", bbo("89", "91"), now_s=2.0)
+    obs = inputs.observation(now_s=2.5)
+    assert (obs.mark_price, obs.md_age_s, obs.feed_age_s) == (D(90), 0.5, 0.5)
+    inputs.on_poll_mark(D(95), sent_s=3.0)
+    assert inputs.observation(now_s=3.0).mark_price == D(95)
+
+
+def test_a_poll_answer_older_than_a_bus_message_does_not_overwrite_it() -> None:
+    inputs = Inputs(SYM)
+    inputs.on_bus("ex.position.SOL_USDC_PERP", pos("0"), now_s=2.0)
+    assert not inputs.on_poll_position(pos("1.5"), sent_s=1.9)
+    assert inputs.position == 0
+    assert inputs.on_poll_position(pos("1.5"), sent_s=2.1)
+    obs = inputs.observation(now_s=3.0)
+    assert (obs.position, obs.entry_price, obs.venue_unrealized_pnl) == (D("1.5"), D(100), D("1.5"))
+
+
+def test_a_price_change_is_worth_a_decision_only_with_a_position() -> None:
+    inputs = Inputs(SYM)
+    assert not inputs.on_bus("md.bbo.SOL_USDC_PERP", bbo("99", "101"), now_s=1.0)
+    inputs.on_poll_position(pos("1"), sent_s=1.1)
+    assert inputs.on_bus("md.bbo.SOL_USDC_PERP", bbo("98", "100"), now_s=1.2)
+    assert not inputs.on_bus("md.bbo.SOL_USDC_PERP", bbo("98", "100"), now_s=1.3)
+
+
+def test_other_symbols_and_crossed_books_are_ignored() -> None:
+    inputs = Inputs(SYM)
+    inputs.on_bus("md.bbo.BTC_USDC_PERP", bbo("1", "2", symbol="BTC_USDC_PERP"), now_s=1.0)
+    inputs.on_bus("md.bbo.SOL_USDC_PERP", bbo("101", "100"), now_s=1.0)
+    obs = inputs.observation(now_s=1.0)
+    assert obs.mark_price is None
+    assert obs.feed_age_s == 0.0
+
+
+def test_only_a_live_feed_status_refreshes_the_feed() -> None:
+    inputs = Inputs(SYM)
+    inputs.on_bus("md.status", MdStatus(state=FeedState.LIVE, symbol=SYM), now_s=1.0)
+    inputs.on_bus("md.status", MdStatus(state=FeedState.STALE, symbol=SYM), now_s=3.0)
+    assert inputs.observation(now_s=4.0).feed_age_s == 3.0
+
+
+def test_margin_fraction_counts_only_with_a_position() -> None:
+    inputs = Inputs(SYM)
+    balance = Balance(asset="USDC", equity=D(1), available=D(1), margin_fraction=D("0.2"))
+    inputs.on_bus("ex.balance", balance, now_s=1.0)
+    assert inputs.observation(now_s=1.0).margin_fraction is None
+    inputs.on_poll_position(pos("1"), sent_s=1.0)
+    assert inputs.observation(now_s=1.0).margin_fraction == D("0.2")
+
+
+def test_open_orders_from_polls_and_cancel_alls_in_time_order() -> None:
+    inputs = Inputs(SYM)
+    inputs.on_poll_open_orders(3, sent_s=1.0)
+    inputs.on_cancelled_all(sent_s=2.0)
+    inputs.on_poll_open_orders(3, sent_s=1.5)
+    assert inputs.observation(now_s=3.0).open_orders == 0
+
+
+def limits() -> Limits:
+    return Limits(symbol=SYM, max_position=D(4), stop_loss=D(-20), take_profit=D(40))
+
+
+def observed(position: str, mark: str | None = "100", entry: str = "100") -> Observation:
+    return Observation(
+        now_s=0.0,
+        position=D(position),
+        entry_price=D(entry),
+        mark_price=D(mark) if mark else None,
+        md_age_s=0.1,
+        strategy_heartbeat_age_s=0.1,
+    )
+
+
+def test_polls_faster_only_near_a_limit() -> None:
+
+    def every(obs: Observation) -> float:
+        return poll_interval_s(obs, limits(), base_s=1.0, near_s=0.25)
+
+    assert every(observed("0")) == 1.0
+    assert every(observed("1")) == 1.0
+    assert every(observed("2")) == 0.25  # half the max position
+    assert every(observed("1", mark="89")) == 0.25  # -11 of -20
+    assert every(observed("-1", mark="79")) == 0.25  # +21 of +40
+    assert every(observed("1", mark=None)) == 0.25
