@@ -77,7 +77,10 @@ class LocalBook:
         if last_id <= self._last_id:
             return Applied.STALE
         if not self._bridged:
-            contiguous = first_id <= self._last_id + 1
+            # The first event must straddle the snapshot (Aster's ids skip, so ``pu`` tells too).
+            contiguous = first_id <= self._last_id + 1 or (
+                previous_id is not None and previous_id <= self._last_id
+            )
         elif previous_id is not None:
             contiguous = previous_id == self._last_id
         else:

@@ -96,3 +96,11 @@ def test_previous_id_chains_aster_style_updates() -> None:
     assert book.last_update_id == 112
     assert book.apply(first_id=120, last_id=121, previous_id=113, bids=[], asks=[]) is Applied.GAP
     assert not book.seeded
+
+
+def test_previous_id_bridges_a_snapshot_when_update_ids_skip() -> None:
+    book = seeded()
+    # Ids are sparse: U is past lastUpdateId + 1, but pu shows nothing after the snapshot was missed.
+    assert book.apply(first_id=104, last_id=108, previous_id=99, bids=[], asks=[]) is Applied.APPLIED
+    other = seeded()
+    assert other.apply(first_id=104, last_id=108, previous_id=102, bids=[], asks=[]) is Applied.GAP

@@ -1,0 +1,414 @@
+"""Aster's futures REST API as the ``Venue`` calls it: markets, orders, positions, account, history.
+
+Orders are checked against the market's tick, step, minimum quantity and
+``MIN_NOTIONAL`` before they are sent, so they are refused locally with the
+right ``RejectReason`` (reduce-only orders are exempt from the notional, as on
+the venue).  Post-only is ``timeInForce=GTX``; a market whose venue refuses GTX
+(-1115) is switched to GTC once, logged, and from then on a post-only order is
+sent only when the current book shows it would not take.  ``newClientOrderId``
+is the idempotency key: an order whose outcome is unknown is never re-sent but
+looked up by it until the signing window has closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from services.logs import log_once
+from services.wire import (
+    Balance,
+    Bbo,
+    Fill,
+    FundingPayment,
+    Level,
+    Mark,
+    OrderType,
+    OrderUpdate,
+    Place,
+    Position,
+    RejectReason,
+    Side,
+)
+from venues.aster.errors import INVALID_TIME_IN_FORCE, AsterRejected
+from venues.aster.parse import (
+    MAX_CLIENT_ID,
+    PositionLegs,
+    balance_from_account,
+    bbo_from_rest,
+    fill_from_rest,
+    funding_from_rest,
+    legs_from_rest,
+    mark_from_rest,
+    market_rules,
+    order_from_rest,
+    order_params,
+    placement_rejection,
+)
+from venues.aster.signing import Eip712Signer
+from venues.aster.transport import AsterTransport, OutcomeUnknown
+from venues.base import Rejected, Unavailable, UnknownOrderState, VenueError
+from venues.common.parse import MalformedResponse, field, integer, levels
+from venues.precision import MarketRules, check_order, fmt
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_PAGE = 1000
+V3_NONCE_WINDOW_MS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class DepthSnapshot:
+    bids: list[Level]
+    asks: list[Level]
+    last_update_id: int
+    ts_ns: int | None
+
+
+class AsterRest:
+    """The REST half of the connector, on one ``AsterTransport``."""
+
+    def __init__(
+        self,
+        transport: AsterTransport,
+        *,
+        resolve_poll_s: float = 0.25,
+        resolve_grace_ms: int = 1000,
+        resolve_timeout_s: float = 30.0,
+        depth_limit: int = 1000,
+    ) -> None:
+        self.transport = transport
+        self.resolve_poll_s = resolve_poll_s
+        self.resolve_grace_ms = resolve_grace_ms
+        self.resolve_timeout_s = resolve_timeout_s
+        self.depth_limit = depth_limit
+        self._rules: dict[str, MarketRules] = {}
+        self._no_gtx: set[str] = set()
+
+    @property
+    def v3(self) -> bool:
+        return isinstance(self.transport.signer, Eip712Signer)
+
+    def path(self, name: str, *, v1_version: str = "v1") -> str:
+        """A signed endpoint's path in the configured auth generation (v3: ``/fapi/v3/...``)."""
+        return f"/fapi/v3/{name}" if self.v3 else f"/fapi/{v1_version}/{name}"
+
+    def _window_ms(self) -> int:
+        signer = self.transport.signer
+        return (
+            V3_NONCE_WINDOW_MS
+            if isinstance(signer, Eip712Signer) or signer is None
+            else signer.recv_window_ms
+        )
+
+    # ------------------------------------------------------------ public data
+
+    async def load_markets(self) -> dict[str, MarketRules]:
+        """Every perpetual market's rules (cached for order checks)."""
+        raw = await self.transport.call("GET", "/fapi/v1/exchangeInfo")
+        symbols = raw.get("symbols") if isinstance(raw, dict) else None
+        if not isinstance(symbols, list):
+            raise Unavailable("malformed exchangeInfo answer: no symbols list")
+        rules: dict[str, MarketRules] = {}
+        for item in symbols:
+            try:
+                parsed = market_rules(item)
+            except MalformedResponse as exc:
+                log_once(log, "aster.market.malformed", f"skipping a malformed Aster market: {exc}")
+                continue
+            if parsed is not None:
+                rules[parsed.symbol] = parsed
+        self._rules = rules
+        return dict(rules)
+
+    async def rules(self, symbol: str) -> MarketRules:
+        if symbol not in self._rules:
+            await self.load_markets()
+        try:
+            return self._rules[symbol]
+        except KeyError:
+            raise Rejected(
+                f"no perpetual market {symbol!r} on Aster", reason=RejectReason.MALFORMED
+            ) from None
+
+    async def server_time_ms(self) -> int:
+        return await self.transport.server_time_ms()
+
+    async def depth(self, symbol: str) -> DepthSnapshot:
+        """The order book snapshot that seeds the stream's local book."""
+        raw = await self.transport.call(
+            "GET", "/fapi/v1/depth", params={"symbol": symbol, "limit": self.depth_limit}
+        )
+        try:
+            bids, asks = levels(field(raw, "bids")), levels(field(raw, "asks"))
+            last_update_id = integer(field(raw, "lastUpdateId"))
+            stamp = raw.get("E", raw.get("T"))
+            ts_ns = integer(stamp) * 1_000_000 if stamp is not None else None
+        except MalformedResponse as exc:
+            raise Unavailable(f"malformed depth answer: {exc}") from exc
+        return DepthSnapshot(bids=bids, asks=asks, last_update_id=last_update_id, ts_ns=ts_ns)
+
+    async def mark(self, symbol: str) -> Mark:
+        raw = await self.transport.call("GET", "/fapi/v1/premiumIndex", params={"symbol": symbol})
+        return _parsed("mark price", mark_from_rest, raw)
+
+    async def mark_price(self, symbol: str) -> Decimal:
+        return (await self.mark(symbol)).mark
+
+    async def book_ticker(self, symbol: str) -> Bbo:
+        raw = await self.transport.call("GET", "/fapi/v1/ticker/bookTicker", params={"symbol": symbol})
+        return _parsed("book ticker", bbo_from_rest, raw)
+
+    # ------------------------------------------------------------ orders
+
+    async def place_order(self, order: Place) -> OrderUpdate:
+        """Place one order; ``Rejected`` when refused (locally or by the venue).
+
+        ``Unavailable`` means the order is known not to exist; ``UnknownOrderState``
+        means it could not be found out.
+        """
+        if not 0 <= order.client_id <= MAX_CLIENT_ID:
+            raise Rejected(f"client id {order.client_id} is not a uint32", reason=RejectReason.MALFORMED)
+        rules = await self.rules(order.symbol)
+        price = order.price if order.order_type is OrderType.LIMIT else None
+        if order.order_type is OrderType.LIMIT and price is None:
+            raise Rejected("a limit order needs a price", reason=RejectReason.BAD_PRICE)
+        refusal = check_order(rules, quantity=order.quantity, price=price, reduce_only=order.reduce_only)
+        if refusal is not None:
+            raise Rejected(_refusal_text(order, rules, refusal), reason=refusal)
+        if order.post_only and order.symbol in self._no_gtx:
+            await self._check_would_not_take(order)
+            return await self._send(order, post_only_tif="GTC")
+        try:
+            return await self._send(order, post_only_tif="GTX")
+        except AsterRejected as exc:
+            if not order.post_only or exc.code != INVALID_TIME_IN_FORCE:
+                raise
+        self._no_gtx.add(order.symbol)
+        log_once(
+            log,
+            f"aster.gtx.{order.symbol}",
+            f"Aster refuses timeInForce=GTX on {order.symbol}: post-only orders go as GTC from now on, "
+            "sent only when the book shows they would not take",
+        )
+        await self._check_would_not_take(order)
+        return await self._send(order, post_only_tif="GTC")
+
+    async def _check_would_not_take(self, order: Place) -> None:
+        """Refuse a GTC stand-in for a post-only order that the current book shows would take."""
+        assert order.price is not None
+        top = await self.book_ticker(order.symbol)
+        crosses = order.price >= top.ask if order.side is Side.BUY else order.price <= top.bid
+        if crosses:
+            raise Rejected(
+                f"post-only {order.side} at {fmt(order.price)} would take "
+                f"(book {fmt(top.bid)}/{fmt(top.ask)})",
+                reason=RejectReason.POST_ONLY_WOULD_TAKE,
+            )
+
+    async def _send(self, order: Place, *, post_only_tif: str) -> OrderUpdate:
+        params = order_params(order, post_only_tif=post_only_tif)
+        sent_ms = self.transport.now_ms()
+        try:
+            raw = await self.transport.call(
+                "POST", self.path("order"), params=params, signed=True, idempotent=False
+            )
+            update = order_from_rest(raw)
+        except OutcomeUnknown as exc:
+            absent_after_ms = sent_ms + self._window_ms() + self.resolve_grace_ms
+            return await self._resolve(order, absent_after_ms=absent_after_ms, cause=exc)
+        except MalformedResponse as exc:
+            cause = Unavailable(f"garbled answer to the order: {exc}")
+            return await self._resolve(order, absent_after_ms=self.transport.now_ms(), cause=cause)
+        rejection = placement_rejection(update)
+        if rejection is not None:
+            raise Rejected(
+                f"order {order.client_id} expired at once (post-only would take)", reason=rejection
+            )
+        return update
+
+    async def _resolve(self, order: Place, *, absent_after_ms: int, cause: VenueError) -> OrderUpdate:
+        """The order behind an unknown outcome, found by client id; ``Unavailable`` if it does not exist."""
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.resolve_timeout_s
+        last_error: VenueError = cause
+        misses = 0
+        log.warning("aster order %d outcome unknown (%s); looking it up", order.client_id, cause)
+        while True:
+            try:
+                found = await self.get_order(order.symbol, client_id=order.client_id)
+            except VenueError as exc:
+                last_error, misses = exc, 0
+            else:
+                if found is not None:
+                    log.info("aster order %d resolved: %s %s", order.client_id, found.order_id, found.status)
+                    return found
+                # Two misses once the window has closed: the venue can no longer accept it.
+                misses = misses + 1 if self.transport.now_ms() >= absent_after_ms else 0
+                if misses >= 2:
+                    raise Unavailable(
+                        f"order {order.client_id} was not placed ({cause}): no such order after the "
+                        "signing window closed",
+                        venue_message=cause.venue_message,
+                    )
+            if loop.time() >= give_up_at:
+                raise UnknownOrderState(
+                    f"order {order.client_id} still unknown after {self.resolve_timeout_s:g} s: {last_error}",
+                    client_id=order.client_id,
+                    venue_message=last_error.venue_message,
+                ) from last_error
+            await asyncio.sleep(self.resolve_poll_s)
+
+    async def cancel_order(
+        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
+    ) -> OrderUpdate:
+        """Cancel one open order; ``Rejected(UNKNOWN_ORDER)`` when there is no such open order."""
+        raw = await self.transport.call(
+            "DELETE", self.path("order"), params=_order_ref(symbol, order_id, client_id), signed=True
+        )
+        return _parsed("cancelled order", order_from_rest, raw)
+
+    async def cancel_all(self, symbol: str) -> int:
+        """Cancel every open order on ``symbol``; how many were open just before."""
+        # The venue answers only "done", so the count comes from the open orders listed first.
+        count = len(await self.open_orders(symbol))
+        await self.transport.call(
+            "DELETE", self.path("allOpenOrders"), params={"symbol": symbol}, signed=True
+        )
+        return count
+
+    async def open_orders(self, symbol: str) -> list[OrderUpdate]:
+        raw = await self.transport.call(
+            "GET", self.path("openOrders"), params={"symbol": symbol}, signed=True
+        )
+        return [_parsed("open order", order_from_rest, row) for row in _rows(raw, "open orders")]
+
+    async def get_order(
+        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
+    ) -> OrderUpdate | None:
+        """The order in any state (open, filled, cancelled); None when the venue has no such order."""
+        try:
+            raw = await self.transport.call(
+                "GET", self.path("order"), params=_order_ref(symbol, order_id, client_id), signed=True
+            )
+        except Rejected as exc:
+            if exc.reason is RejectReason.UNKNOWN_ORDER:
+                return None
+            raise
+        return _parsed("order", order_from_rest, raw)
+
+    # ------------------------------------------------------------ dead-man switch and user stream
+
+    async def countdown_cancel_all(self, symbol: str, *, countdown_ms: int) -> None:
+        """Cancel every order on ``symbol`` unless called again within ``countdown_ms`` (0 disarms)."""
+        params = {"symbol": symbol, "countdownTime": countdown_ms}
+        await self.transport.call("POST", self.path("countdownCancelAll"), params=params, signed=True)
+
+    async def listen_key(self, method: str) -> str | None:
+        """``POST`` a new user-stream key (returned), ``PUT`` keeps it alive, ``DELETE`` closes it."""
+        if self.v3:
+            raw = await self.transport.call(method, "/fapi/v3/listenKey", signed=True)
+        else:
+            raw = await self.transport.call(method, "/fapi/v1/listenKey", key_only=True)
+        if method != "POST":
+            return None
+        key = raw.get("listenKey") if isinstance(raw, dict) else None
+        if not isinstance(key, str) or not key:
+            raise Unavailable(f"malformed listenKey answer {raw!r}")
+        return key
+
+    # ------------------------------------------------------------ account
+
+    async def position_legs(self, symbol: str) -> PositionLegs:
+        raw = await self.transport.call(
+            "GET", self.path("positionRisk", v1_version="v2"), params={"symbol": symbol}, signed=True
+        )
+        return _parsed("positions", lambda rows: legs_from_rest(rows, symbol), raw)
+
+    async def position(self, symbol: str) -> Position:
+        """The net position on ``symbol`` (one-way or hedge mode; flat when none)."""
+        return (await self.position_legs(symbol)).net()
+
+    async def collateral(self) -> Balance:
+        raw = await self.transport.call("GET", self.path("account", v1_version="v2"), signed=True)
+        return _parsed("account", balance_from_account, raw)
+
+    async def fills(self, symbol: str, *, since_ms: int | None = None, limit: int = 500) -> list[Fill]:
+        """Fill history, oldest first: from ``since_ms`` on, else the newest ``limit``."""
+        rows: list[Any] = []
+        params: dict[str, Any] = {"symbol": symbol, "startTime": since_ms}
+        while len(rows) < limit:
+            page_size = min(MAX_PAGE, limit - len(rows))
+            page = _rows(
+                await self.transport.call(
+                    "GET", self.path("userTrades"), params={**params, "limit": page_size}, signed=True
+                ),
+                "user trades",
+            )
+            rows.extend(page)
+            if len(page) < page_size or since_ms is None:
+                break
+            params = {
+                "symbol": symbol,
+                "fromId": _parsed("user trade", lambda r: integer(field(r, "id")), page[-1]) + 1,
+            }
+        fills = [_parsed("fill", fill_from_rest, row) for row in rows]
+        unique = {fill.trade_id: fill for fill in fills if fill.symbol == symbol}
+        return sorted(unique.values(), key=lambda fill: int(fill.trade_id))[:limit]
+
+    async def funding_payments(self, symbol: str, *, since_ms: int | None = None) -> list[FundingPayment]:
+        """Funding history (``income`` of type ``FUNDING_FEE``), oldest first."""
+        rows: list[Any] = []
+        start_ms = since_ms
+        while True:
+            params = {"symbol": symbol, "incomeType": "FUNDING_FEE", "startTime": start_ms, "limit": MAX_PAGE}
+            page = _rows(
+                await self.transport.call("GET", self.path("income"), params=params, signed=True), "income"
+            )
+            rows.extend(page)
+            if len(page) < MAX_PAGE:
+                break
+            start_ms = _parsed("income", lambda r: integer(field(r, "time")), page[-1]) + 1
+        timed = [(_parsed("income", lambda r: integer(field(r, "time")), r), r) for r in rows]
+        timed.sort(key=lambda item: item[0])
+        payments = [_parsed("funding", funding_from_rest, row) for _, row in timed]
+        return [p for p in payments if p.symbol == symbol]
+
+
+def _refusal_text(order: Place, rules: MarketRules, refusal: RejectReason) -> str:
+    shown = fmt(order.price) if order.price is not None and order.order_type is OrderType.LIMIT else "market"
+    if refusal is RejectReason.MIN_NOTIONAL:
+        return (
+            f"refused locally: {fmt(order.quantity)} @ {shown} is below {order.symbol}'s minimum notional "
+            f"of {fmt(rules.min_notional)} {rules.quote_asset} (only reduce-only orders may be smaller)"
+        )
+    return (
+        f"refused locally: {fmt(order.quantity)} @ {shown} does not fit {order.symbol} "
+        f"(tick {fmt(rules.tick_size)}, step {fmt(rules.step_size)}, min {fmt(rules.min_quantity)})"
+    )
+
+
+def _order_ref(symbol: str, order_id: str | None, client_id: int | None) -> dict[str, Any]:
+    if (order_id is None) == (client_id is None):
+        raise ValueError("give exactly one of order_id and client_id")
+    return {"symbol": symbol, "orderId": order_id, "origClientOrderId": client_id}
+
+
+def _rows(raw: Any, what: str) -> list[Any]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise Unavailable(f"malformed {what} answer: not a list")
+    return raw
+
+
+def _parsed(what: str, parse: Callable[[Any], T], raw: Any) -> T:
+    try:
+        return parse(raw)
+    except MalformedResponse as exc:
+        raise Unavailable(f"malformed {what}: {exc}") from exc
