@@ -13,6 +13,9 @@ TRADING_STATE = Gauge("mm_risk_trading_state", "Trading state set by risk: 0 ACT
 ACTIONS = Counter("mm_risk_actions_total", "Actions the guardian took", ["action", "reason"])
 LAST_ACTION_TS = Gauge("mm_risk_last_action_timestamp_seconds", "Unix time of the guardian's last action")
 UNREALIZED_PNL = Gauge("mm_risk_unrealized_pnl_quote", "Unrealized PnL marked to market, quote currency")
+# The configured exits, so alert rules can say "near the stop-loss"; NaN when the exit is off.
+STOP_LOSS = Gauge("mm_risk_stop_loss_quote", "Unrealized PnL (quote) that triggers the stop-loss; NaN: off")
+TAKE_PROFIT = Gauge("mm_risk_take_profit_quote", "Unrealized PnL (quote) that takes profit; NaN: off")
 HEARTBEAT_AGE = Gauge("mm_heartbeat_age_seconds", "Seconds since a process's last heartbeat", ["process"])
 POLL_LATENCY = Histogram(
     "mm_risk_poll_latency_seconds",

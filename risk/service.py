@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -72,6 +73,8 @@ class RiskService(Service):
         try:
             lang = lang_of(cfg)
             limits = limits_of(cfg, self.options, watch_strategy=True, watch_feed=True)
+            metrics.STOP_LOSS.set(math.nan if limits.stop_loss is None else float(limits.stop_loss))
+            metrics.TAKE_PROFIT.set(math.nan if limits.take_profit is None else float(limits.take_profit))
             rules = await market_rules(venue, cfg.symbol)
             if self.options.check_margin:
                 await check_margin(venue, cfg, self.options, lang=lang)
