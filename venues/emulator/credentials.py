@@ -98,7 +98,12 @@ def generate_account(*, collateral: Decimal = DEFAULT_COLLATERAL) -> AccountSpec
 
 
 def write_accounts(path: Path, specs: list[AccountSpec]) -> None:
-    """Write the accounts (secrets included) readable by the owner only, replacing any file there.
+    """Write the accounts (secrets included) readable by the owner only, replacing any file there."""
+    write_owner_only_json(path, [spec.to_json() for spec in specs])
+
+
+def write_owner_only_json(path: Path, rows: list[dict[str, str]]) -> None:
+    """Write ``rows`` as JSON readable by the owner only, replacing any file there.
 
     The file is written beside the target with mode 0600 and renamed over it,
     so no reader ever sees it partial or with looser permissions; a symlink or
@@ -111,7 +116,7 @@ def write_accounts(path: Path, specs: list[AccountSpec]) -> None:
     try:
         os.fchmod(descriptor, 0o600)  # exactly 0600 whatever the umask took away
         with os.fdopen(descriptor, "w") as handle:
-            json.dump([spec.to_json() for spec in specs], handle, indent=2)
+            json.dump(rows, handle, indent=2)
             handle.write("\n")
         os.replace(temporary, path)
     except BaseException:
