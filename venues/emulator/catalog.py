@@ -24,16 +24,26 @@ class MarketProfile:
 
 
 def _profile(
-    symbol: str, base: str, *, tick: str, step: str, start: str, taker: str, maker: str
+    symbol: str,
+    base: str,
+    *,
+    tick: str,
+    step: str,
+    start: str,
+    taker: str,
+    maker: str,
+    quote: str = "USDC",
+    min_notional: str = "0",
 ) -> MarketProfile:
     return MarketProfile(
         rules=MarketRules(
             symbol=symbol,
             base_asset=base,
-            quote_asset="USDC",
+            quote_asset=quote,
             tick_size=Decimal(tick),
             step_size=Decimal(step),
             min_quantity=Decimal(step),
+            min_notional=Decimal(min_notional),
         ),
         start_price=Decimal(start),
         taker_size=Decimal(taker),
@@ -47,6 +57,40 @@ KNOWN_MARKETS: dict[str, MarketProfile] = {
         _profile("SOL_USDC_PERP", "SOL", tick="0.01", step="0.01", start="150", taker="0.5", maker="4"),
         _profile(
             "BTC_USDC_PERP", "BTC", tick="0.1", step="0.00001", start="60000", taker="0.01", maker="0.08"
+        ),
+        # Paradex: USD-quoted, settled in USDC, with a minimum order notional.
+        _profile(
+            "BTC-USD-PERP",
+            "BTC",
+            tick="0.1",
+            step="0.001",
+            start="60000",
+            taker="0.01",
+            maker="0.08",
+            quote="USD",
+            min_notional="10",
+        ),
+        _profile(
+            "ETH-USD-PERP",
+            "ETH",
+            tick="0.01",
+            step="0.001",
+            start="3000",
+            taker="0.1",
+            maker="1",
+            quote="USD",
+            min_notional="10",
+        ),
+        _profile(
+            "SOL-USD-PERP",
+            "SOL",
+            tick="0.001",
+            step="0.01",
+            start="150",
+            taker="0.5",
+            maker="4",
+            quote="USD",
+            min_notional="10",
         ),
     )
 }
