@@ -58,6 +58,17 @@ class Snapshot:
     unrealized_pnl: Decimal | None
 
 
+async def _wait_event(event: asyncio.Event, timeout_s: float) -> None:
+    """Until ``event`` is set or ``timeout_s`` passed.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it can swallow a cancellation that
+    arrives as the event is set, and a loop that cannot be cancelled hangs shutdown.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+
+
 def _no_state(state: TradingState, reason: Reason) -> None:
     """The default state hook: nothing to publish."""
 
@@ -193,8 +204,7 @@ class GuardianEngine:
 
     async def _decide_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.decide_interval_s)
+            await _wait_event(self._wake, self.decide_interval_s)
             self._wake.clear()
             self.step()
 
@@ -295,8 +305,7 @@ class GuardianEngine:
                 base_s=self.options.poll_interval_s,
                 near_s=self.options.near_poll_interval_s,
             )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poll_now.wait(), interval_s)
+            await _wait_event(self._poll_now, interval_s)
             self._poll_now.clear()
 
     async def poll_once(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,17 @@ import pytest
 from risk.cli import main
 
 SOL = ["--exchange", "backpack", "--symbol", "SOL_USDC_PERP"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """``main`` sets up process logging on the captured stderr; later tests must not write to it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def test_a_positive_stop_loss_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
