@@ -26,11 +26,13 @@ from venues.emulator.core import EmulatorConfig, EmulatorCore
 from venues.emulator.credentials import AccountSpec, parse_account
 from venues.emulator.engine import Engine, FeeSchedule
 from venues.emulator.market import MarketSimulator, SimulatorConfig
+from venues.emulator.paradex_accounts import parse_paradex_account
+from venues.emulator.paradex_front import DEFAULT_JWT_LIFETIME_S, ParadexFrontEnd
 
 log = logging.getLogger(__name__)
 
-VENUES = ("backpack",)
-_PLANNED_VENUES = ("aster", "paradex")
+VENUES = ("backpack", "paradex")
+_PLANNED_VENUES = ("aster",)
 
 
 class FrontEnd(Protocol):
@@ -72,6 +74,7 @@ class EmulatorServer:
         rate_limit_per_min: int = 2000,
         tick_interval_s: float = 0.05,
         ws_ping_interval_s: float = 60.0,
+        jwt_lifetime_s: float = DEFAULT_JWT_LIFETIME_S,
     ) -> None:
         check_venue(venue)
         if funding_interval_s <= 0 or tick_interval_s <= 0 or ws_ping_interval_s <= 0:
@@ -87,7 +90,12 @@ class EmulatorServer:
         self.core = EmulatorCore(
             EmulatorConfig(
                 profiles=tuple(select_markets(symbols)),
-                accounts=tuple(parse_account(raw) for raw in accounts),
+                accounts=tuple(
+                    parse_paradex_account(raw)
+                    if venue == "paradex" and not isinstance(raw, AccountSpec)
+                    else parse_account(raw)
+                    for raw in accounts
+                ),
                 seed=seed,
                 funding_interval_ms=round(funding_interval_s * 1000),
                 simulator=simulator,
@@ -100,7 +108,11 @@ class EmulatorServer:
                 ws_ping_interval_s=ws_ping_interval_s,
             )
         )
-        self.front: FrontEnd = BackpackFrontEnd(self.core)
+        self.front: FrontEnd = (
+            ParadexFrontEnd(self.core, jwt_lifetime_s=jwt_lifetime_s)
+            if venue == "paradex"
+            else BackpackFrontEnd(self.core)
+        )
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.port = 0

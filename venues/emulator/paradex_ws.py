@@ -1,0 +1,386 @@
+"""Paradex's JSON-RPC 2.0 WebSocket over the emulator, at ``/v1`` like wss://ws.api.prod.paradex.trade/v1.
+
+Methods: ``auth`` (``{"bearer": JWT}``; error 40111 for an invalid bearer),
+``subscribe``/``unsubscribe`` (``{"channel": ...}``) and
+``order.cancel_on_disconnect`` (``{"enabled": bool}``: when this connection
+closes, every open order of its account is cancelled).  Notifications are
+``{"jsonrpc":"2.0","method":"subscription","params":{"channel","data"}}``.
+Public channels ``bbo.<m>``, ``order_book.<m>.snapshot@15@100ms`` (a full
+top-15 snapshot with ``seq_no`` at most every 100 ms), ``trades.<m>``,
+``markets_summary.<m>`` (about once a second); private ``orders.<m>``,
+``fills.<m>`` (``ALL`` for every market) and ``positions``.  The server pings
+every ``ws_ping_interval_s`` and closes a connection silent for twice that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from venues.emulator.core import EmulatorCore
+from venues.emulator.events import (
+    BookEvent,
+    Event,
+    MarkEvent,
+    OrderEvent,
+    OrderEventKind,
+    PositionEvent,
+    TradeEvent,
+)
+from venues.emulator.paradex_account import ParadexAccount
+from venues.emulator.paradex_auth import ParadexAuth
+from venues.emulator.paradex_format import SIDE, OrderMeta, fill_json, order_json, position_json
+from venues.emulator.paradex_orders import ParadexOrders
+from venues.emulator.paradex_public import ParadexPublic
+from venues.emulator.records import Order
+from venues.precision import fmt
+
+log = logging.getLogger(__name__)
+OUTBOX_LIMIT = 10_000
+BOOK_INTERVAL_S = 0.1
+SUMMARY_INTERVAL_S = 1.0
+BOOK_LEVELS = 15
+INVALID_BEARER = 40111
+NOT_AUTHENTICATED = 40110
+_PUBLIC = ("bbo", "trades", "markets_summary", "funding_data")
+_PRIVATE = ("orders", "fills")
+
+
+@dataclass(eq=False)
+class _Connection:
+    ws: web.WebSocketResponse
+    outbox: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
+    channels: set[str] = field(default_factory=set)
+    account: str | None = None
+    cancel_on_disconnect: bool = False
+    last_pong_s: float = field(default_factory=time.monotonic)
+
+    def send(self, message: dict[str, Any]) -> bool:
+        try:
+            self.outbox.put_nowait(json.dumps(message, separators=(",", ":")))
+        except asyncio.QueueFull:
+            return False
+        return True
+
+
+def _notification(channel: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": data}}
+
+
+class ParadexStreams:
+    def __init__(
+        self,
+        core: EmulatorCore,
+        *,
+        auth: ParadexAuth,
+        public: ParadexPublic,
+        orders: ParadexOrders,
+        account: ParadexAccount,
+    ) -> None:
+        self.core = core
+        self.auth = auth
+        self.public = public
+        self.orders = orders
+        self.account = account
+        self._connections: set[_Connection] = set()
+        self._dirty_books: set[str] = set()
+        self._tops: dict[str, Any] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        core.add_listener(self.on_events)
+
+    # ------------------------------------------------------------ connections
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(autoping=False)
+        if not ws.can_prepare(request).ok:
+            return web.Response(status=400, text="expected a WebSocket upgrade")
+        await ws.prepare(request)
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._publish_loop(), name="paradex-book-stream")
+        connection = _Connection(ws)
+        self._connections.add(connection)
+        writer = asyncio.create_task(self._write(connection))
+        pinger = asyncio.create_task(self._ping(connection))
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT:
+                    self._command(connection, msg.data)
+                elif msg.type is WSMsgType.PING:
+                    await ws.pong(msg.data)
+                elif msg.type is WSMsgType.PONG:
+                    connection.last_pong_s = time.monotonic()
+        finally:
+            self._forget(connection)
+            for task in (writer, pinger):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return ws
+
+    async def _write(self, connection: _Connection) -> None:
+        while True:
+            text = await connection.outbox.get()
+            try:
+                await connection.ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
+
+    async def _ping(self, connection: _Connection) -> None:
+        interval_s = self.core.config.ws_ping_interval_s
+        while not connection.ws.closed:
+            await asyncio.sleep(interval_s)
+            if time.monotonic() - connection.last_pong_s > 2 * interval_s:
+                await connection.ws.close(code=1001, message=b"pong timeout")
+                return
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await connection.ws.ping()
+
+    def _forget(self, connection: _Connection) -> None:
+        if connection not in self._connections:
+            return
+        self._connections.discard(connection)
+        if connection.cancel_on_disconnect and connection.account is not None:
+            self._cancel_everything(connection.account)
+
+    def _cancel_everything(self, account: str) -> None:
+        """The dead-man switch: the connection that armed it is gone."""
+        engine = self.core.engine
+        if not engine.has_account(account):
+            return
+        cancelled = 0
+        for market in self.core.profiles:
+            orders, events = engine.cancel_all(account, market, now_ms=self.core.now_ms())
+            cancelled += len(orders)
+            self.core.publish(events)
+        log.info("cancel-on-disconnect: cancelled %d open orders of %s", cancelled, account)
+
+    def _close_later(self, connection: _Connection, *, code: int, reason: str) -> None:
+        self._forget(connection)
+        task = asyncio.create_task(connection.ws.close(code=code, message=reason.encode()))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def drop_connections(self) -> None:
+        for connection in list(self._connections):
+            self._close_later(connection, code=1012, reason="service restart")
+
+    async def close(self) -> None:
+        self.drop_connections()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------ JSON-RPC
+
+    def _reply(self, connection: _Connection, request_id: Any, result: dict[str, Any]) -> None:
+        now_us = time.time_ns() // 1000
+        connection.send({"jsonrpc": "2.0", "id": request_id, "result": result, "usIn": now_us, "usDiff": 0})
+
+    def _error(self, connection: _Connection, request_id: Any, code: int, message: str) -> None:
+        connection.send({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}})
+
+    def _command(self, connection: _Connection, text: str) -> None:
+        try:
+            command = json.loads(text)
+        except json.JSONDecodeError:
+            self._error(connection, None, -32700, "Parse error")
+            return
+        if not isinstance(command, dict) or command.get("jsonrpc") != "2.0":
+            self._error(connection, None, -32600, "Invalid Request")
+            return
+        request_id, method = command.get("id"), command.get("method")
+        raw_params = command.get("params")
+        params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
+        if method == "auth":
+            found = self.auth.bearer(str(params.get("bearer", "")))
+            if found is None:
+                self._error(connection, request_id, INVALID_BEARER, "invalid bearer jwt")
+                return
+            connection.account = found.account
+            self._reply(connection, request_id, {})
+        elif method in ("subscribe", "unsubscribe"):
+            self._subscription(connection, request_id, str(params.get("channel", "")), method == "subscribe")
+        elif method == "order.cancel_on_disconnect":
+            enabled = params.get("enabled")
+            if not isinstance(enabled, bool):
+                self._error(connection, request_id, -32602, "Invalid params: enabled must be a boolean")
+            elif connection.account is None:
+                self._error(connection, request_id, NOT_AUTHENTICATED, "not authenticated")
+            else:
+                connection.cancel_on_disconnect = enabled
+                self._reply(connection, request_id, {"enabled": enabled})
+        else:
+            self._error(connection, request_id, -32601, "Method not found")
+
+    def _kind(self, channel: str) -> tuple[str, str | None] | None:
+        """(kind, market) of a valid channel name, else None."""
+        if channel in ("positions", "account"):
+            return channel, None
+        kind, _, rest = channel.partition(".")
+        if kind == "order_book":
+            market, _, feed = rest.partition(".")
+            return ("order_book", market) if market in self.core.profiles and feed else None
+        if kind in _PRIVATE and (rest in self.core.profiles or rest == "ALL"):
+            return kind, rest
+        if kind in _PUBLIC and rest in self.core.profiles:
+            return kind, rest
+        return None
+
+    def _subscription(self, connection: _Connection, request_id: Any, channel: str, subscribe: bool) -> None:
+        kind = self._kind(channel)
+        if kind is None:
+            self._error(connection, request_id, -32602, f"Invalid params: unknown channel {channel!r}")
+            return
+        if not subscribe:
+            if channel not in connection.channels:
+                self._error(connection, request_id, -32602, f"not subscribed to {channel}")
+                return
+            connection.channels.discard(channel)
+            self._reply(connection, request_id, {"channel": channel})
+            return
+        if kind[0] in (*_PRIVATE, "positions", "account") and connection.account is None:
+            self._error(connection, request_id, NOT_AUTHENTICATED, "not authenticated")
+            return
+        if channel in connection.channels:
+            self._error(connection, request_id, -32600, f"already subscribed to {channel}")
+            return
+        connection.channels.add(channel)
+        self._reply(connection, request_id, {"channel": channel})
+        self._initial(connection, channel, kind)
+
+    def _initial(self, connection: _Connection, channel: str, kind: tuple[str, str | None]) -> None:
+        """What a fresh subscriber gets at once: the current BBO, book, summary or positions."""
+        name, market = kind
+        if name == "bbo" and market is not None:
+            connection.send(_notification(channel, self.public.bbo_data(market)))
+        elif name == "order_book" and market is not None:
+            connection.send(_notification(channel, self._book_data(market)))
+        elif name == "markets_summary" and market is not None:
+            connection.send(_notification(channel, self.public.summary_row(market)))
+        elif name == "positions" and connection.account is not None:
+            for row in self.account.position_rows(connection.account):
+                connection.send(_notification(channel, row))
+
+    # ------------------------------------------------------------ publishing
+
+    def _broadcast(
+        self, channels: Sequence[str], data: dict[str, Any], *, account: str | None = None
+    ) -> None:
+        for connection in list(self._connections):
+            if account is not None and connection.account != account:
+                continue
+            for channel in channels:
+                if channel in connection.channels and not connection.send(_notification(channel, data)):
+                    self._close_later(connection, code=1008, reason="slow consumer")
+                    break
+
+    def _order_message(self, order: Order, meta: OrderMeta | None, status: str, reason: str = "") -> None:
+        data = order_json(order, meta, status=status, reason=reason)
+        self._broadcast((f"orders.{order.symbol}", "orders.ALL"), data, account=order.account_id)
+
+    def on_closed(self, order: Order, meta: OrderMeta, reason: str) -> None:
+        """An order accepted and closed at once (post-only would cross, no margin, ...)."""
+        self._order_message(order, meta, "NEW")
+        self._order_message(order, meta, "CLOSED", reason)
+
+    def on_events(self, events: Sequence[Event]) -> None:
+        last_kind: dict[str, tuple[OrderEventKind, Order]] = {}
+        for event in events:
+            if isinstance(event, BookEvent):
+                self._dirty_books.add(event.symbol)
+            elif isinstance(event, OrderEvent):
+                self._order_event(event)
+                last_kind[event.order.order_id] = (event.kind, event.order)
+            elif isinstance(event, PositionEvent):
+                now_ms = self.core.now_ms()
+                data = position_json(event.position, account=event.account_id, now_ms=now_ms, seq_no=now_ms)
+                self._broadcast(("positions",), data, account=event.account_id)
+            elif isinstance(event, TradeEvent):
+                trade = {
+                    "id": str(event.trade_id),
+                    "market": event.symbol,
+                    "side": SIDE[event.taker_side],
+                    "price": fmt(event.price),
+                    "size": fmt(event.quantity),
+                    "created_at": event.ts_ms,
+                    "trade_type": "FILL",
+                }
+                self._broadcast((f"trades.{event.symbol}",), trade)
+            elif isinstance(event, MarkEvent):
+                continue  # summaries go out on the timer
+        for kind, order in last_kind.values():
+            if kind is OrderEventKind.ACCEPTED and order.status.is_open:
+                self._order_message(order, self.orders.meta(order.order_id), "OPEN")
+        for symbol in self.core.profiles:
+            self._send_bbo(symbol)
+
+    def _order_event(self, event: OrderEvent) -> None:
+        order = event.order
+        meta = self.orders.meta(order.order_id)
+        if event.kind is OrderEventKind.ACCEPTED:
+            self._order_message(order, meta, "NEW")
+            return
+        if event.fill is not None:
+            client_id = meta.client_id if meta else ""
+            data = fill_json(event.fill, client_id=client_id)
+            self._broadcast((f"fills.{order.symbol}", "fills.ALL"), data, account=order.account_id)
+        self._order_message(order, meta, "OPEN" if order.status.is_open else "CLOSED")
+
+    def _send_bbo(self, symbol: str) -> None:
+        top = self.core.engine.top(symbol)
+        if top == self._tops.get(symbol) or top[0] is None or top[1] is None:
+            return
+        self._tops[symbol] = top
+        self._broadcast((f"bbo.{symbol}",), self.public.bbo_data(symbol))
+
+    def _book_data(self, symbol: str) -> dict[str, Any]:
+        bids, asks, update_id = self.core.engine.depth(symbol, limit=BOOK_LEVELS)
+        inserts = [{"side": "BUY", "price": fmt(p), "size": fmt(q)} for p, q in bids]
+        inserts += [{"side": "SELL", "price": fmt(p), "size": fmt(q)} for p, q in asks]
+        return {
+            "market": symbol,
+            "seq_no": update_id,
+            "last_updated_at": self.core.now_ms(),
+            "update_type": "s",
+            "inserts": inserts,
+            "updates": [],
+            "deletes": [],
+        }
+
+    async def _publish_loop(self) -> None:
+        """Book snapshots every 100 ms when the book changed; summaries every second."""
+        summary_due = 0.0
+        while True:
+            await asyncio.sleep(BOOK_INTERVAL_S)
+            if self.core.freeze_remaining_s() > 0:
+                continue
+            try:
+                dirty, self._dirty_books = self._dirty_books, set()
+                for symbol in dirty:
+                    channels = [
+                        channel
+                        for connection in self._connections
+                        for channel in connection.channels
+                        if channel.startswith(f"order_book.{symbol}.")
+                    ]
+                    if channels:
+                        self._broadcast(sorted(set(channels)), self._book_data(symbol))
+                now_s = time.monotonic()
+                if now_s >= summary_due:
+                    summary_due = now_s + SUMMARY_INTERVAL_S
+                    for symbol in self.core.profiles:
+                        self._broadcast((f"markets_summary.{symbol}",), self.public.summary_row(symbol))
+            except Exception:
+                log.exception("paradex stream publishing failed")
