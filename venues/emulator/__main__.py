@@ -16,9 +16,16 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from venues.emulator.credentials import AccountSpec, generate_account, load_accounts, write_accounts
+from venues.emulator.paradex_accounts import (
+    generate_paradex_account,
+    load_paradex_accounts,
+    write_paradex_accounts,
+)
+from venues.emulator.paradex_front import DEFAULT_JWT_LIFETIME_S
 from venues.emulator.server import EmulatorServer, check_venue
 
 log = logging.getLogger("venues.emulator")
+_DEFAULT_SYMBOL = {"paradex": "BTC-USD-PERP"}
 
 
 def _decimal(text: str) -> Decimal:
@@ -33,7 +40,7 @@ def _decimal(text: str) -> Decimal:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m venues.emulator", description=__doc__.splitlines()[0])
-    parser.add_argument("--venue", default="backpack", help="protocol to speak (backpack)")
+    parser.add_argument("--venue", default="backpack", help="protocol to speak (backpack, paradex)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--seed", type=int, default=1)
@@ -52,12 +59,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--rate-limit-per-min", type=int, default=2000, help="signed requests per key; 0: none"
     )
     parser.add_argument("--ws-ping-interval-s", type=float, default=60.0)
+    parser.add_argument(
+        "--jwt-lifetime-s",
+        type=float,
+        default=DEFAULT_JWT_LIFETIME_S,
+        help="paradex: lifetime of the JWTs /v1/auth issues",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
 
 def resolve_accounts(args: argparse.Namespace) -> list[AccountSpec]:
     """The accounts to serve: from ``--accounts``, or one generated and written to ``--write-accounts``."""
+    if args.venue == "paradex":
+        return _paradex_accounts(args)
     if args.accounts is not None:
         return load_accounts(args.accounts)
     if args.write_accounts is None:
@@ -68,13 +83,25 @@ def resolve_accounts(args: argparse.Namespace) -> list[AccountSpec]:
     return [account]
 
 
+def _paradex_accounts(args: argparse.Namespace) -> list[AccountSpec]:
+    """Paradex accounts files hold ``{account_address, l2_private_key, collateral}``."""
+    if args.accounts is not None:
+        return load_paradex_accounts(args.accounts)
+    if args.write_accounts is None:
+        raise ValueError("give --accounts FILE, or --write-accounts FILE to generate an account there")
+    account = generate_paradex_account()
+    write_paradex_accounts(args.write_accounts, [account])
+    log.info("generated Paradex account %s into %s", account.api_key, args.write_accounts)
+    return [account]
+
+
 async def serve(args: argparse.Namespace, accounts: list[AccountSpec]) -> None:
     server = EmulatorServer(
         venue=args.venue,
         host=args.host,
         port=args.port,
         seed=args.seed,
-        symbols=args.symbols or ["SOL_USDC_PERP"],
+        symbols=args.symbols or [_DEFAULT_SYMBOL.get(args.venue, "SOL_USDC_PERP")],
         accounts=accounts,
         funding_interval_s=args.funding_interval_s,
         volatility=args.volatility,
@@ -84,6 +111,7 @@ async def serve(args: argparse.Namespace, accounts: list[AccountSpec]) -> None:
         leverage=args.leverage,
         rate_limit_per_min=args.rate_limit_per_min,
         ws_ping_interval_s=args.ws_ping_interval_s,
+        jwt_lifetime_s=args.jwt_lifetime_s,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
