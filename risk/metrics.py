@@ -16,6 +16,10 @@ UNREALIZED_PNL = Gauge("mm_risk_unrealized_pnl_quote", "Unrealized PnL marked to
 # The configured exits, so alert rules can say "near the stop-loss"; NaN when the exit is off.
 STOP_LOSS = Gauge("mm_risk_stop_loss_quote", "Unrealized PnL (quote) that triggers the stop-loss; NaN: off")
 TAKE_PROFIT = Gauge("mm_risk_take_profit_quote", "Unrealized PnL (quote) that takes profit; NaN: off")
+# The position table's bands as the trader configured them (the dashboard draws them around the position).
+REDUCE_ABOVE = Gauge(
+    "mm_position_reduce_above_base", "|position| above which the strategy reduces: target + threshold"
+)
 HEARTBEAT_AGE = Gauge("mm_heartbeat_age_seconds", "Seconds since a process's last heartbeat", ["process"])
 POLL_LATENCY = Histogram(
     "mm_risk_poll_latency_seconds",

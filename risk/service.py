@@ -75,6 +75,7 @@ class RiskService(Service):
             limits = limits_of(cfg, self.options, watch_strategy=True, watch_feed=True)
             metrics.STOP_LOSS.set(math.nan if limits.stop_loss is None else float(limits.stop_loss))
             metrics.TAKE_PROFIT.set(math.nan if limits.take_profit is None else float(limits.take_profit))
+            metrics.REDUCE_ABOVE.set(float(cfg.target_position + cfg.position_threshold))
             rules = await market_rules(venue, cfg.symbol)
             if self.options.check_margin:
                 await check_margin(venue, cfg, self.options, lang=lang)
