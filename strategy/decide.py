@@ -12,8 +12,9 @@ sends what they return.
   change) at once, else every ``interval_s``.
 - ``plan_actions``: the cancels and places that turn the resting orders into
   the wanted ones, keeping every resting order that is still right.
-- ``OrderPacer``: a token bucket that keeps the strategy under the order
-  gateway's order rate limit instead of having its requests refused.
+- ``OrderPacer`` and ``first_places``: a token bucket that keeps the strategy
+  under the order gateway's order rate limit instead of having its requests
+  refused; when it runs short, the reduce and the innermost quotes go first.
 """
 
 from __future__ import annotations
@@ -210,6 +211,28 @@ def _open(orders: Sequence[OrderUpdate]) -> list[OrderUpdate]:
     return [order for order in orders if order.status.is_open]
 
 
+def first_places(actions: Actions, limit: int) -> Actions:
+    """``actions`` with at most ``limit`` places: the reduce first, then quotes from the inside out.
+
+    Cancels are all kept (they never add exposure and the gateway does not
+    rate them); the quotes left out are placed on a later requote.
+    """
+    if limit >= len(actions.places):
+        return actions
+    budget = max(0, limit)
+    reduce = actions.reduce if budget > 0 else None
+    budget -= 1 if reduce is not None else 0
+    depth: dict[Side, int] = {}
+    ranked = []
+    for intent in actions.quotes:
+        level = depth.get(intent.side, 0)
+        depth[intent.side] = level + 1
+        ranked.append((level, intent))
+    # Stable sort: within one layer depth, the original order (bids before asks) stays.
+    quotes = tuple(intent for _, intent in sorted(ranked, key=lambda pair: pair[0])[:budget])
+    return Actions(cancel=actions.cancel, quotes=quotes, reduce=reduce)
+
+
 class OrderPacer:
     """Token bucket for order placements: ``rate_per_s`` refill, at most ``burst`` saved up."""
 
@@ -226,13 +249,17 @@ class OrderPacer:
         self._tokens = min(self.burst, self._tokens + elapsed * self.rate_per_s)
         self._updated_s = max(self._updated_s, now_s)
 
-    def wait_s(self, count: int, *, now_s: float) -> float:
-        """Seconds until ``count`` placements fit (0: now); more than ``burst`` waits for a full bucket."""
+    def available(self, *, now_s: float) -> int:
+        """Whole placements that fit now."""
         self._refill(now_s)
-        need = min(float(count), self.burst)
-        return max(0.0, (need - self._tokens) / self.rate_per_s)
+        return max(0, int(self._tokens))
+
+    def wait_s(self, *, now_s: float) -> float:
+        """Seconds until the next whole placement fits (0: one fits now)."""
+        self._refill(now_s)
+        return max(0.0, (1.0 - self._tokens) / self.rate_per_s)
 
     def take(self, count: int, *, now_s: float) -> None:
-        """Spend ``count`` placements (the bucket may go below zero: the next batch waits longer)."""
+        """Spend ``count`` placements."""
         self._refill(now_s)
         self._tokens -= count

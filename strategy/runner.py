@@ -16,28 +16,16 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from services.bus import HeartbeatMonitor, Received
-from services.logs import log_once
-from services.reqrep import RequestClient, RequestTimeout
+from services.reqrep import RequestClient
 from services.service import Service
 from services.wire import (
     Bbo,
     Book,
-    Cancel,
-    CancelAll,
     FeedState,
     Heartbeat,
     Mark,
     MdStatus,
-    Message,
-    OrderReply,
-    OrderType,
-    OrderUpdate,
-    Place,
-    RejectReason,
     RiskState,
-    Side,
-    Snapshot,
-    SnapshotRequest,
     TradingState,
 )
 from strategy import metrics
@@ -46,16 +34,17 @@ from strategy.decide import (
     Gate,
     Inputs,
     Mode,
-    OrderIntent,
     OrderPacer,
     PullReason,
+    first_places,
     gate,
     plan_actions,
     requote_due,
 )
-from strategy.exec_state import GUARDIAN_ID_BIT, Changes, ClientIds, ExecState, Role
+from strategy.exec_state import Changes, ClientIds, ExecState, Role
+from strategy.gateway import GatewayClient
 from strategy.pnl import PnlTracker
-from strategy.positions import position_action
+from strategy.positions import PositionAction, position_action
 from strategy.quoter import QuoteParams, QuotePlan, plan_quotes, requote_needed
 from strategy.reporting import Reporter
 from venues.precision import MarketRules
@@ -63,8 +52,6 @@ from venues.precision import MarketRules
 log = logging.getLogger("strategy")
 
 LOOP_TICK_S = 0.1
-REQUEST_TIMEOUT_S = 1.5
-REQUEST_RETRIES = 1
 RESYNC_RETRY_S = 0.5
 METRICS_EVERY_S = 1.0
 # Stay a little under the gateway's order rate so its limiter never has to refuse us.
@@ -92,10 +79,11 @@ class StrategyService(Service):
         self.beats = HeartbeatMonitor()
         self.reporter = Reporter(rules=rules, params=self.params, lang=cfg.lang, out=out)
         self.tracker: PnlTracker | None = None
-        self.orders: RequestClient | None = None
+        self.gateway: GatewayClient | None = None
         now = time.monotonic()
         rate = max(1.0, cfg.order_rate_limit * RATE_HEADROOM)
-        self.pacer = OrderPacer(rate_per_s=rate, burst=max(rate, 2.0 * cfg.max_orders + 1), now_s=now)
+        # The gateway's bucket holds one second of its rate: never send a bigger burst than that.
+        self.pacer = OrderPacer(rate_per_s=rate, burst=rate, now_s=now)
         self._bid: Decimal | None = None
         self._ask: Decimal | None = None
         self._book_ts_ns = 0
@@ -128,7 +116,13 @@ class StrategyService(Service):
             "hb.risk",
         ]
         sub = self.bus.subscriber(["md", "exec", "risk"], topics)
-        self.orders = RequestClient(self.bus, "orders")
+        gateway = self.gateway = GatewayClient(
+            RequestClient(self.bus, "orders"),
+            symbol=self.symbol,
+            exec_state=self.exec,
+            ids=self.ids,
+            on_lost=self._on_lost,
+        )
         for mode in Mode:
             metrics.MODE.labels(mode.value).set(0)
         metrics.MODE.labels(Mode.PULL.value).set(1)
@@ -155,7 +149,7 @@ class StrategyService(Service):
                     for item in receiving.result():
                         self._on_message(item)
                     receiving = None
-                await self._step()
+                await self._step(gateway)
                 self._maybe_report()
             log.info("duration of %g s reached: cancelling every order", self.cfg.duration)
         finally:
@@ -240,17 +234,24 @@ class StrategyService(Service):
         self._gate = new
         self._event = True
 
-    async def _step(self) -> None:
+    def _on_lost(self) -> None:
+        self._was_synced = False
+
+    async def _step(self, gateway: GatewayClient) -> None:
         now = time.monotonic()
         if self._cancel_all_due:
-            self._cancel_all_due = not await self._cancel_all()
+            self._cancel_all_due = not await gateway.cancel_all()
         if not self.exec.synced and self.exec.joinable and now >= self._resync_after_s:
-            await self._resync()
+            await self._resync(gateway)
             now = time.monotonic()
         self._set_gate(gate(self._inputs(now), now_s=now, md_stale_s=self.cfg.md_stale))
         plan = self._plan()
-        if plan is not None and requote_needed(self._acted_plan, plan):
+        acted = self._acted_plan
+        book_moved = False
+        if plan is not None and requote_needed(acted, plan):
             self._event = True
+            # Time the quote from the book only when the book is what moved it.
+            book_moved = acted is None or (plan.bid, plan.ask) != (acted.bid, acted.ask)
         if now < self._not_before_s or not requote_due(
             now_s=now, last_requote_s=self._last_requote_s, interval_s=self.cfg.interval, event=self._event
         ):
@@ -265,15 +266,20 @@ class StrategyService(Service):
             reduce_blocked=self.exec.reduce_blocked(now_s=now),
             tick=self.rules.tick_size,
         )
-        wait_s = self.pacer.wait_s(len(actions.places), now_s=now)
-        if wait_s > 0:
-            self._not_before_s = now + wait_s
+        budget = self.pacer.available(now_s=now)
+        if actions.places and budget == 0:
+            self._not_before_s = now + self.pacer.wait_s(now_s=now)
             return
-        self._event = False
+        paced = first_places(actions, budget)
+        # Quotes held back for the rate limit are placed as soon as it allows.
+        self._event = len(paced.places) < len(actions.places)
         self._last_requote_s = now
         self._acted_plan = plan
-        if actions:
-            await self._act(actions)
+        if paced:
+            await self._act(gateway, paced, tick_ts_ns=self._book_ts_ns if book_moved else None)
+        if self._event:
+            now = time.monotonic()
+            self._not_before_s = now + self.pacer.wait_s(now_s=now)
         self._publish_quotes(plan if self._gate.mode is Mode.QUOTE else None)
 
     def _plan(self) -> QuotePlan | None:
@@ -283,7 +289,7 @@ class StrategyService(Service):
             bid=self._bid, ask=self._ask, rules=self.rules, params=self.params, position=self.exec.position
         )
 
-    def _position_action(self) -> Any:
+    def _position_action(self) -> PositionAction:
         if not self.exec.synced:
             return None
         return position_action(
@@ -294,81 +300,29 @@ class StrategyService(Service):
             rules=self.rules,
         )
 
-    async def _act(self, actions: Actions) -> None:
-        cancelled = await asyncio.gather(*(self._cancel(order) for order in actions.cancel))
+    async def _act(self, gateway: GatewayClient, actions: Actions, *, tick_ts_ns: int | None) -> None:
+        cancelled = await asyncio.gather(*(gateway.cancel(order) for order in actions.cancel))
         if not all(cancelled) or not actions.places:
             return
-        if self._book_ts_ns:
-            metrics.TICK_TO_QUOTE.observe(max(0.0, (time.time_ns() - self._book_ts_ns) / 1e9))
+        if tick_ts_ns:
+            metrics.TICK_TO_QUOTE.observe(max(0.0, (time.time_ns() - tick_ts_ns) / 1e9))
         self.pacer.take(len(actions.places), now_s=time.monotonic())
-        await asyncio.gather(
-            *(self._place(intent, Role.QUOTE) for intent in actions.quotes),
-            *([self._place(actions.reduce, Role.REDUCE)] if actions.reduce is not None else []),
+        placed = await asyncio.gather(
+            *(gateway.place(intent, Role.QUOTE) for intent in actions.quotes),
+            *([gateway.place(actions.reduce, Role.REDUCE)] if actions.reduce is not None else []),
         )
+        for order in placed:
+            if order is None:
+                continue
+            if self.tracker is not None:
+                self.tracker.on_order_placed()
+            # Filled or expired at once (a market reduce, a post-only refused late): look again.
+            self._event = self._event or not order.status.is_open
 
-    async def _request(self, msg: Message) -> Message | None:
-        assert self.orders is not None
-        try:
-            return await self.orders.request(msg, timeout_s=REQUEST_TIMEOUT_S, retries=REQUEST_RETRIES)
-        except RequestTimeout:
-            log.warning("order gateway did not answer %s: resyncing", msg.TYPE)
-            self.exec.lose_sync()
-            self._was_synced = False
-            return None
-
-    async def _cancel(self, order: OrderUpdate) -> bool:
-        reply = await self._request(Cancel(symbol=self.symbol, order_id=order.order_id))
-        if not isinstance(reply, OrderReply):
-            return False
-        if reply.ok:
-            if reply.order is not None:
-                self.exec.on_reply(reply.order, now_s=time.monotonic())
-            return True
-        if reply.reason is RejectReason.UNKNOWN_ORDER:
-            self.exec.forget(order)
-            return True
-        self._refused("cancel", reply)
-        return False
-
-    async def _place(self, intent: OrderIntent, role: Role) -> None:
-        client_id = self.ids.next()
-        self.exec.assign(client_id, role)
-        place = Place(
-            client_id=client_id,
-            symbol=self.symbol,
-            side=intent.side,
-            quantity=intent.quantity,
-            price=intent.price,
-            order_type=intent.order_type,
-            post_only=intent.post_only,
-            reduce_only=intent.reduce_only,
-        )
-        reply = await self._request(place)
-        if not isinstance(reply, OrderReply):
-            return
-        if not reply.ok:
-            self._refused("place", reply)
-            return
-        if self.tracker is not None:
-            self.tracker.on_order_placed()
-        if reply.order is not None and self.exec.on_reply(reply.order, now_s=time.monotonic()):
-            self._event = self._event or not reply.order.status.is_open
-
-    def _refused(self, what: str, reply: OrderReply) -> None:
-        reason = reply.reason or RejectReason.OTHER
-        metrics.ORDER_REFUSALS.labels(reason.value).inc()
-        text = f"{what} refused: {reason.value} {reply.message}".rstrip()
-        if not log_once(log, f"refused:{what}:{reason.value}", text + " (further ones are counted)"):
-            log.debug(text)
-
-    async def _cancel_all(self) -> bool:
-        reply = await self._request(CancelAll(symbol=self.symbol))
-        return getattr(reply, "ok", False) is True
-
-    async def _resync(self) -> None:
-        reply = await self._request(SnapshotRequest(symbol=self.symbol))
+    async def _resync(self, gateway: GatewayClient) -> None:
+        snap = await gateway.snapshot()
         now = time.monotonic()
-        changes = self.exec.apply_snapshot(reply, now_s=now) if isinstance(reply, Snapshot) else None
+        changes = self.exec.apply_snapshot(snap, now_s=now) if snap is not None else None
         if changes is None:
             self._resync_after_s = now + RESYNC_RETRY_S
             return
@@ -408,57 +362,21 @@ class StrategyService(Service):
 
     async def shutdown(self) -> None:
         """Cancel every order (verified by snapshot) and close the position when asked to."""
-        if self.orders is None:
+        gateway = self.gateway
+        if gateway is None:
             return
         self._set_gate(Gate(Mode.PULL, PullReason.STOPPING))
         self._publish_quotes(None)
-        snap = await self._cancel_all_verified()
+        snap = await gateway.cancel_all_verified()
         if self.cfg.close_on_exit and snap is not None and snap.position is not None:
-            await self._close_position(snap.position.quantity)
+            await gateway.close_position(snap.position.quantity)
         self.reporter.report(
             self.pub, plan=self._plan(), tracker=self.tracker, quotes=[], now_s=time.monotonic()
         )
-        self.orders.close()
-
-    async def _cancel_all_verified(self, *, attempts: int = 3) -> Snapshot | None:
-        snap: Snapshot | None = None
-        for attempt in range(attempts):
-            # A place still in flight when the loop stopped can land after the first cancel-all.
-            if not await self._cancel_all():
-                log.error("cancel-all was not confirmed by the order gateway (attempt %d)", attempt + 1)
-            reply = await self._request(SnapshotRequest(symbol=self.symbol))
-            snap = reply if isinstance(reply, Snapshot) else None
-            if snap is not None and not any(_ours(o) for o in snap.orders):
-                log.info("every order cancelled")
-                return snap
-            await asyncio.sleep(0.3)
-        log.error("orders may still be open on %s after %d cancel-all attempts", self.symbol, attempts)
-        return snap
-
-    async def _close_position(self, quantity: Decimal) -> None:
-        if quantity == 0:
-            return
-        side = Side.SELL if quantity > 0 else Side.BUY
-        log.info("closing the position of %s at market (--close-on-exit)", quantity)
-        place = Place(
-            client_id=self.ids.next(),
-            symbol=self.symbol,
-            side=side,
-            quantity=abs(quantity),
-            order_type=OrderType.MARKET,
-            reduce_only=True,
-        )
-        reply = await self._request(place)
-        if not isinstance(reply, OrderReply) or not reply.ok:
-            log.error("could not close the position: %s", getattr(reply, "message", "no answer"))
+        gateway.close()
 
 
 def _top(book: Book) -> tuple[Decimal | None, Decimal | None]:
     bid = book.bids[0][0] if book.bids else None
     ask = book.asks[0][0] if book.asks else None
     return bid, ask
-
-
-def _ours(order: OrderUpdate) -> bool:
-    """Not one of the guardian's own orders (those have the top client-id bit set)."""
-    return order.client_id is None or not order.client_id & GUARDIAN_ID_BIT

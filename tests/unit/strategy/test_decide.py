@@ -6,10 +6,12 @@ import pytest
 
 from services.wire import OrderStatus, OrderType, OrderUpdate, Side, TradingState
 from strategy.decide import (
+    Actions,
     Inputs,
     Mode,
     OrderPacer,
     PullReason,
+    first_places,
     gate,
     plan_actions,
     requote_due,
@@ -282,20 +284,43 @@ def test_guardian_zone_sends_no_reduce_of_its_own() -> None:
 
 def test_pacer_allows_a_burst_then_waits_for_refill() -> None:
     pacer = OrderPacer(rate_per_s=4, burst=4, now_s=0.0)
-    assert pacer.wait_s(4, now_s=0.0) == 0
+    assert pacer.available(now_s=0.0) == 4
+    assert pacer.wait_s(now_s=0.0) == 0
     pacer.take(4, now_s=0.0)
-    assert pacer.wait_s(2, now_s=0.0) == pytest.approx(0.5)
-    assert pacer.wait_s(2, now_s=0.5) == 0
-
-
-def test_pacer_lets_a_batch_larger_than_the_burst_through_a_full_bucket() -> None:
-    pacer = OrderPacer(rate_per_s=2, burst=2, now_s=0.0)
-    assert pacer.wait_s(5, now_s=0.0) == 0
-    pacer.take(5, now_s=0.0)
-    assert pacer.wait_s(1, now_s=0.0) == pytest.approx(2.0)
-    assert pacer.wait_s(1, now_s=2.0) == 0
+    assert pacer.available(now_s=0.0) == 0
+    assert pacer.wait_s(now_s=0.0) == pytest.approx(0.25)
+    assert pacer.available(now_s=0.5) == 2
+    assert pacer.available(now_s=100.0) == 4
 
 
 def test_pacer_rejects_nonsense() -> None:
     with pytest.raises(ValueError):
         OrderPacer(rate_per_s=0, burst=1, now_s=0.0)
+
+
+def full_ladder_and_reduce() -> Actions:
+    return plan_actions(
+        mode=Mode.QUOTE,
+        plan=plan("2.5"),
+        quotes=[order(Side.BUY, "1.00", oid="1")],
+        reduces=[],
+        position_action=ReduceAction(Side.SELL, D("0.5")),
+        reduce_mode="market",
+        reduce_blocked=False,
+        tick=TICK,
+    )
+
+
+def test_first_places_keeps_the_reduce_and_the_innermost_quotes() -> None:
+    actions = full_ladder_and_reduce()
+    assert len(actions.places) == 5
+    assert first_places(actions, 5) is actions
+    three = first_places(actions, 3)
+    assert three.cancel == actions.cancel
+    assert three.reduce == actions.reduce
+    inner_bid, inner_ask = actions.quotes[0], actions.quotes[2]
+    assert three.quotes == (inner_bid, inner_ask)
+    one = first_places(actions, 1)
+    assert one.reduce == actions.reduce and one.quotes == ()
+    none = first_places(actions, 0)
+    assert none.places == () and none.cancel == actions.cancel

@@ -1,0 +1,232 @@
+"""Tick to trade: the emulator moves the book; how long until the strategy's new order is at the exchange.
+
+    python -m bench.tick_to_trade [--moves 500] [--pace-s 0.2] [--out FILE]
+
+Runs the emulator (random walk and taker flow paused, no request limit) and the
+four real processes (guardian, both gateways, strategy with one layer a side).
+Each move jumps the fair price by 0.5 (POST /_emulator/price jump_to), which
+moves both quotes by 50 ticks.  Per move, on the bus:
+
+- tick: the exchange event time of the first ``md.bbo`` after the jump;
+- order: the ``ex.order`` envelope time of the first new order at the new
+  level: the venue's acceptance event time from the private stream, or the
+  gateway's receipt of the REST acknowledgement when that comes first (so a
+  bound from above on "arrived at the exchange").
+
+Both clocks are this machine's.  The path measured is md_gateway, strategy
+(cancel the old quotes, then place) and order_gateway to the exchange.
+Writes ``bench/results/tick_to_trade.json`` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from services.bus import Bus, Subscriber
+from services.config import config_to_toml, load_config
+from services.service import endpoints_of
+from services.wire import Bbo, OrderStatus, OrderUpdate
+
+RESULTS = Path(__file__).with_name("results")
+ROOT = Path(__file__).resolve().parent.parent
+SYMBOL = "SOL_USDC_PERP"
+STEP = Decimal("0.5")
+PROCESSES = ("risk", "md_gateway", "order_gateway", "strategy")
+MOVE_TIMEOUT_S = 3.0
+# The book moves only when the benchmark moves it, and the emulator never rate-limits.
+EMULATOR_ARGS = f"--venue backpack --port 0 --symbol {SYMBOL} --rate-limit-per-min 0 --taker-rate 0".split()
+PROCESS_ARGS = (
+    f"--exchange backpack --symbol {SYMBOL} --sim --spread 0.05 --quantity 0.1 --max-orders 1 "
+    "--max-position 5 --position-threshold 1 --interval 3600 --duration 3600 --order-rate-limit 1000 "
+    "--md-stale 60 --hang-timeout 5 --md-metrics-port 0 --orders-metrics-port 0 "
+    "--strategy-metrics-port 0 --risk-metrics-port 0 --log-level WARNING"
+).split()
+
+
+def _start_emulator(tmp: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, Any]]:
+    accounts = tmp / "accounts.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "venues.emulator", *EMULATOR_ARGS, "--write-accounts", str(accounts)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=(tmp / "emulator.log").open("wb"),
+    )
+    assert proc.stdout is not None
+    words = proc.stdout.readline().decode().split()
+    if len(words) != 3 or words[0] != "READY":
+        proc.kill()
+        raise SystemExit(f"the emulator did not start: {(tmp / 'emulator.log').read_text()}")
+    return proc, words[1], json.loads(accounts.read_text())[0]
+
+
+def _config(tmp: Path) -> Path:
+    cfg = load_config(
+        [*PROCESS_ARGS, "--run-dir", str(tmp / "r"), "--data-dir", str(tmp / "d")],
+        env={},
+    )
+    path = tmp / "config.toml"
+    path.write_text(config_to_toml(cfg))
+    return path
+
+
+async def _first(sub: Subscriber, want: Any, timeout_s: float) -> Any:
+    """The first received message (``Received``) for which ``want`` is true, or None on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            item = await asyncio.wait_for(sub.recv(), left)
+        except TimeoutError:
+            return None
+        if want(item):
+            return item
+    return None
+
+
+def _near(order: OrderUpdate, level: Decimal) -> bool:
+    return order.price is not None and abs(order.price - level) < STEP / 2
+
+
+async def _measure(url: str, config_path: Path, *, moves: int, pace_s: float) -> dict[str, Any]:
+    cfg = load_config(["--config", str(config_path)], env={})
+    bus = Bus(endpoints_of(cfg), process="bench")
+    sub = bus.subscriber(["md", "exec"], [f"md.bbo.{SYMBOL}", f"ex.order.{SYMBOL}"], conflate_prefixes=())
+    latencies_ms: list[float] = []
+    md_legs_ms: list[float] = []
+    missed = 0
+    try:
+        async with aiohttp.ClientSession(base_url=url) as http:
+            await http.post("/_emulator/taker", json={"symbol": SYMBOL, "pause": True})
+
+            def quote_new(item: Any) -> bool:
+                body = item.body
+                return isinstance(body, OrderUpdate) and body.status is OrderStatus.NEW
+
+            if await _first(sub, quote_new, 60.0) is None:
+                raise SystemExit("the strategy placed no quote within 60 s: see the logs in the run dir")
+            async with http.get("/_emulator/state") as answer:
+                base = Decimal((await answer.json())["markets"][SYMBOL]["fair"]).quantize(Decimal("0.01"))
+            for i in range(moves):
+                started = time.monotonic()
+                level = base + STEP if i % 2 == 0 else base
+                posted_ns = time.time_ns()
+                async with http.post("/_emulator/price", json={"symbol": SYMBOL, "jump_to": str(level)}):
+                    pass
+                tick = await _first(
+                    sub,
+                    lambda r, after=posted_ns: isinstance(r.body, Bbo) and r.env.ts >= after,
+                    MOVE_TIMEOUT_S,
+                )
+                order = await _first(
+                    sub,
+                    lambda r, lv=level: quote_new(r) and _near(r.body, lv),
+                    MOVE_TIMEOUT_S,
+                )
+                if tick is None or order is None:
+                    missed += 1
+                else:
+                    latencies_ms.append((order.env.ts - tick.env.ts) / 1e6)
+                    md_legs_ms.append((tick.env.sent - tick.env.ts) / 1e6)
+                await asyncio.sleep(max(0.0, pace_s - (time.monotonic() - started)))
+    finally:
+        bus.close()
+    return {"latencies_ms": latencies_ms, "md_legs_ms": md_legs_ms, "missed": missed}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    return {
+        "p50": round(_percentile(values, 0.50), 3),
+        "p90": round(_percentile(values, 0.90), 3),
+        "p99": round(_percentile(values, 0.99), 3),
+        "mean": round(statistics.fmean(values), 3),
+        "max": round(max(values), 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.tick_to_trade", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--moves", type=int, default=500)
+    parser.add_argument("--pace-s", type=float, default=0.2, help="seconds between moves")
+    parser.add_argument("--out", type=Path, default=RESULTS / "tick_to_trade.json")
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(dir="/tmp", prefix="pmb"))
+    emulator, url, account = _start_emulator(tmp)
+    config_path = _config(tmp)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PERP_MM_", "BACKPACK_", "RISK_"))},
+        "BACKPACK_API_URL": url,
+        "BACKPACK_WS_URL": url.replace("http://", "ws://") + "/",
+        "BACKPACK_API_KEY": account["api_key"],
+        "BACKPACK_SECRET_KEY": account["secret"],
+    }
+    children = []
+    started = time.monotonic()
+    try:
+        for name in PROCESSES:
+            with (tmp / f"{name}.log").open("wb") as log_file:
+                children.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", name, "--config", str(config_path)],
+                        cwd=ROOT,
+                        stdout=log_file,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                    )
+                )
+        raw = asyncio.run(_measure(url, config_path, moves=args.moves, pace_s=args.pace_s))
+    finally:
+        for proc in reversed(children):
+            proc.terminate()
+        for proc in reversed(children):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        emulator.terminate()
+        emulator.wait(timeout=20)
+    if not raw["latencies_ms"]:
+        print(f"no move was measured; logs in {tmp}", file=sys.stderr)
+        return 1
+    result = {
+        "what": "exchange event time of the book move to the strategy's new order at the exchange (ms)",
+        "moves": args.moves,
+        "measured": len(raw["latencies_ms"]),
+        "missed": raw["missed"],
+        "tick_to_trade_ms": _summary(raw["latencies_ms"]),
+        "md_leg_ms": _summary(raw["md_legs_ms"]),
+        "setup": "emulator on loopback, ipc bus, 1 layer a side: cancel 2 then place 2 per move",
+        "run_s": round(time.monotonic() - started, 1),
+    }
+    shutil.rmtree(tmp, ignore_errors=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{'':<24}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}  (ms, {result['measured']} moves)")
+    for name in ("tick_to_trade_ms", "md_leg_ms"):
+        row = result[name]
+        print(f"{name:<24}{row['p50']:>9.2f}{row['p90']:>9.2f}{row['p99']:>9.2f}{row['max']:>9.2f}")
+    print(f"missed {result['missed']}; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
