@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import configparser
+import io
+import shlex
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from supervisor.options import ServerOptions
+
+from services.supervise import (
+    PROGRAMS,
+    SOCKET_NAME,
+    LogTail,
+    programs_for,
+    reap,
+    render_config,
+    socket_alive,
+    tail_text,
+)
+
+
+def parsed(text: str) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser()
+    parser.read_string(text)
+    return parser
+
+
+def test_programs_start_guardian_first_with_the_resolved_config() -> None:
+    programs = programs_for(python="/py", config_path=Path("/run/config.toml"))
+    assert [p.name for p in programs] == list(PROGRAMS) == ["risk", "md_gateway", "order_gateway", "strategy"]
+    assert programs[0].command == ("/py", "-m", "risk", "--config", "/run/config.toml")
+    assert [p.priority for p in programs] == sorted(p.priority for p in programs)
+
+
+def test_config_has_a_private_socket_xmlrpc_and_manual_start(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run 100%"
+    programs = programs_for(python=sys.executable, config_path=run_dir / "config.toml")
+    conf = parsed(render_config(run_dir=run_dir, logs_dir=tmp_path / "logs", programs=programs, cwd=tmp_path))
+    assert conf["unix_http_server"]["file"] == str(run_dir / SOCKET_NAME).replace("%", "%%")
+    assert conf["unix_http_server"]["chmod"] == "0700"
+    assert conf["supervisord"]["nodaemon"] == "true"
+    assert "supervisor.rpcinterface_factory" in conf["rpcinterface:supervisor"]
+    strategy = conf["program:strategy"]
+    assert strategy["autostart"] == "false"
+    assert strategy["autorestart"] == "unexpected"
+    # supervisord expands %%; the command splits back to the exact arguments.
+    command = shlex.split(strategy["command"].replace("%%", "%"))
+    assert command == [sys.executable, "-m", "strategy", "--config", str(run_dir / "config.toml")]
+    assert strategy["stderr_logfile"].endswith("strategy.err.log")
+
+
+def test_supervisord_accepts_the_generated_config(tmp_path: Path) -> None:
+    programs = programs_for(python=sys.executable, config_path=tmp_path / "config.toml")
+    path = tmp_path / "supervisord.conf"
+    path.write_text(render_config(run_dir=tmp_path, logs_dir=tmp_path, programs=programs, cwd=tmp_path))
+    options = ServerOptions()
+    options.realize(["-c", str(path)])
+    names = [group.name for group in options.process_group_configs]
+    assert sorted(names) == sorted(PROGRAMS)
+
+
+def test_log_tail_copies_new_lines_and_keeps_warnings_with_their_traceback(tmp_path: Path) -> None:
+    log = tmp_path / "x.err.log"
+    log.write_text("2026-11-24 00:00:00.000 ERROR old: before the tail started\n")
+    out = io.StringIO()
+    tail = LogTail(log, out, loud_only=True)
+    with log.open("a") as f:
+        f.write("2026-11-24 00:00:01.000 INFO  x: quiet\n")
+        f.write("2026-11-24 00:00:02.000 WARNING x: loud\n")
+        f.write("Traceback (most recent call last):\n  boom\n")
+        f.write("2026-11-24 00:00:03.000 INFO  x: quiet again\n")
+        f.write('{"level":"ERROR","msg":"json loud"}\n')
+        f.write("2026-11-24 00:00:04.000 ERROR x: half a li")
+    tail.pump()
+    assert out.getvalue().splitlines() == [
+        "2026-11-24 00:00:02.000 WARNING x: loud",
+        "Traceback (most recent call last):",
+        "  boom",
+        '{"level":"ERROR","msg":"json loud"}',
+    ]
+    with log.open("a") as f:
+        f.write("ne\n")
+    tail.pump()
+    assert out.getvalue().splitlines()[-1] == "2026-11-24 00:00:04.000 ERROR x: half a line"
+
+
+def test_log_tail_copies_everything_when_not_loud_only(tmp_path: Path) -> None:
+    log = tmp_path / "strategy.out.log"
+    out = io.StringIO()
+    tail = LogTail(log, out, loud_only=False)
+    tail.pump()
+    log.write_text("=== 市場狀態 ===\nMid: 150\n")
+    tail.pump()
+    assert out.getvalue() == "=== 市場狀態 ===\nMid: 150\n"
+
+
+def test_tail_text_and_missing_files(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_text("\n".join(str(i) for i in range(30)) + "\n")
+    assert tail_text(log, lines=3) == "27\n28\n29"
+    assert tail_text(tmp_path / "none.log") == "(no output)"
+
+
+def test_socket_alive(tmp_path: Path) -> None:
+    path = tmp_path / "s.sock"
+    assert not socket_alive(path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(path))
+        server.listen(1)
+        assert socket_alive(path)
+    assert not socket_alive(path)
+
+
+def test_reap_terminates_a_running_process_and_accepts_none() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    assert reap(proc, timeout_s=10)
+    assert proc.returncode is not None
+    assert reap(None)
