@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.tick_to_trade", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--moves", type=int, default=500)
-    parser.add_argument("--pace-s", type=float, default=0.2, help="seconds between moves")
+    parser.add_argument("--pace-s", type=float, default=0.17, help="seconds between moves")
     parser.add_argument("--out", type=Path, default=RESULTS / "tick_to_trade.json")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(dir="/tmp", prefix="pmb"))
