@@ -1,0 +1,305 @@
+"""Aster's order entry over the emulator (signed REST, v1 and v3 paths), and the middleware of every request.
+
+The middleware counts requests (``X-MBX-USED-WEIGHT-1M`` on every answer),
+applies injected latency, freezes and error answers, and turns ``AsterApiError``
+into ``{code, msg}`` bodies.  Orders: ``LIMIT`` (GTC, IOC, FOK, GTX = post-only)
+and ``MARKET``; ``reduceOnly`` "true"/"false"; ``newClientOrderId``; one-way
+mode (``positionSide`` BOTH); ``MIN_NOTIONAL`` enforced (-4164) except for
+reduce-only orders.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from services.wire import OrderType, TimeInForce
+from venues.emulator.aster_auth import AsterAuth, SignedRequest
+from venues.emulator.aster_errors import (
+    AsterApiError,
+    bad_param,
+    fault_response,
+    min_notional,
+    missing,
+    no_such_order,
+    rejection,
+    unknown_order_cancel,
+)
+from venues.emulator.aster_format import SIDE_FROM, order_json
+from venues.emulator.aster_public import symbol_of
+from venues.emulator.aster_state import CLIENT_ORDER_ID, ClientOrderIds, Countdowns, ListenKeys
+from venues.emulator.core import EmulatorCore
+from venues.emulator.faults import HANG_S
+from venues.emulator.records import UINT32_MAX, Order, OrderRejected, OrderRequest
+from venues.precision import fmt
+
+MAX_BATCH = 5
+WEIGHT_WINDOW_MS = 60_000
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _decimal(params: Mapping[str, str], name: str) -> Decimal | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise bad_param(f"Illegal characters found in parameter '{name}'.", code=-1100) from None
+    if not value.is_finite():
+        raise bad_param(f"Illegal characters found in parameter '{name}'.", code=-1100)
+    return value
+
+
+def _flag(params: Mapping[str, str], name: str) -> bool:
+    raw = params.get(name, "false")
+    if raw.lower() not in ("true", "false"):
+        raise bad_param(f"Parameter '{name}' must be 'true' or 'false'.", code=-1130)
+    return raw.lower() == "true"
+
+
+class AsterApi:
+    def __init__(self, core: EmulatorCore, auth: AsterAuth) -> None:
+        self.core = core
+        self.auth = auth
+        self.client_ids = ClientOrderIds()
+        self.listen_keys = ListenKeys()
+        self.countdowns = Countdowns()
+        self._weights: dict[str, deque[int]] = {}
+
+    def install(self, app: web.Application) -> None:
+        routes = app.router
+        for prefix in ("/fapi/v1", "/fapi/v3"):
+            routes.add_post(f"{prefix}/order", self.place)
+            routes.add_get(f"{prefix}/order", self.query)
+            routes.add_delete(f"{prefix}/order", self.cancel)
+            routes.add_post(f"{prefix}/batchOrders", self.place_batch)
+            routes.add_delete(f"{prefix}/allOpenOrders", self.cancel_all)
+            routes.add_get(f"{prefix}/openOrders", self.open_orders)
+            routes.add_post(f"{prefix}/countdownCancelAll", self.countdown)
+            for method in ("POST", "PUT", "DELETE"):
+                routes.add_route(method, f"{prefix}/listenKey", self.listen_key)
+
+    # ------------------------------------------------------------ middleware
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Count venue requests and apply injected latency, freezes and error answers before handling."""
+        if not request.path.startswith("/fapi/"):
+            return await handler(request)
+        self.core.count_request(request.path if request.match_info.http_exception is None else "<unrouted>")
+        weight = self._weigh(request.remote or "", self.core.now_ms())
+        spec = self.core.faults.spec
+        await self.core.hold(spec.latency_ms / 1000 + self.core.freeze_remaining_s())
+        fault = self.core.faults.draw_rest_fault()
+        if fault is not None:
+            response: web.StreamResponse = fault_response(fault, limit=self.auth.limits.limit)
+        else:
+            try:
+                response = await handler(request)
+            except AsterApiError as error:
+                response = error.response()
+        response.headers["X-MBX-USED-WEIGHT-1M"] = str(weight)
+        return response
+
+    def _weigh(self, remote: str, now_ms: int) -> int:
+        times = self._weights.setdefault(remote, deque())
+        while times and times[0] <= now_ms - WEIGHT_WINDOW_MS:
+            times.popleft()
+        times.append(now_ms)
+        return len(times)
+
+    # ------------------------------------------------------------ orders
+
+    def _order_request(self, account_id: str, params: Mapping[str, str]) -> tuple[OrderRequest, str | None]:
+        symbol = symbol_of(self.core, params)
+        assert symbol is not None
+        side = SIDE_FROM.get(params.get("side", ""))
+        if side is None:
+            raise missing("side") if not params.get("side") else bad_param("Invalid side.", code=-1117)
+        kind = params.get("type", "")
+        if kind not in ("LIMIT", "MARKET"):
+            raise missing("type") if not kind else bad_param("Invalid orderType.", code=-1116)
+        if params.get("positionSide", "BOTH") != "BOTH":
+            raise AsterApiError(400, -4061, "Order's position side does not match user's setting.")
+        if params.get("closePosition", "false").lower() == "true":
+            raise bad_param("closePosition is only for STOP_MARKET and TAKE_PROFIT_MARKET.", code=-1106)
+        quantity = _decimal(params, "quantity")
+        if quantity is None:
+            raise missing("quantity")
+        price = _decimal(params, "price")
+        tif = params.get("timeInForce", "")
+        if kind == "LIMIT":
+            if price is None:
+                raise missing("price")
+            if not tif:
+                raise missing("timeInForce")
+            if tif not in ("GTC", "IOC", "FOK", "GTX"):
+                raise bad_param("Invalid timeInForce.", code=-1115)
+        client_order_id = params.get("newClientOrderId") or None
+        if client_order_id is not None:
+            if not CLIENT_ORDER_ID.fullmatch(client_order_id):
+                raise bad_param("Client order id is not valid.", code=-4015)
+            existing = self.client_ids.order_id(account_id, symbol, client_order_id)
+            if existing is not None and self.core.engine.find_open(account_id, symbol, order_id=existing):
+                raise AsterApiError(400, -4116, "ClientOrderId is duplicated.")
+        numeric_id = int(client_order_id) if client_order_id and client_order_id.isdigit() else None
+        request = OrderRequest(
+            symbol=symbol,
+            side=side,
+            order_type=OrderType.LIMIT if kind == "LIMIT" else OrderType.MARKET,
+            quantity=quantity,
+            price=price if kind == "LIMIT" else None,
+            tif=TimeInForce.IOC if tif in ("IOC", "FOK") else TimeInForce.GTC,
+            fill_or_kill=tif == "FOK",
+            post_only=tif == "GTX",
+            reduce_only=_flag(params, "reduceOnly"),
+            client_id=numeric_id if numeric_id is not None and numeric_id <= UINT32_MAX else None,
+        )
+        self._check_notional(request)
+        return request, client_order_id
+
+    def _check_notional(self, request: OrderRequest) -> None:
+        rules = self.core.profiles[request.symbol].rules
+        if request.reduce_only or not rules.min_notional or request.quantity is None:
+            return
+        price = request.price or self.core.engine.mark_state(request.symbol).mark
+        if price is not None and price * request.quantity < rules.min_notional:
+            raise min_notional(fmt(rules.min_notional))
+
+    def _place(self, account_id: str, params: Mapping[str, str]) -> dict[str, Any]:
+        request, client_order_id = self._order_request(account_id, params)
+        now_ms = self.core.now_ms()
+        try:
+            order, events = self.core.engine.place(account_id, request, now_ms=now_ms)
+        except OrderRejected as error:
+            raise rejection(error) from None
+        self.client_ids.assign(account_id, order.symbol, order.order_id, client_order_id)
+        self.core.publish(events)
+        return self._json(order, now_ms)
+
+    def _json(self, order: Order, now_ms: int) -> dict[str, Any]:
+        return order_json(order, client_order_id=self.client_ids.of(order.order_id), update_ms=now_ms)
+
+    async def place(self, request: web.Request) -> web.Response:
+        signed = await self.auth.signed(request)
+        result = self._place(signed.account_id, signed.params)
+        if self.core.faults.take_hang():
+            await self.core.hold(HANG_S)
+        return web.json_response(result)
+
+    async def place_batch(self, request: web.Request) -> web.Response:
+        signed = await self.auth.signed(request)
+        try:
+            items = json.loads(signed.params.get("batchOrders") or "")
+        except json.JSONDecodeError:
+            raise missing("batchOrders") from None
+        if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
+            raise bad_param(f"batchOrders must hold 1 to {MAX_BATCH} orders.", code=-1130)
+        results: list[dict[str, Any]] = []
+        for item in items:
+            if not isinstance(item, dict):
+                results.append(bad_param("Invalid order.").to_body())
+                continue
+            try:
+                results.append(self._place(signed.account_id, {k: str(v) for k, v in item.items()}))
+            except AsterApiError as error:
+                results.append(error.to_body())
+        return web.json_response(results)
+
+    def _find(self, signed: SignedRequest) -> Order | None:
+        """The order named by ``orderId`` or ``origClientOrderId``, open or closed."""
+        symbol = symbol_of(self.core, signed.params)
+        assert symbol is not None
+        order_id = signed.params.get("orderId") or None
+        client_order_id = signed.params.get("origClientOrderId") or None
+        if order_id is None and client_order_id is None:
+            raise missing("orderId")
+        if order_id is None:
+            assert client_order_id is not None
+            order_id = self.client_ids.order_id(signed.account_id, symbol, client_order_id)
+            if order_id is None:
+                return None
+        engine = self.core.engine
+        if not engine.has_account(signed.account_id):
+            return None
+        account = engine.account(signed.account_id)
+        order = account.open_orders.get(order_id)
+        if order is None:
+            order = next((o for o in reversed(account.closed_orders) if o.order_id == order_id), None)
+        return order if order is not None and order.symbol == symbol else None
+
+    async def query(self, request: web.Request) -> web.Response:
+        order = self._find(await self.auth.signed(request))
+        if order is None:
+            raise no_such_order()
+        return web.json_response(self._json(order, self.core.now_ms()))
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        signed = await self.auth.signed(request)
+        order = self._find(signed)
+        if order is None or not order.status.is_open:
+            raise unknown_order_cancel()
+        now_ms = self.core.now_ms()
+        cancelled, events = self.core.engine.cancel(
+            signed.account_id, order.symbol, order_id=order.order_id, now_ms=now_ms
+        )
+        self.core.publish(events)
+        return web.json_response(self._json(cancelled, now_ms))
+
+    async def cancel_all(self, request: web.Request) -> web.Response:
+        signed = await self.auth.signed(request)
+        symbol = symbol_of(self.core, signed.params)
+        assert symbol is not None
+        _, events = self.core.engine.cancel_all(signed.account_id, symbol, now_ms=self.core.now_ms())
+        self.core.publish(events)
+        return web.json_response({"code": 200, "msg": "The operation of cancel all open order is done."})
+
+    async def open_orders(self, request: web.Request) -> web.Response:
+        signed = await self.auth.signed(request)
+        symbol = symbol_of(self.core, signed.params, required=False)
+        now_ms = self.core.now_ms()
+        orders = self.core.engine.open_orders(signed.account_id, symbol)
+        return web.json_response([self._json(o, now_ms) for o in orders])
+
+    # ------------------------------------------------------------ dead-man switch and user stream
+
+    async def countdown(self, request: web.Request) -> web.Response:
+        """Arm (countdownTime ms) or disarm (0) the cancel-all countdown of one symbol."""
+        signed = await self.auth.signed(request)
+        symbol = symbol_of(self.core, signed.params)
+        assert symbol is not None
+        raw = signed.params.get("countdownTime")
+        if raw is None or not raw.isdigit():
+            raise missing("countdownTime")
+        self.countdowns.set(signed.account_id, symbol, countdown_ms=int(raw), now_ms=self.core.now_ms())
+        return web.json_response({"symbol": symbol, "countdownTime": raw})
+
+    def fire_countdowns(self) -> None:
+        """Cancel every open order whose account and symbol's countdown has run out."""
+        now_ms = self.core.now_ms()
+        for account_id, symbol in self.countdowns.due(now_ms=now_ms):
+            if self.core.engine.has_account(account_id):
+                _, events = self.core.engine.cancel_all(account_id, symbol, now_ms=now_ms)
+                self.core.publish(events)
+
+    async def listen_key(self, request: web.Request) -> web.Response:
+        """POST opens (or returns the live) key, PUT keeps it alive, DELETE closes it."""
+        if request.path.startswith("/fapi/v3/"):
+            account_id = (await self.auth.signed(request)).account_id
+        else:
+            account_id = self.auth.api_key_account(request)
+        now_ms = self.core.now_ms()
+        if request.method == "POST":
+            return web.json_response({"listenKey": self.listen_keys.open(account_id, now_ms=now_ms)})
+        if request.method == "PUT":
+            if not self.listen_keys.keep_alive(account_id, now_ms=now_ms):
+                raise AsterApiError(400, -1125, "This listenKey does not exist.")
+            return web.json_response({})
+        self.listen_keys.close(account_id)
+        return web.json_response({})
