@@ -58,6 +58,29 @@ KNOWN_MARKETS: dict[str, MarketProfile] = {
         _profile(
             "BTC_USDC_PERP", "BTC", tick="0.1", step="0.00001", start="60000", taker="0.01", maker="0.08"
         ),
+        # Aster: USDT-margined, with MIN_NOTIONAL 5.
+        _profile(
+            "SOLUSDT",
+            "SOL",
+            tick="0.01",
+            step="0.01",
+            start="150",
+            taker="0.5",
+            maker="4",
+            quote="USDT",
+            min_notional="5",
+        ),
+        _profile(
+            "BTCUSDT",
+            "BTC",
+            tick="0.1",
+            step="0.001",
+            start="60000",
+            taker="0.01",
+            maker="0.08",
+            quote="USDT",
+            min_notional="5",
+        ),
         # Paradex: USD-quoted, settled in USDC, with a minimum order notional.
         _profile(
             "BTC-USD-PERP",
