@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from venues.emulator.aster_credentials import AsterAccountSpec, parse_aster_account
+from venues.emulator.aster_front import AsterFrontEnd
 from venues.emulator.backpack_front import BackpackFrontEnd
 from venues.emulator.catalog import select_markets
 from venues.emulator.control import ControlApi
@@ -31,8 +33,8 @@ from venues.emulator.paradex_front import DEFAULT_JWT_LIFETIME_S, ParadexFrontEn
 
 log = logging.getLogger(__name__)
 
-VENUES = ("backpack", "paradex")
-_PLANNED_VENUES = ("aster",)
+VENUES = ("backpack", "paradex", "aster")
+_PLANNED_VENUES: tuple[str, ...] = ()
 
 
 class FrontEnd(Protocol):
@@ -64,7 +66,7 @@ class EmulatorServer:
         port: int = 0,
         seed: int = 1,
         symbols: Iterable[str] = ("SOL_USDC_PERP",),
-        accounts: Iterable[AccountSpec | Mapping[str, Any]] = (),
+        accounts: Iterable[AccountSpec | AsterAccountSpec | Mapping[str, Any]] = (),
         funding_interval_s: float = 8 * 3600,
         volatility: Decimal | str | None = None,
         taker_rate_per_s: float | None = None,
@@ -87,10 +89,14 @@ class EmulatorServer:
         self.venue = venue
         self.host = host
         self._requested_port = port
+        # Aster accounts carry two credential kinds; the core sees only the engine's account.
+        aster_accounts = [parse_aster_account(raw) for raw in accounts] if venue == "aster" else []
         self.core = EmulatorCore(
             EmulatorConfig(
                 profiles=tuple(select_markets(symbols)),
-                accounts=tuple(
+                accounts=tuple(spec.engine_account() for spec in aster_accounts)
+                if venue == "aster"
+                else tuple(
                     parse_paradex_account(raw)
                     if venue == "paradex" and not isinstance(raw, AccountSpec)
                     else parse_account(raw)
@@ -108,11 +114,13 @@ class EmulatorServer:
                 ws_ping_interval_s=ws_ping_interval_s,
             )
         )
-        self.front: FrontEnd = (
-            ParadexFrontEnd(self.core, jwt_lifetime_s=jwt_lifetime_s)
-            if venue == "paradex"
-            else BackpackFrontEnd(self.core)
-        )
+        self.front: FrontEnd
+        if venue == "aster":
+            self.front = AsterFrontEnd(self.core, aster_accounts)
+        elif venue == "paradex":
+            self.front = ParadexFrontEnd(self.core, jwt_lifetime_s=jwt_lifetime_s)
+        else:
+            self.front = BackpackFrontEnd(self.core)
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.port = 0
