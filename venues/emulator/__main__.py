@@ -15,7 +15,14 @@ import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from venues.emulator.credentials import AccountSpec, generate_account, load_accounts, write_accounts
+from venues.emulator.aster_credentials import AsterAccountSpec, generate_aster_account, load_aster_accounts
+from venues.emulator.credentials import (
+    AccountSpec,
+    generate_account,
+    load_accounts,
+    write_accounts,
+    write_owner_only_json,
+)
 from venues.emulator.paradex_accounts import (
     generate_paradex_account,
     load_paradex_accounts,
@@ -25,7 +32,7 @@ from venues.emulator.paradex_front import DEFAULT_JWT_LIFETIME_S
 from venues.emulator.server import EmulatorServer, check_venue
 
 log = logging.getLogger("venues.emulator")
-_DEFAULT_SYMBOL = {"paradex": "BTC-USD-PERP"}
+_DEFAULT_SYMBOL = {"paradex": "BTC-USD-PERP", "aster": "SOLUSDT"}
 
 
 def _decimal(text: str) -> Decimal:
@@ -40,7 +47,7 @@ def _decimal(text: str) -> Decimal:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m venues.emulator", description=__doc__.splitlines()[0])
-    parser.add_argument("--venue", default="backpack", help="protocol to speak (backpack, paradex)")
+    parser.add_argument("--venue", default="backpack", help="protocol to speak (backpack, paradex, aster)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--seed", type=int, default=1)
@@ -69,10 +76,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def resolve_accounts(args: argparse.Namespace) -> list[AccountSpec]:
+def resolve_accounts(args: argparse.Namespace) -> list[AccountSpec] | list[AsterAccountSpec]:
     """The accounts to serve: from ``--accounts``, or one generated and written to ``--write-accounts``."""
     if args.venue == "paradex":
         return _paradex_accounts(args)
+    if args.venue == "aster":
+        return _aster_accounts(args)
     if args.accounts is not None:
         return load_accounts(args.accounts)
     if args.write_accounts is None:
@@ -95,7 +104,19 @@ def _paradex_accounts(args: argparse.Namespace) -> list[AccountSpec]:
     return [account]
 
 
-async def serve(args: argparse.Namespace, accounts: list[AccountSpec]) -> None:
+def _aster_accounts(args: argparse.Namespace) -> list[AsterAccountSpec]:
+    """Aster accounts files hold ``{user, signer, signer_private_key}`` and/or ``{api_key, secret}``."""
+    if args.accounts is not None:
+        return load_aster_accounts(args.accounts)
+    if args.write_accounts is None:
+        raise ValueError("give --accounts FILE, or --write-accounts FILE to generate an account there")
+    account = generate_aster_account()
+    write_owner_only_json(args.write_accounts, [account.to_json()])
+    log.info("generated Aster account %s (v3 and v1 keys) into %s", account.account_id, args.write_accounts)
+    return [account]
+
+
+async def serve(args: argparse.Namespace, accounts: list[AccountSpec] | list[AsterAccountSpec]) -> None:
     server = EmulatorServer(
         venue=args.venue,
         host=args.host,
