@@ -13,12 +13,14 @@ from collections.abc import Mapping
 from typing import Literal
 
 from services.config import Config, ConfigError
-from services.secrets import BackpackCredentials, load_credentials
+from services.secrets import AsterV1Credentials, AsterV3Credentials, BackpackCredentials, load_credentials
+from venues.aster import venue as aster
+from venues.aster.signing import MAINNET_CHAIN_ID
 from venues.backpack.venue import DEFAULT_API_URL, DEFAULT_WS_URL, BackpackVenue
 from venues.base import Venue
 
 Role = Literal["public", "trading", "risk"]
-SUPPORTED = ("backpack",)
+SUPPORTED = ("backpack", "aster")
 
 
 def open_venue(cfg: Config, *, role: Role, env: Mapping[str, str] | None = None) -> Venue:
@@ -28,6 +30,8 @@ def open_venue(cfg: Config, *, role: Role, env: Mapping[str, str] | None = None)
         raise ConfigError(
             [f"--exchange {cfg.exchange} is not yet supported; supported: {', '.join(SUPPORTED)}"]
         )
+    if cfg.exchange == "aster":
+        return _open_aster(cfg, role=role, env=env)
     api_url = env.get("BACKPACK_API_URL") or DEFAULT_API_URL
     ws_url = env.get("BACKPACK_WS_URL") or DEFAULT_WS_URL
     if role == "public":
@@ -36,3 +40,23 @@ def open_venue(cfg: Config, *, role: Role, env: Mapping[str, str] | None = None)
     if not isinstance(creds, BackpackCredentials):
         raise ConfigError(["no Backpack credentials: set BACKPACK_API_KEY and BACKPACK_SECRET_KEY"])
     return BackpackVenue(api_url=api_url, ws_url=ws_url, api_key=creds.api_key, secret=creds.secret_key)
+
+
+def _open_aster(cfg: Config, *, role: Role, env: Mapping[str, str]) -> Venue:
+    """Aster from ASTER_API_URL, ASTER_WS_URL, ASTER_CHAIN_ID (714: testnet) and ASTER_AUTH's credentials."""
+    api_url = env.get("ASTER_API_URL") or aster.DEFAULT_API_URL
+    ws_url = env.get("ASTER_WS_URL") or aster.DEFAULT_WS_URL
+    chain_text = env.get("ASTER_CHAIN_ID") or str(MAINNET_CHAIN_ID)
+    if not chain_text.isdigit():
+        raise ConfigError([f"ASTER_CHAIN_ID {chain_text!r} is not a number (1666 mainnet, 714 testnet)"])
+    if role == "public":
+        return aster.AsterVenue(api_url=api_url, ws_url=ws_url)
+    creds = load_credentials(cfg, role=role, env=env)
+    if not isinstance(creds, AsterV3Credentials | AsterV1Credentials):
+        raise ConfigError(
+            [
+                "no Aster credentials: set ASTER_USER, ASTER_SIGNER and ASTER_SIGNER_PRIVATE_KEY "
+                "(or ASTER_AUTH=v1 with ASTER_API_KEY and ASTER_SECRET_KEY)"
+            ]
+        )
+    return aster.AsterVenue(api_url=api_url, ws_url=ws_url, credentials=creds, chain_id=int(chain_text))
