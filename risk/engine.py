@@ -137,9 +137,9 @@ class GuardianEngine:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
-    def on_bus(self, topic: str, msg: Message) -> None:
-        """A bus message: a change the rules care about is decided on at once."""
-        if self.inputs.on_bus(topic, msg, now_s=self.clock()):
+    def on_bus(self, topic: str, msg: Message, *, age_s: float = 0.0) -> None:
+        """A bus message, true ``age_s`` ago: a change the rules care about is decided on at once."""
+        if self.inputs.on_bus(topic, msg, as_of_s=self.clock() - age_s):
             self._wake.set()
 
     def poll_soon(self) -> None:

@@ -1,8 +1,9 @@
 """What the guardian knows, merged from the bus and from its own REST polling; a pure core.
 
-Every input is stamped with the caller's monotonic clock: a bus message when
-it arrives, a poll answer with the time its request was *sent*, so an answer
-that was in flight while a newer bus message arrived never overwrites it.
+Every input is stamped with the caller's monotonic clock: a bus message with
+when it was true at its origin, a poll answer with the time its request was
+*sent*, so an answer that was in flight while a newer bus message arrived
+never overwrites it.
 The newest price of any source (mark, BBO mid, the venue's position mark)
 marks the position to market: on a fast move the book leads the mark.
 """
@@ -41,12 +42,12 @@ class Inputs:
 
     # ------------------------------------------------------------ the bus
 
-    def on_bus(self, topic: str, msg: Message, *, now_s: float) -> bool:
-        """Take one bus message; True when it changed what the rules see (worth a decision now)."""
+    def on_bus(self, topic: str, msg: Message, *, as_of_s: float) -> bool:
+        """Take one bus message, true as of ``as_of_s``; True when it changed what the rules see."""
         if isinstance(msg, MdStatus):
             # Only a live feed refreshes the feed's age; a stale one lets it grow.
             if msg.state is FeedState.LIVE and msg.symbol in ("", self.symbol):
-                self.feed_seen_s = now_s
+                self._feed(as_of_s)
             return False
         if isinstance(msg, Balance):
             self.margin_fraction = msg.margin_fraction
@@ -54,17 +55,17 @@ class Inputs:
         if getattr(msg, "symbol", None) != self.symbol:
             return False
         if isinstance(msg, Bbo | Book | Trade):
-            self.feed_seen_s = now_s
+            self._feed(as_of_s)
             if isinstance(msg, Bbo) and msg.bid > 0 and msg.ask >= msg.bid:
-                return self._price(msg.mid, now_s)
+                return self._price(msg.mid, as_of_s)
             return False
         if isinstance(msg, Mark):
-            self.feed_seen_s = now_s
-            return self._price(msg.mark, now_s)
+            self._feed(as_of_s)
+            return self._price(msg.mark, as_of_s)
         if isinstance(msg, Position):
-            changed = self._position(msg, now_s)
+            changed = self._position(msg, as_of_s)
             if msg.mark_price is not None:
-                changed = self._price(msg.mark_price, now_s) or changed
+                changed = self._price(msg.mark_price, as_of_s) or changed
             return changed
         return False
 
@@ -123,6 +124,10 @@ class Inputs:
         self.venue_unrealized_pnl = position.unrealized_pnl
         self.position_as_of_s = as_of_s
         return changed
+
+    def _feed(self, as_of_s: float) -> None:
+        if self.feed_seen_s is None or as_of_s > self.feed_seen_s:
+            self.feed_seen_s = as_of_s
 
     def _price(self, price: Decimal, as_of_s: float) -> bool:
         if price <= 0 or (self.price is not None and as_of_s < self.price.as_of_s):

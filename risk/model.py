@@ -41,6 +41,11 @@ class Limits:
     ``restart_interval_s``.  ``margin_fraction_limit`` is the lowest
     ``Observation.margin_fraction`` (equity over position notional, as the
     venues report it) that keeps the state ACTIVE; None disables the rule.
+    ``watch_strategy`` False turns the hang watchdog off (the standalone kill
+    switch guards with no strategy running); ``watch_feed`` True also halts when
+    the market-data feed the strategy quotes from (``Observation.feed_age_s``)
+    is older than ``md_stale_s``.  The mark itself may be ``mark_stale_s`` old
+    (None: ``md_stale_s``), which must cover the guardian's own poll interval.
     A close not settled within ``close_timeout_s`` is sent again; orders still
     open while HALTED are cancelled again every ``cancel_retry_s``.
     """
@@ -62,6 +67,7 @@ class Limits:
     cancel_retry_s: float = 2.0
     watch_strategy: bool = True
     watch_feed: bool = False
+    mark_stale_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_position <= 0:
@@ -79,6 +85,8 @@ class Limits:
         for name in _POSITIVE_TIMES:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.mark_stale_s is not None and self.mark_stale_s <= 0:
+            raise ValueError("mark_stale_s must be positive")
         if self.hang_settle_s < 0 or self.sl_cooldown_s < 0:
             raise ValueError("hang_settle_s and sl_cooldown_s must not be negative")
 

@@ -244,9 +244,8 @@ class Guardian:
             plan.logs.append(self._line("flatten"))
 
     def _mark_fresh(self, obs: Observation) -> bool:
-        return (
-            obs.mark_price is not None and obs.md_age_s is not None and obs.md_age_s <= self.limits.md_stale_s
-        )
+        limit_s = self.limits.mark_stale_s or self.limits.md_stale_s
+        return obs.mark_price is not None and obs.md_age_s is not None and obs.md_age_s <= limit_s
 
     def _watch_md(self, obs: Observation, plan: _Plan, *, mark_fresh: bool) -> bool:
         """True while the mark (and, with ``watch_feed``, the feed) is fresh; reacts once when it is not."""

@@ -2,6 +2,8 @@
 
 It subscribes to market data, executions and the strategy's heartbeat for
 speed only; its own polling and its own venue client are what make it work.
+Stopping, it is the last one down: it says HALTED, waits for the programs
+supervisord stops together with it, then cancels whatever they left resting.
 ``rk.state`` goes out on every change and every ``STATE_INTERVAL_S``, so a
 subscriber that misses it for a second knows the guardian is gone.
 """
@@ -13,6 +15,7 @@ import logging
 import math
 import os
 import time
+import xmlrpc.client
 from collections.abc import Mapping
 
 from risk import metrics
@@ -20,10 +23,10 @@ from risk.engine import GuardianEngine
 from risk.model import Reason
 from risk.rules import Guardian
 from risk.startup import GuardOptions, check_margin, lang_of, limits_of, market_rules
-from risk.supervisor import SupervisorRestarter
+from risk.supervisor import SERVER_URL_VAR, SupervisorRestarter, stopping_peers
 from services.bus import HeartbeatMonitor, Subscriber
 from services.codec import Envelope, Message
-from services.config import Config
+from services.config import Config, ConfigError
 from services.reqrep import RequestServer
 from services.service import Service
 from services.wire import (
@@ -35,13 +38,19 @@ from services.wire import (
     RiskStatus,
     TradingState,
 )
+from venues.base import VenueError
 from venues.factory import open_venue
 
 log = logging.getLogger("risk")
 
 STATE_INTERVAL_S = 0.25
 COMMANDS = ("status", "halt", "resume", "flatten")
-SUBSCRIPTIONS = ("md.", "ex.", "hb.strategy", "st.")
+# Every heartbeat on these endpoints, for mm_heartbeat_age_seconds; only the strategy's drives a rule.
+SUBSCRIPTIONS = ("md.", "ex.", "hb.", "st.")
+# Stopping: how long to outlive the programs stopped with the guardian (the strategy's own stop
+# takes up to its 10 s deadline), and how long the final cancel-all may take.
+OUTLIVE_S = 30.0
+SWEEP_TIMEOUT_S = 10.0
 
 
 class RiskService(Service):
@@ -49,6 +58,7 @@ class RiskService(Service):
 
     process = "risk"
     endpoint = "risk"
+    stop_deadline_s = OUTLIVE_S + SWEEP_TIMEOUT_S + 5.0
 
     def __init__(
         self,
@@ -98,9 +108,53 @@ class RiskService(Service):
             await venue.close()
 
     async def shutdown(self) -> None:
-        # Leaving: say HALTED once more so nobody waits a second to notice.
+        # Leaving: say HALTED at once so nothing new is placed, and keep saying it while the others stop.
         self._state, self._reason = TradingState.HALTED, "guardian stopped"
         self._publish_once()
+        if self.engine is None:
+            return  # never armed: it guarded nothing and leaves nothing to sweep
+        await self._outlive_peers()
+        await self._sweep()
+
+    async def _outlive_peers(self) -> None:
+        """Under supervisord, wait (bounded) until the programs being stopped with the guardian are gone."""
+        if SERVER_URL_VAR not in self.env:
+            return
+        deadline_s = time.monotonic() + OUTLIVE_S
+        while True:
+            try:
+                peers = await asyncio.to_thread(stopping_peers, self.env)
+            except (OSError, xmlrpc.client.Error) as exc:
+                log.warning("cannot ask supervisord what is stopping (%s): sweeping now", exc)
+                return
+            if not peers:
+                return
+            if time.monotonic() >= deadline_s:
+                log.error("%s still stopping after %.0f s: sweeping now", ", ".join(peers), OUTLIVE_S)
+                return
+            self._publish_once()
+            await asyncio.sleep(STATE_INTERVAL_S)
+
+    async def _sweep(self) -> None:
+        """Cancel every order still resting on the symbol: nothing stays on the book unguarded."""
+        symbol = self.cfg.symbol
+        try:
+            venue = open_venue(self.cfg, role="risk", env=self.env)
+        except (ConfigError, ValueError) as exc:
+            log.error("cannot reach the venue to cancel what is left on %s: %s", symbol, exc)
+            return
+        try:
+            async with asyncio.timeout(SWEEP_TIMEOUT_S):
+                cancelled = await venue.cancel_all(symbol)
+        except (VenueError, OSError, TimeoutError) as exc:
+            log.error("could not cancel the orders left on %s: %s", symbol, exc)
+            return
+        finally:
+            await venue.close()
+        if cancelled:
+            log.warning("stopping: cancelled %d order(s) left on %s", cancelled, symbol)
+        else:
+            log.info("stopping: no order left on %s", symbol)
 
     # ------------------------------------------------------------ bus in
 
@@ -114,8 +168,11 @@ class RiskService(Service):
                 if got.gap and got.topic.startswith("ex.") and self.engine is not None:
                     # Missed executions: do not wait for the next poll to learn the position.
                     self.engine.poll_soon()
-                if not got.stale and self.engine is not None:
-                    self.engine.on_bus(got.topic, got.body)
+                if self.engine is not None:
+                    # Dated by when it was true at its origin (the exchange's event time for market
+                    # data), so a message that sat in a queue never outranks a newer poll.
+                    age_s = max(0.0, (time.time_ns() - got.env.ts) / 1e9)
+                    self.engine.on_bus(got.topic, got.body, age_s=age_s)
 
     def _strategy_beat(self, now_s: float) -> tuple[float | None, str | None]:
         age_s = self.monitor.age_s("strategy", now_s=now_s)

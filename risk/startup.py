@@ -16,6 +16,8 @@ from services.config import Config
 from venues.base import Venue, VenueError
 from venues.precision import MarketRules
 
+MARK_STALE_POLLS = 3
+
 
 class StartupError(Exception):
     """The guardian cannot arm; the message says why and what to do."""
@@ -49,6 +51,8 @@ def limits_of(cfg: Config, options: GuardOptions, *, watch_strategy: bool, watch
             take_profit=cfg.take_profit,
             hang_timeout_s=cfg.hang_timeout,
             md_stale_s=cfg.md_stale,
+            # The guardian's own poll must be allowed to be a little late before its mark counts as stale.
+            mark_stale_s=max(cfg.md_stale, MARK_STALE_POLLS * options.poll_interval_s),
             sl_cooldown_s=cfg.sl_cooldown,
             on_hang="flatten" if cfg.on_hang == "flatten" else "cancel",
             margin_fraction_limit=options.margin_fraction_limit,

@@ -4,7 +4,8 @@ supervisord puts ``SUPERVISOR_SERVER_URL`` (``unix://...`` or ``http://...``) in
 its children's environment, with ``SUPERVISOR_PROCESS_NAME`` and
 ``SUPERVISOR_GROUP_NAME``.  A program outside any group is its own group, so
 the strategy is then addressed as plain ``strategy``; inside a group ``g``, as
-``g:strategy``.
+``g:strategy``.  ``stopping_peers`` tells the guardian which programs of its
+group supervisord is stopping together with it, so it can leave last.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from supervisor.xmlrpc import Faults
 log = logging.getLogger(__name__)
 
 SERVER_URL_VAR = "SUPERVISOR_SERVER_URL"
+STOPPING = "STOPPING"
 
 
 def program_name(env: Mapping[str, str], *, program: str = "strategy") -> str:
@@ -29,6 +31,18 @@ def program_name(env: Mapping[str, str], *, program: str = "strategy") -> str:
     if not group or group == own:
         return program
     return f"{group}:{program}"
+
+
+def stopping_peers(env: Mapping[str, str]) -> list[str]:
+    """The other programs of this process's group that supervisord is stopping now (a blocking call)."""
+    group = env.get("SUPERVISOR_GROUP_NAME", "")
+    own = env.get("SUPERVISOR_PROCESS_NAME", "")
+    rpc = childutils.getRPCInterface(dict(env))
+    return sorted(
+        info["name"]
+        for info in rpc.supervisor.getAllProcessInfo()
+        if info["group"] == group and info["name"] != own and info["statename"] == STOPPING
+    )
 
 
 class SupervisorRestarter:

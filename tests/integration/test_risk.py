@@ -233,6 +233,21 @@ async def test_a_hung_strategy_gets_every_order_cancelled_then_recovers(
     await wait_state(config, TradingState.ACTIVE, timeout_s=10)
 
 
+async def test_a_stale_market_data_feed_halts_until_it_is_fresh_again(
+    run_dir: Path, emulator: Emulator, children: Children, peers: Peers
+) -> None:
+    config, _ = guardian(run_dir, emulator, children, peers, md_stale=1.0)
+    await wait_state(config, TradingState.ACTIVE)
+    await rest_orders(emulator, 2)
+    feed = peers.procs["md"]
+    os.kill(feed.pid, signal.SIGSTOP)
+    halted = await wait_state(config, TradingState.HALTED, timeout_s=5)
+    assert halted.reason == "md_stale"
+    await async_wait_for(lambda: not open_orders(emulator), 5, what="orders cancelled on the stale feed")
+    os.kill(feed.pid, signal.SIGCONT)
+    await wait_state(config, TradingState.ACTIVE, timeout_s=10)
+
+
 # ---------------------------------------------------------------- risk_ctl
 
 

@@ -38,8 +38,8 @@ def test_nothing_known_yet() -> None:
 
 def test_the_newest_price_of_any_source_marks_the_position() -> None:
     inputs = Inputs(SYM)
-    inputs.on_bus("md.mark.SOL_USDC_PERP", Mark(symbol=SYM, mark=D(100)), now_s=1.0)
-    inputs.on_bus("md.bbo.SOL_USDC_PERP", bbo("89", "91"), now_s=2.0)
+    inputs.on_bus("md.mark.SOL_USDC_PERP", Mark(symbol=SYM, mark=D(100)), as_of_s=1.0)
+    inputs.on_bus("md.bbo.SOL_USDC_PERP", bbo("89", "91"), as_of_s=2.0)
     obs = inputs.observation(now_s=2.5)
     assert (obs.mark_price, obs.md_age_s, obs.feed_age_s) == (D(90), 0.5, 0.5)
     inputs.on_poll_mark(D(95), sent_s=3.0)
@@ -48,7 +48,7 @@ def test_the_newest_price_of_any_source_marks_the_position() -> None:
 
 def test_a_poll_answer_older_than_a_bus_message_does_not_overwrite_it() -> None:
     inputs = Inputs(SYM)
-    inputs.on_bus("ex.position.SOL_USDC_PERP", pos("0"), now_s=2.0)
+    inputs.on_bus("ex.position.SOL_USDC_PERP", pos("0"), as_of_s=2.0)
     assert not inputs.on_poll_position(pos("1.5"), sent_s=1.9)
     assert inputs.position == 0
     assert inputs.on_poll_position(pos("1.5"), sent_s=2.1)
@@ -58,16 +58,16 @@ def test_a_poll_answer_older_than_a_bus_message_does_not_overwrite_it() -> None:
 
 def test_a_price_change_is_worth_a_decision_only_with_a_position() -> None:
     inputs = Inputs(SYM)
-    assert not inputs.on_bus("md.bbo.SOL_USDC_PERP", bbo("99", "101"), now_s=1.0)
+    assert not inputs.on_bus("md.bbo.SOL_USDC_PERP", bbo("99", "101"), as_of_s=1.0)
     inputs.on_poll_position(pos("1"), sent_s=1.1)
-    assert inputs.on_bus("md.bbo.SOL_USDC_PERP", bbo("98", "100"), now_s=1.2)
-    assert not inputs.on_bus("md.bbo.SOL_USDC_PERP", bbo("98", "100"), now_s=1.3)
+    assert inputs.on_bus("md.bbo.SOL_USDC_PERP", bbo("98", "100"), as_of_s=1.2)
+    assert not inputs.on_bus("md.bbo.SOL_USDC_PERP", bbo("98", "100"), as_of_s=1.3)
 
 
 def test_other_symbols_and_crossed_books_are_ignored() -> None:
     inputs = Inputs(SYM)
-    inputs.on_bus("md.bbo.BTC_USDC_PERP", bbo("1", "2", symbol="BTC_USDC_PERP"), now_s=1.0)
-    inputs.on_bus("md.bbo.SOL_USDC_PERP", bbo("101", "100"), now_s=1.0)
+    inputs.on_bus("md.bbo.BTC_USDC_PERP", bbo("1", "2", symbol="BTC_USDC_PERP"), as_of_s=1.0)
+    inputs.on_bus("md.bbo.SOL_USDC_PERP", bbo("101", "100"), as_of_s=1.0)
     obs = inputs.observation(now_s=1.0)
     assert obs.mark_price is None
     assert obs.feed_age_s == 0.0
@@ -75,15 +75,15 @@ def test_other_symbols_and_crossed_books_are_ignored() -> None:
 
 def test_only_a_live_feed_status_refreshes_the_feed() -> None:
     inputs = Inputs(SYM)
-    inputs.on_bus("md.status", MdStatus(state=FeedState.LIVE, symbol=SYM), now_s=1.0)
-    inputs.on_bus("md.status", MdStatus(state=FeedState.STALE, symbol=SYM), now_s=3.0)
+    inputs.on_bus("md.status", MdStatus(state=FeedState.LIVE, symbol=SYM), as_of_s=1.0)
+    inputs.on_bus("md.status", MdStatus(state=FeedState.STALE, symbol=SYM), as_of_s=3.0)
     assert inputs.observation(now_s=4.0).feed_age_s == 3.0
 
 
 def test_margin_fraction_counts_only_with_a_position() -> None:
     inputs = Inputs(SYM)
     balance = Balance(asset="USDC", equity=D(1), available=D(1), margin_fraction=D("0.2"))
-    inputs.on_bus("ex.balance", balance, now_s=1.0)
+    inputs.on_bus("ex.balance", balance, as_of_s=1.0)
     assert inputs.observation(now_s=1.0).margin_fraction is None
     inputs.on_poll_position(pos("1"), sent_s=1.0)
     assert inputs.observation(now_s=1.0).margin_fraction == D("0.2")
@@ -123,3 +123,11 @@ def test_polls_faster_only_near_a_limit() -> None:
     assert every(observed("1", mark="89")) == 0.25  # -11 of -20
     assert every(observed("-1", mark="79")) == 0.25  # +21 of +40
     assert every(observed("1", mark=None)) == 0.25
+
+
+def test_a_late_bus_message_never_moves_the_price_or_feed_back_in_time() -> None:
+    inputs = Inputs(SYM)
+    inputs.on_bus("md.mark.SOL_USDC_PERP", Mark(symbol=SYM, mark=D(101)), as_of_s=5.0)
+    inputs.on_bus("md.mark.SOL_USDC_PERP", Mark(symbol=SYM, mark=D(99)), as_of_s=4.0)
+    obs = inputs.observation(now_s=6.0)
+    assert (obs.mark_price, obs.md_age_s, obs.feed_age_s) == (D(101), 1.0, 1.0)

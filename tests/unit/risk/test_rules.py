@@ -537,3 +537,11 @@ def test_a_feed_never_seen_gets_the_startup_grace() -> None:
     assert (early.reason, of(early, CancelAll)) == (Reason.MD_STALE, [])
     late = guardian.decide(obs(10.0, feed_age_s=None))
     assert of(late, CancelAll) == [CancelAll(Reason.MD_STALE)]
+
+
+def test_the_mark_may_be_as_old_as_its_own_limit_while_the_feed_keeps_md_stale() -> None:
+    guardian = armed(limits(watch_feed=True, md_stale_s=1.0, mark_stale_s=3.0))
+    assert guardian.decide(obs(2.0, md_age_s=2.5, feed_age_s=0.2)).state is ACTIVE
+    assert guardian.decide(obs(3.0, md_age_s=3.5, feed_age_s=0.2)).reason is Reason.MD_STALE
+    assert guardian.decide(obs(4.0, md_age_s=0.1, feed_age_s=1.5)).reason is Reason.MD_STALE
+    assert guardian.decide(obs(5.0, md_age_s=0.1, feed_age_s=0.1)).state is ACTIVE
