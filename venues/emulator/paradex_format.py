@@ -76,7 +76,7 @@ def order_json(
         "side": SIDE[order.side],
         "type": ORDER_TYPE[order.order_type],
         "size": fmt(size),
-        "remaining_size": fmt(size - filled) if status != "CLOSED" else "0",
+        "remaining_size": fmt(size - filled),
         "price": fmt(order.price) if order.price is not None else "0",
         "status": status,
         "cancel_reason": reason or (cancel_reason(order) if status == "CLOSED" else ""),
@@ -109,7 +109,7 @@ def fill_json(fill: Fill, *, client_id: str) -> dict[str, Any]:
         "price": fmt(fill.price),
         "size": fmt(fill.quantity),
         "fee": fmt(fill.fee),
-        "fee_currency": fill.fee_asset,
+        "fee_currency": "USDC",  # fees settle in the settlement asset, whatever the quote
         "fill_type": "FILL",
         "realized_funding": "0",
         "created_at": fill.ts_ms,

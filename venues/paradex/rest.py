@@ -1,0 +1,306 @@
+"""Paradex's REST API as the ``Venue`` calls it: markets, signed orders, account, history.
+
+Placement is asynchronous on Paradex: ``POST /orders`` answers ``NEW`` and
+the order becomes ``OPEN`` or ``CLOSED`` (with a ``cancel_reason``) right
+after; ``place_order`` follows it there for up to ``follow_timeout_s`` and
+turns a refusal (post-only would cross, no margin, ...) into ``Rejected``.
+The client id (the wire's uint32, as a string) is the idempotency key: an
+order whose outcome is unknown is never re-sent but looked up by client id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from services.logs import log_once
+from services.wire import (
+    Balance,
+    Fill,
+    FundingPayment,
+    Mark,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Place,
+    Position,
+)
+from services.wire import RejectReason as Why
+from venues.base import Rejected, Unavailable, UnknownOrderState, VenueError
+from venues.common.parse import MalformedResponse, dec, field
+from venues.paradex.errors import cancel_rejection
+from venues.paradex.parse import (
+    SIDE_TO_VENUE,
+    fill_from_venue,
+    funding_from_venue,
+    mark_from_summary,
+    market_rules,
+    order_body,
+    order_from_venue,
+    position_from_venue,
+    rows,
+)
+from venues.paradex.signing import order_hash, order_message, signature_json
+from venues.paradex.transport import OutcomeUnknown, ParadexTransport
+from venues.precision import MarketRules, check_order, fmt
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_CLIENT_ID = 2**32 - 1
+MAX_PAGE = 1000
+
+
+class ParadexRest:
+    """The REST half of the connector, on one ``ParadexTransport``."""
+
+    def __init__(
+        self,
+        transport: ParadexTransport,
+        *,
+        follow_poll_s: float = 0.05,
+        follow_timeout_s: float = 2.0,
+        resolve_poll_s: float = 0.25,
+        resolve_timeout_s: float = 30.0,
+    ) -> None:
+        self.transport = transport
+        self.follow_poll_s = follow_poll_s
+        self.follow_timeout_s = follow_timeout_s
+        self.resolve_poll_s = resolve_poll_s
+        self.resolve_timeout_s = resolve_timeout_s
+        self._rules: dict[str, MarketRules] = {}
+
+    # ------------------------------------------------------------ public data
+
+    async def load_markets(self) -> dict[str, MarketRules]:
+        raw = await self.transport.call("GET", "/markets")
+        rules: dict[str, MarketRules] = {}
+        for item in _parsed("markets", rows, raw):
+            try:
+                parsed = market_rules(item)
+            except MalformedResponse as exc:
+                log_once(log, "paradex.market.malformed", f"skipping a malformed Paradex market: {exc}")
+                continue
+            if parsed is not None:
+                rules[parsed.symbol] = parsed
+        self._rules = rules
+        return dict(rules)
+
+    async def rules(self, symbol: str) -> MarketRules:
+        if symbol not in self._rules:
+            await self.load_markets()
+        try:
+            return self._rules[symbol]
+        except KeyError:
+            raise Rejected(f"no perpetual market {symbol!r} on Paradex", reason=Why.MALFORMED) from None
+
+    async def mark(self, symbol: str) -> Mark:
+        raw = await self.transport.call("GET", "/markets/summary", params={"market": symbol})
+        for row in _parsed("markets summary", rows, raw):
+            if isinstance(row, dict) and row.get("symbol") == symbol:
+                return _parsed("markets summary", mark_from_summary, row)
+        raise Unavailable(f"no summary for {symbol} in the answer")
+
+    # ------------------------------------------------------------ orders
+
+    async def place_order(self, order: Place) -> OrderUpdate:
+        """Place one order and follow it past ``NEW``; ``Rejected`` when refused (locally or by the venue)."""
+        if not 0 <= order.client_id <= MAX_CLIENT_ID:
+            raise Rejected(f"client id {order.client_id} is not a uint32", reason=Why.MALFORMED)
+        rules = await self.rules(order.symbol)
+        limit = order.order_type is OrderType.LIMIT
+        if limit and order.price is None:
+            raise Rejected("a limit order needs a price", reason=Why.BAD_PRICE)
+        price = order.price if limit else None
+        refusal = check_order(rules, quantity=order.quantity, price=price, reduce_only=order.reduce_only)
+        if refusal is not None:
+            shown = fmt(price) if price is not None else "market"
+            raise Rejected(
+                f"refused locally: {fmt(order.quantity)} @ {shown} does not fit {order.symbol} "
+                f"(tick {fmt(rules.tick_size)}, step {fmt(rules.step_size)}, "
+                f"min notional {fmt(rules.min_notional)})",
+                reason=refusal,
+            )
+        signer = await self.transport.ready_to_sign()
+        chain_id = await self.transport.chain_id()
+
+        def signed_body() -> dict[str, Any]:
+            # Rebuilt for every attempt: a re-sent order carries a fresh signature and timestamp.
+            stamp_ms = self.transport.now_ms()
+            message = order_message(
+                timestamp_ms=stamp_ms,
+                market=order.symbol,
+                side=SIDE_TO_VENUE[order.side],
+                order_type="LIMIT" if limit else "MARKET",
+                size=order.quantity,
+                price=price,
+            )
+            signature = signature_json(signer.sign(order_hash(chain_id, signer.account, message)))
+            return order_body(order, signature=signature, signature_ms=stamp_ms)
+
+        try:
+            raw = await self.transport.call(
+                "POST", "/orders", body=signed_body, private=True, idempotent=False
+            )
+            update = order_from_venue(raw)
+        except OutcomeUnknown as exc:
+            return await self._resolve(order, cause=exc)
+        except MalformedResponse as exc:
+            return await self._resolve(order, cause=Unavailable(f"garbled answer to POST /orders: {exc}"))
+        return await self._follow(update, str(raw.get("status")))
+
+    async def _follow(self, update: OrderUpdate, status: str) -> OrderUpdate:
+        """Poll a ``NEW`` order until the venue opened or closed it; raise ``Rejected`` if it refused it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.follow_timeout_s
+        while status == "NEW":
+            if loop.time() >= deadline:
+                log.info("paradex order %s still NEW after %.1f s", update.order_id, self.follow_timeout_s)
+                return update
+            await asyncio.sleep(self.follow_poll_s)
+            try:
+                raw = await self._get_raw(update.symbol, order_id=update.order_id, client_id=None)
+            except VenueError as exc:
+                log.warning("paradex order %s: following it failed (%s)", update.order_id, exc)
+                return update
+            if raw is not None:
+                update, status = _parsed("order", order_from_venue, raw), str(raw.get("status"))
+        reason = cancel_rejection(update.reason)
+        if update.status is OrderStatus.REJECTED and reason is not None:
+            raise Rejected(f"order {update.client_id} refused by Paradex: {update.reason}", reason=reason)
+        return update
+
+    async def _resolve(self, order: Place, *, cause: VenueError) -> OrderUpdate:
+        """The order behind an unknown outcome, found by client id; ``UnknownOrderState`` if never found."""
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.resolve_timeout_s
+        last_error: VenueError = cause
+        log.warning("paradex order %d outcome unknown (%s); looking it up", order.client_id, cause)
+        while True:
+            try:
+                raw = await self._get_raw(order.symbol, order_id=None, client_id=order.client_id)
+            except VenueError as exc:
+                last_error = exc
+            else:
+                if raw is not None:
+                    found = _parsed("order", order_from_venue, raw)
+                    log.info(
+                        "paradex order %d resolved: %s %s", order.client_id, found.order_id, found.status
+                    )
+                    return await self._follow(found, str(raw.get("status")))
+            if loop.time() >= give_up_at:
+                raise UnknownOrderState(
+                    f"order {order.client_id} still unknown after {self.resolve_timeout_s:g} s: {last_error}",
+                    client_id=order.client_id,
+                    venue_message=last_error.venue_message,
+                ) from last_error
+            await asyncio.sleep(self.resolve_poll_s)
+
+    async def cancel_order(
+        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
+    ) -> OrderUpdate:
+        """Cancel one open order and follow it to ``CLOSED``; ``Rejected(UNKNOWN_ORDER)`` if not open."""
+        current = await self.get_order(symbol, order_id=order_id, client_id=client_id)
+        if current is None or not current.status.is_open:
+            raise Rejected(f"no open order {order_id or client_id} on {symbol}", reason=Why.UNKNOWN_ORDER)
+        if order_id is not None:
+            await self.transport.call("DELETE", f"/orders/{order_id}", private=True)
+        else:
+            path = f"/orders/by_client_id/{client_id}"
+            await self.transport.call("DELETE", path, params={"market": symbol}, private=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.follow_timeout_s
+        while True:
+            after = await self.get_order(symbol, order_id=current.order_id)
+            if after is None or not after.status.is_open:
+                return after or current
+            if loop.time() >= deadline:
+                raise Unavailable(f"cancel of {current.order_id} accepted but the order is still open")
+            await asyncio.sleep(self.follow_poll_s)
+
+    async def cancel_all(self, symbol: str) -> int:
+        """Cancel every open order on ``symbol``; how many were open when asked."""
+        open_now = await self.open_orders(symbol)
+        await self.transport.call("DELETE", "/orders", params={"market": symbol}, private=True)
+        return len(open_now)
+
+    async def open_orders(self, symbol: str) -> list[OrderUpdate]:
+        raw = await self.transport.call("GET", "/orders", params={"market": symbol}, private=True)
+        return [_parsed("open order", order_from_venue, row) for row in _parsed("open orders", rows, raw)]
+
+    async def get_order(
+        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
+    ) -> OrderUpdate | None:
+        """The order in whatever state (Paradex keeps closed ones); None when it has no such order."""
+        raw = await self._get_raw(symbol, order_id=order_id, client_id=client_id)
+        return None if raw is None else _parsed("order", order_from_venue, raw)
+
+    async def _get_raw(self, symbol: str, *, order_id: str | None, client_id: int | None) -> Any:
+        if (order_id is None) == (client_id is None):
+            raise ValueError("give exactly one of order_id and client_id")
+        try:
+            if order_id is not None:
+                raw = await self.transport.call("GET", f"/orders/{order_id}", private=True)
+            else:
+                path = f"/orders/by_client_id/{client_id}"
+                raw = await self.transport.call("GET", path, params={"market": symbol}, private=True)
+        except Rejected as exc:
+            if exc.reason is Why.UNKNOWN_ORDER:
+                return None
+            raise
+        if not isinstance(raw, dict):
+            raise Unavailable(f"malformed order answer: {raw!r}")
+        return raw if raw.get("market") == symbol else None
+
+    # ------------------------------------------------------------ account
+
+    async def position(self, symbol: str) -> Position:
+        """The net position on ``symbol``, marked at the markets summary's mark price."""
+        raw = await self.transport.call("GET", "/positions", private=True)
+        mark = (await self.mark(symbol)).mark
+        for row in _parsed("positions", rows, raw):
+            if isinstance(row, dict) and row.get("market") == symbol and row.get("status") != "CLOSED":
+                return _parsed("position", lambda r: position_from_venue(r, mark=mark), row)
+        return Position(symbol=symbol, quantity=Decimal(0), entry_price=Decimal(0), mark_price=mark)
+
+    async def collateral(self) -> Balance:
+        raw = await self.transport.call("GET", "/account", private=True)
+        try:
+            return Balance(
+                asset=str(raw.get("settlement_asset") or "USDC"),
+                equity=dec(field(raw, "account_value")),
+                available=dec(field(raw, "free_collateral")),
+            )
+        except (MalformedResponse, AttributeError) as exc:
+            raise Unavailable(f"malformed account: {exc}") from exc
+
+    async def fills(self, symbol: str, *, since_ms: int | None = None, limit: int = 500) -> list[Fill]:
+        """Fill history, oldest first: from ``since_ms`` on, else the newest ``limit``."""
+        found = await self._pages("/fills", symbol, since_ms=since_ms, limit=limit)
+        return [_parsed("fill", fill_from_venue, row) for row in reversed(found)]
+
+    async def funding_payments(self, symbol: str, *, since_ms: int | None = None) -> list[FundingPayment]:
+        found = await self._pages("/funding/payments", symbol, since_ms=since_ms, limit=10 * MAX_PAGE)
+        return [_parsed("funding payment", funding_from_venue, row) for row in reversed(found)]
+
+    async def _pages(self, path: str, symbol: str, *, since_ms: int | None, limit: int) -> list[Any]:
+        """Newest-first rows across cursor pages, at most ``limit``."""
+        found: list[Any] = []
+        cursor: str | None = None
+        while len(found) < limit:
+            params = {"market": symbol, "start_at": since_ms, "page_size": min(MAX_PAGE, limit - len(found))}
+            raw = await self.transport.call("GET", path, params={**params, "cursor": cursor}, private=True)
+            found.extend(_parsed(path, rows, raw))
+            cursor = raw.get("next") if isinstance(raw, dict) else None
+            if not cursor:
+                break
+        return found[:limit]
+
+
+def _parsed(what: str, parse: Callable[[Any], T], raw: Any) -> T:
+    try:
+        return parse(raw)
+    except MalformedResponse as exc:
+        raise Unavailable(f"malformed {what}: {exc}") from exc

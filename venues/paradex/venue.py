@@ -1,0 +1,190 @@
+"""``ParadexVenue``: the ``Venue`` interface for Paradex perpetuals (REST + JSON-RPC WebSocket).
+
+The account is an address plus its STARK (L2) private key; the key may also be
+derived from the account's Ethereum (L1) key as Paradex onboarding does.  The
+key lives only inside a ``StarkSigner`` and never appears in a repr, a log or
+an error.  Paradex implements ``DeadManSwitch`` with cancel-on-disconnect.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import AsyncGenerator, Mapping
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+
+from services.logs import register_secret
+from services.secrets import Secret
+from services.wire import Balance, Fill, FundingPayment, Mark, OrderUpdate, Place, Position
+from venues.base import DeadManSwitch, MarketRules, Venue, VenueEvent
+from venues.paradex.deadman import CancelOnDisconnect
+from venues.paradex.rest import ParadexRest
+from venues.paradex.signing import StarkSigner, account_address, l2_private_key_from_l1, public_key
+from venues.paradex.stream import ParadexStream
+from venues.paradex.transport import ParadexTransport
+
+DEFAULT_API_URL = "https://api.prod.paradex.trade/v1"
+DEFAULT_WS_URL = "wss://ws.api.prod.paradex.trade/v1"
+
+
+class ParadexVenue(Venue, DeadManSwitch):
+    """One Paradex account; without a key only public calls and the public stream work."""
+
+    name = "paradex"
+
+    def __init__(
+        self,
+        *,
+        api_url: str = DEFAULT_API_URL,
+        ws_url: str = DEFAULT_WS_URL,
+        account_address: str | None = None,
+        l2_private_key: Secret | str | None = None,
+        timeout_s: float = 5.0,
+        max_attempts: int = 3,
+        jwt_refresh_fraction: float = 0.6,
+        depth_levels: int = 10,
+        follow_timeout_s: float = 2.0,
+        resolve_timeout_s: float = 30.0,
+        ping_interval_s: float = 20.0,
+        ping_timeout_s: float = 5.0,
+        silence_timeout_s: float = 20.0,
+        reconnect_base_s: float = 0.5,
+        reconnect_cap_s: float = 30.0,
+        session: aiohttp.ClientSession | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        signer = _signer(account_address, l2_private_key)
+        self.transport = ParadexTransport(
+            api_url=api_url,
+            signer=signer,
+            timeout_s=timeout_s,
+            max_attempts=max_attempts,
+            jwt_refresh_fraction=jwt_refresh_fraction,
+            session=session,
+            rng=rng,
+        )
+        self.rest = ParadexRest(
+            self.transport, follow_timeout_s=follow_timeout_s, resolve_timeout_s=resolve_timeout_s
+        )
+        self.stream = ParadexStream(
+            ws_url=ws_url,
+            rest=self.rest,
+            depth_levels=depth_levels,
+            open_timeout_s=max(timeout_s, 10.0),
+            ping_interval_s=ping_interval_s,
+            ping_timeout_s=ping_timeout_s,
+            silence_timeout_s=silence_timeout_s,
+            backoff_base_s=reconnect_base_s,
+            backoff_cap_s=reconnect_cap_s,
+            rng=rng,
+        )
+        self.dead_man = CancelOnDisconnect(self.stream, rng=rng)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> ParadexVenue:
+        """A venue from PARADEX_API_URL, _WS_URL, _ACCOUNT_ADDRESS and _L2_PRIVATE_KEY."""
+        source = os.environ if env is None else env
+        return cls(
+            api_url=source.get("PARADEX_API_URL") or DEFAULT_API_URL,
+            ws_url=source.get("PARADEX_WS_URL") or DEFAULT_WS_URL,
+            account_address=source.get("PARADEX_ACCOUNT_ADDRESS") or None,
+            l2_private_key=source.get("PARADEX_L2_PRIVATE_KEY") or None,
+            **options,
+        )
+
+    def __repr__(self) -> str:
+        account = hex(self.transport.signer.account) if self.transport.signer else None
+        urls = f"api_url={self.transport.api_url!r}, ws_url={self.stream.ws_url!r}"
+        return f"ParadexVenue({urls}, account={account})"
+
+    async def load_markets(self) -> dict[str, MarketRules]:
+        return await self.rest.load_markets()
+
+    async def server_time_ms(self) -> int:
+        return await self.transport.server_time_ms()
+
+    def public_stream(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
+        return self.stream.public(symbol)
+
+    def private_stream(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
+        return self.stream.private(symbol)
+
+    async def place_order(self, order: Place) -> OrderUpdate:
+        return await self.rest.place_order(order)
+
+    async def cancel_order(
+        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
+    ) -> OrderUpdate:
+        return await self.rest.cancel_order(symbol, order_id=order_id, client_id=client_id)
+
+    async def cancel_all(self, symbol: str) -> int:
+        return await self.rest.cancel_all(symbol)
+
+    async def open_orders(self, symbol: str) -> list[OrderUpdate]:
+        return await self.rest.open_orders(symbol)
+
+    async def get_order(
+        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
+    ) -> OrderUpdate | None:
+        return await self.rest.get_order(symbol, order_id=order_id, client_id=client_id)
+
+    async def position(self, symbol: str) -> Position:
+        return await self.rest.position(symbol)
+
+    async def collateral(self) -> Balance:
+        return await self.rest.collateral()
+
+    async def fills(self, symbol: str, *, since_ms: int | None = None, limit: int = 500) -> list[Fill]:
+        return await self.rest.fills(symbol, since_ms=since_ms, limit=limit)
+
+    async def funding_payments(self, symbol: str, *, since_ms: int | None = None) -> list[FundingPayment]:
+        return await self.rest.funding_payments(symbol, since_ms=since_ms)
+
+    async def mark_price(self, symbol: str) -> Decimal:
+        return (await self.rest.mark(symbol)).mark
+
+    async def mark(self, symbol: str) -> Mark:
+        """Mark, index and funding rate from the markets summary."""
+        return await self.rest.mark(symbol)
+
+    async def arm(self, symbol: str, *, timeout_s: float) -> None:
+        """Arm cancel-on-disconnect (account-wide on Paradex: every market's orders, not only ``symbol``)."""
+        await self.dead_man.arm(timeout_s=timeout_s)
+
+    async def disarm(self, symbol: str) -> None:
+        await self.dead_man.disarm()
+
+    async def close(self) -> None:
+        await self.dead_man.close()
+        await self.transport.close()
+
+
+def _signer(address: str | None, key: Secret | str | None) -> StarkSigner | None:
+    if key is None:
+        if address:
+            raise ValueError("a Paradex account address needs its L2 private key")
+        return None
+    text = key.reveal() if isinstance(key, Secret) else key
+    register_secret(text)
+    if not address:
+        raise ValueError("a Paradex L2 private key needs its account address")
+    try:
+        return StarkSigner(account=int(address, 16), private_key=int(text, 16))
+    except ValueError:
+        raise ValueError("PARADEX_ACCOUNT_ADDRESS and PARADEX_L2_PRIVATE_KEY must be 0x hex") from None
+
+
+async def derive_account(transport: ParadexTransport, l1_private_key: Secret | str) -> tuple[str, Secret]:
+    """``(account_address, l2_private_key)`` of an Ethereum key, with the venue's ``/system/config``."""
+    config = await transport.system_config()
+    text = l1_private_key.reveal() if isinstance(l1_private_key, Secret) else l1_private_key
+    l2_key = l2_private_key_from_l1(text, l1_chain_id=int(config["l1_chain_id"]))
+    address = account_address(
+        public_key(l2_key),
+        proxy_class_hash=int(config["paraclear_account_proxy_hash"], 16),
+        account_class_hash=int(config["paraclear_account_hash"], 16),
+    )
+    return hex(address), Secret(hex(l2_key))
