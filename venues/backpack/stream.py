@@ -230,7 +230,10 @@ class BackpackStream:
         """The next ``(stream, data)``; raises ``StreamError`` on a venue error or silence."""
         while True:
             try:
-                frame = await asyncio.wait_for(ws.recv(), timeout=timeout_s)
+                # Not wait_for: on 3.11 it can swallow a cancel when a frame arrives at the same moment,
+                # and a busy stream then never stops.
+                async with asyncio.timeout(timeout_s):
+                    frame = await ws.recv()
             except TimeoutError:
                 raise StreamError(f"no message for {timeout_s:g} s") from None
             try:
