@@ -77,6 +77,7 @@ class AsterApi:
         for prefix in ("/fapi/v1", "/fapi/v3"):
             routes.add_post(f"{prefix}/order", self.place)
             routes.add_get(f"{prefix}/order", self.query)
+            routes.add_get(f"{prefix}/openOrder", self.query_open)
             routes.add_delete(f"{prefix}/order", self.cancel)
             routes.add_post(f"{prefix}/batchOrders", self.place_batch)
             routes.add_delete(f"{prefix}/allOpenOrders", self.cancel_all)
@@ -237,6 +238,13 @@ class AsterApi:
     async def query(self, request: web.Request) -> web.Response:
         order = self._find(await self.auth.signed(request))
         if order is None:
+            raise no_such_order()
+        return web.json_response(self._json(order, self.core.now_ms()))
+
+    async def query_open(self, request: web.Request) -> web.Response:
+        """``openOrder``: the order only while it rests on the book."""
+        order = self._find(await self.auth.signed(request))
+        if order is None or not order.status.is_open:
             raise no_such_order()
         return web.json_response(self._json(order, self.core.now_ms()))
 
