@@ -30,6 +30,7 @@ from types import FrameType
 
 from services.config import Config, ConfigError, config_to_toml, parse_config
 from services.endpoints import EndpointError, ensure_private_dir
+from services.secrets import AsterV3Credentials, Secret, credentials_env
 from services.supervise import (
     PROGRAMS,
     SOCKET_NAME,
@@ -155,10 +156,14 @@ class Launcher:
         except ConfigError as exc:
             raise LaunchError("; ".join(exc.problems), code=2) from None
         except AuthError as exc:
+            keys = (
+                "ASTER_USER, ASTER_SIGNER and ASTER_SIGNER_PRIVATE_KEY (or ASTER_API_KEY and "
+                "ASTER_SECRET_KEY with ASTER_AUTH=v1)"
+                if self.cfg.exchange == "aster"
+                else "BACKPACK_API_KEY and BACKPACK_SECRET_KEY"
+            )
             raise LaunchError(
-                f"{self.cfg.exchange} refused the API key ({exc}): check BACKPACK_API_KEY and "
-                "BACKPACK_SECRET_KEY",
-                code=2,
+                f"{self.cfg.exchange} refused the API key ({exc}): check {keys}", code=2
             ) from None
         except VenueError as exc:
             raise LaunchError(f"cannot reach {self.cfg.exchange}: {exc}") from None
@@ -198,12 +203,18 @@ class Launcher:
         words = self._ready_line(self.emulator, log_file)
         rest_url, ws_url = words[1], words[2]
         account = json.loads(accounts_file.read_text())[0]
-        self.env.update(
-            BACKPACK_API_URL=rest_url,
-            BACKPACK_WS_URL=ws_url,
-            BACKPACK_API_KEY=account["api_key"],
-            BACKPACK_SECRET_KEY=account["secret"],
-        )
+        if self.cfg.exchange == "aster":
+            # The generated account has both generations; the sim runs the default, v3 (EIP-712).
+            key = Secret(account["signer_private_key"])
+            creds = AsterV3Credentials(user=account["user"], signer=account["signer"], signer_private_key=key)
+            self.env.update(ASTER_API_URL=rest_url, ASTER_WS_URL=ws_url, **credentials_env(creds))
+        else:
+            self.env.update(
+                BACKPACK_API_URL=rest_url,
+                BACKPACK_WS_URL=ws_url,
+                BACKPACK_API_KEY=account["api_key"],
+                BACKPACK_SECRET_KEY=account["secret"],
+            )
         print(f"emulator: {rest_url} {ws_url} (control API: {rest_url}/_emulator/state)", flush=True)
 
     def _ready_line(self, proc: subprocess.Popen[bytes], log_file: Path) -> list[str]:
