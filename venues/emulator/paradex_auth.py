@@ -102,6 +102,7 @@ class ParadexAuth:
             self.public_keys[spec.api_key] = public_key(int(spec.secret, 16))
         self._jwt_key = secrets.token_bytes(32)
         self.limits = SlidingWindowLimit(limit=core.config.rate_limit_per_min)
+        self.refused_tokens = 0  # private calls answered 401 (tests check a refresh came in time)
 
     # ------------------------------------------------------------ JWT
 
@@ -146,6 +147,7 @@ class ParadexAuth:
             raise unauthorized("missing bearer jwt")
         found = self.bearer(token.strip())
         if found is None:
+            self.refused_tokens += 1
             raise unauthorized()
         wait_s = self.limits.check(found.account, self.core.now_ms())
         if wait_s is not None:
