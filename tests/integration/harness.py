@@ -111,6 +111,7 @@ def start_emulator(
     *,
     symbol: str = SYMBOL,
     seed: int = 1,
+    venue: str = "backpack",
     extra_args: Iterable[str] = (),
     timeout_s: float = 30.0,
 ) -> Emulator:
@@ -122,7 +123,7 @@ def start_emulator(
         "-m",
         "venues.emulator",
         "--venue",
-        "backpack",
+        venue,
         "--host",
         "127.0.0.1",
         "--port",
