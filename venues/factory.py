@@ -13,14 +13,21 @@ from collections.abc import Mapping
 from typing import Literal
 
 from services.config import Config, ConfigError
-from services.secrets import AsterV1Credentials, AsterV3Credentials, BackpackCredentials, load_credentials
+from services.secrets import (
+    AsterV1Credentials,
+    AsterV3Credentials,
+    BackpackCredentials,
+    ParadexCredentials,
+    load_credentials,
+)
 from venues.aster import venue as aster
 from venues.aster.signing import MAINNET_CHAIN_ID
 from venues.backpack.venue import DEFAULT_API_URL, DEFAULT_WS_URL, BackpackVenue
 from venues.base import Venue
+from venues.paradex import venue as paradex
 
 Role = Literal["public", "trading", "risk"]
-SUPPORTED = ("backpack", "aster")
+SUPPORTED = ("backpack", "aster", "paradex")
 
 
 def open_venue(cfg: Config, *, role: Role, env: Mapping[str, str] | None = None) -> Venue:
@@ -32,6 +39,8 @@ def open_venue(cfg: Config, *, role: Role, env: Mapping[str, str] | None = None)
         )
     if cfg.exchange == "aster":
         return _open_aster(cfg, role=role, env=env)
+    if cfg.exchange == "paradex":
+        return _open_paradex(cfg, role=role, env=env)
     api_url = env.get("BACKPACK_API_URL") or DEFAULT_API_URL
     ws_url = env.get("BACKPACK_WS_URL") or DEFAULT_WS_URL
     if role == "public":
@@ -60,3 +69,20 @@ def _open_aster(cfg: Config, *, role: Role, env: Mapping[str, str]) -> Venue:
             ]
         )
     return aster.AsterVenue(api_url=api_url, ws_url=ws_url, credentials=creds, chain_id=int(chain_text))
+
+
+def _open_paradex(cfg: Config, *, role: Role, env: Mapping[str, str]) -> Venue:
+    """Paradex from PARADEX_API_URL, PARADEX_WS_URL (both end in /v1) and the account address and L2 key."""
+    api_url = env.get("PARADEX_API_URL") or paradex.DEFAULT_API_URL
+    ws_url = env.get("PARADEX_WS_URL") or paradex.DEFAULT_WS_URL
+    if role == "public":
+        return paradex.ParadexVenue(api_url=api_url, ws_url=ws_url)
+    creds = load_credentials(cfg, role=role, env=env)
+    if not isinstance(creds, ParadexCredentials):
+        raise ConfigError(["no Paradex credentials: set PARADEX_ACCOUNT_ADDRESS and PARADEX_L2_PRIVATE_KEY"])
+    return paradex.ParadexVenue(
+        api_url=api_url,
+        ws_url=ws_url,
+        account_address=creds.account_address,
+        l2_private_key=creds.l2_private_key,
+    )
