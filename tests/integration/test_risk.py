@@ -21,9 +21,11 @@ from harness import (
     Emulator,
     account_state,
     async_wait_for,
+    bus_for,
     child_env,
     emulator_control,
     emulator_state,
+    free_port,
     process_log,
     read_config,
     stop_process,
@@ -32,7 +34,10 @@ from harness import (
 )
 
 from risk.control import ControlError, send_command
-from services.wire import OrderType, Place, RiskStatus, Side, TradingState
+from services.config_checks import ENDPOINT_NAMES
+from services.keys import generate as generate_keys
+from services.reqrep import RequestClient
+from services.wire import ErrorReply, OrderType, Ping, Place, RejectReason, RiskStatus, Side, TradingState
 from venues.backpack.venue import BackpackVenue
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -272,6 +277,25 @@ async def test_risk_ctl_status_halt_resume_and_flatten_without_an_order_gateway(
     await wait_state(config, TradingState.ACTIVE, timeout_s=10)
     with pytest.raises(ControlError, match="unknown command"):
         await send_command(cfg, "explode")
+
+
+async def test_risk_ctl_over_tcp_with_curve_keys(
+    run_dir: Path, emulator: Emulator, children: Children, peers: Peers
+) -> None:
+    keys_dir = run_dir / "keys"
+    generate_keys(keys_dir)
+    endpoints = {f"{name}_endpoint": f"tcp://127.0.0.1:{free_port()}" for name in ENDPOINT_NAMES}
+    config, _ = guardian(run_dir, emulator, children, peers, keys_dir=str(keys_dir), **endpoints)
+    active = await wait_state(config, TradingState.ACTIVE)
+    assert "strategy" in active.heartbeat_ages_s
+    bus = bus_for(config, process="ctl")
+    try:
+        client = RequestClient(bus, "risk_ctl")
+        refused = await client.request(Ping(), timeout_s=2.0)
+        client.close()
+    finally:
+        bus.close()
+    assert isinstance(refused, ErrorReply) and refused.reason is RejectReason.MALFORMED
 
 
 def test_ctl_commands_say_when_no_guardian_answers(run_dir: Path) -> None:

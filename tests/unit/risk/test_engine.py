@@ -10,6 +10,7 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from risk_fakes import RULES, SYM, FakeDeadManVenue, FakeVenue
 
 from risk.engine import GuardianEngine
@@ -189,3 +190,39 @@ async def test_the_venue_dead_man_switch_is_kept_armed(dead_man_venue: FakeDeadM
     async with running(make(dead_man_venue, Recorder())):
         await until(lambda: len(dead_man_venue.armed) >= 3, timeout_s=3.0)
     assert set(dead_man_venue.armed) == {0.3}
+
+
+async def test_a_low_margin_fraction_means_reduce_only(venue: FakeVenue) -> None:
+    venue.quantity, venue.entry, venue.resting = D(1), D(100), 2
+    venue.margin_fraction = D("0.5")
+    recorder = Recorder()
+    async with running(make(venue, recorder, margin_fraction_limit=D("0.1"))):
+        await until(lambda: recorder.states and recorder.states[-1][0] is TradingState.ACTIVE)
+        venue.margin_fraction = D("0.08")
+        await until(lambda: recorder.states[-1] == (TradingState.REDUCING, Reason.MARGIN))
+        await until(lambda: venue.resting == 0)
+        venue.margin_fraction = D("0.2")
+        await until(lambda: recorder.states[-1] == (TradingState.ACTIVE, Reason.NONE))
+    assert venue.placed == []
+    assert "collateral" in venue.calls
+
+
+def sample(name: str, labels: dict[str, str] | None = None) -> float:
+    value = REGISTRY.get_sample_value(name, labels or {})
+    return 0.0 if value is None else value
+
+
+async def test_metrics_follow_state_actions_and_polls(venue: FakeVenue) -> None:
+    venue.quantity, venue.entry, venue.mark = D(1), D(100), D(100)
+    closes = sample("mm_risk_actions_total", {"action": "close", "reason": "stop_loss"})
+    polls = sample("mm_risk_poll_latency_seconds_count")
+    recorder = Recorder()
+    async with running(make(venue, recorder, stop_loss=D(-5))) as engine:
+        await until(lambda: engine.polls >= 2)
+        assert sample("mm_risk_trading_state") == 0
+        assert sample("mm_risk_unrealized_pnl_quote") == 0
+        venue.mark = D(90)
+        await until(lambda: venue.quantity == 0)
+    assert sample("mm_risk_actions_total", {"action": "close", "reason": "stop_loss"}) == closes + 1
+    assert sample("mm_risk_poll_latency_seconds_count") >= polls + 2
+    assert sample("mm_risk_last_action_timestamp_seconds") > time.time() - 60
