@@ -5,9 +5,10 @@ gateway's ``OrderUpdate``s.  ``strategy.runner`` feeds these from the bus and
 sends what they return.
 
 - ``gate``: the mode the inputs allow.  No guardian (no ``rk.state`` or
-  ``hb.risk`` within ``guardian_timeout_s``), stale or down market data, an
-  unsynced order stream or ``HALTED`` pull every order; ``REDUCING`` keeps
-  only reduce-only orders; otherwise the strategy quotes.
+  ``hb.risk`` within ``guardian_timeout_s``), a market-data feed that is
+  reconnecting or has not updated the book within ``md_stale_s``, an unsynced
+  order stream or ``HALTED`` pull every order; ``REDUCING`` keeps only
+  reduce-only orders; otherwise the strategy quotes.
 - ``requote_due``: on an event (the ladder moved, a fill, a position or mode
   change) at once, else every ``interval_s``.
 - ``plan_actions``: the cancels and places that turn the resting orders into
@@ -54,7 +55,7 @@ class Inputs:
     """When each input was last seen (monotonic seconds; None: never) and what it said."""
 
     md_seen_s: float | None
-    md_live: bool
+    md_connected: bool
     risk_state: TradingState | None
     risk_state_seen_s: float | None
     risk_heartbeat_seen_s: float | None
@@ -83,7 +84,7 @@ def gate(
         return Gate(Mode.PULL, PullReason.NO_GUARDIAN)
     if inputs.risk_state is TradingState.HALTED:
         return Gate(Mode.PULL, PullReason.HALTED)
-    if not inputs.md_live:
+    if not inputs.md_connected:
         return Gate(Mode.PULL, PullReason.MD_DOWN)
     if not _fresh(inputs.md_seen_s, now_s, md_stale_s):
         return Gate(Mode.PULL, PullReason.MD_STALE)

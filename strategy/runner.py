@@ -88,7 +88,7 @@ class StrategyService(Service):
         self._ask: Decimal | None = None
         self._book_ts_ns = 0
         self._md_seen_s: float | None = None
-        self._md_live = True
+        self._md_connected = True
         self._risk_state: TradingState | None = None
         self._risk_state_seen_s: float | None = None
         self._gate = Gate(Mode.PULL, None)
@@ -179,7 +179,9 @@ class StrategyService(Service):
             if self.tracker is not None and body.mark > 0:
                 self.tracker.on_mark(body.mark)
         elif isinstance(body, MdStatus) and body.symbol in ("", self.symbol):
-            self._md_live = body.state is FeedState.LIVE
+            # STALE is a quiet stream, with the gateway serving REST snapshots meanwhile: the book
+            # stays usable while those arrive (md_stale_s judges that); RECONNECTING is a lost feed.
+            self._md_connected = body.state is not FeedState.RECONNECTING
         elif isinstance(body, RiskState) and body.symbol in ("", self.symbol):
             if body.state is not self._risk_state:
                 log.info("trading state %s (%s)", body.state.value, body.reason or "no reason given")
@@ -211,7 +213,7 @@ class StrategyService(Service):
         age = self.beats.age_s("risk", now_s=now_s)
         return Inputs(
             md_seen_s=self._md_seen_s,
-            md_live=self._md_live,
+            md_connected=self._md_connected,
             risk_state=self._risk_state,
             risk_state_seen_s=self._risk_state_seen_s,
             risk_heartbeat_seen_s=None if age is None else now_s - age,

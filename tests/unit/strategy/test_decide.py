@@ -37,7 +37,7 @@ PARAMS = QuoteParams(
 def inputs(**over: object) -> Inputs:
     base: dict[str, object] = {
         "md_seen_s": 99.0,
-        "md_live": True,
+        "md_connected": True,
         "risk_state": TradingState.ACTIVE,
         "risk_state_seen_s": 99.5,
         "risk_heartbeat_seen_s": 99.8,
@@ -84,7 +84,7 @@ def test_gate_quotes_when_every_input_is_fresh() -> None:
         ({"risk_heartbeat_seen_s": 98.9}, PullReason.NO_GUARDIAN),
         ({"risk_heartbeat_seen_s": None}, PullReason.NO_GUARDIAN),
         ({"risk_state": TradingState.HALTED}, PullReason.HALTED),
-        ({"md_live": False}, PullReason.MD_DOWN),
+        ({"md_connected": False}, PullReason.MD_DOWN),
         ({"md_seen_s": 94.9}, PullReason.MD_STALE),
         ({"md_seen_s": None}, PullReason.MD_STALE),
         ({"exec_synced": False}, PullReason.EXEC_UNSYNCED),
@@ -105,7 +105,9 @@ def test_reducing_allows_only_reduce_orders() -> None:
 
 
 def test_no_guardian_outranks_everything_else() -> None:
-    result = gate(inputs(risk_state_seen_s=90.0, md_live=False, exec_synced=False), now_s=100.0, md_stale_s=5)
+    result = gate(
+        inputs(risk_state_seen_s=90.0, md_connected=False, exec_synced=False), now_s=100.0, md_stale_s=5
+    )
     assert result.reason is PullReason.NO_GUARDIAN
 
 
