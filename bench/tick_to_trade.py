@@ -1,6 +1,6 @@
 """Tick to trade: the emulator moves the book; how long until the strategy's new order is at the exchange.
 
-    python -m bench.tick_to_trade [--moves 500] [--pace-s 0.2] [--out FILE]
+    python -m bench.tick_to_trade [--moves 500] [--pace-s 0.17] [--out FILE]
 
 Runs the emulator (random walk and taker flow paused, no request limit) and the
 four real processes (guardian, both gateways, strategy with one layer a side).

@@ -166,15 +166,20 @@ class StrategyService(Service):
             if changes is not None:
                 self._absorb(changes)
             elif self._was_synced and not self.exec.synced:
-                log.warning("order stream out of sync (gap or gateway restart): pulling quotes and resyncing")
+                log.warning(
+                    "order stream out of sync (gap or gateway restart): pulling quotes and resyncing; "
+                    "fills missed meanwhile are not in the PnL report"
+                )
                 self._was_synced = False
                 self._cancel_all_due = True
             return
         if isinstance(body, Bbo | Book) and body.symbol == self.symbol:
             bid, ask = (body.bid, body.ask) if isinstance(body, Bbo) else _top(body)
-            if bid is not None and ask is not None and env.ts >= self._book_ts_ns:
-                self._bid, self._ask, self._book_ts_ns = bid, ask, env.ts
+            if bid is not None and ask is not None:
+                # Any book message shows the feed alive; only a newer one replaces the prices.
                 self._md_seen_s = now
+                if env.ts >= self._book_ts_ns:
+                    self._bid, self._ask, self._book_ts_ns = bid, ask, env.ts
         elif isinstance(body, Mark) and body.symbol == self.symbol:
             if self.tracker is not None and body.mark > 0:
                 self.tracker.on_mark(body.mark)
