@@ -69,7 +69,10 @@ def start_all(children: Children, config: Path, emu: Emulator) -> dict[str, Any]
 async def test_a_killed_strategy_is_caught_and_a_new_instance_resumes(
     run_dir: Path, emulator: Emulator, children: Children
 ) -> None:
-    config = write_config(run_dir, max_orders=1, interval=2, duration=300, hang_timeout=HANG_TIMEOUT_S)
+    config = write_config(run_dir, max_orders=1, interval=300, duration=300, hang_timeout=HANG_TIMEOUT_S)
+    # A still book: the strategy has no reason to replace its quotes, so they vanish only when cancelled.
+    emulator_control(emulator.rest_url, "taker", {"pause": True})
+    emulator_control(emulator.rest_url, "price", {"symbol": SYM, "volatility": "0"})
     procs = start_all(children, config, emulator)
     try:
         await async_wait_for(lambda: quoting(emulator), 60, what="quotes on both sides")
