@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from services.wire import Fill, OrderUpdate, Position
 from venues.aster.parse import PositionLegs
@@ -28,7 +29,7 @@ def test_depth_chain_by_pu_and_malformed_is_a_gap() -> None:
     assert not book.seeded
 
 
-ORDER_UPDATE = {
+ORDER_UPDATE: dict[str, Any] = {
     "e": "ORDER_TRADE_UPDATE",
     "E": 1700000000000,
     "o": {
@@ -43,7 +44,7 @@ def test_order_trade_update_gives_the_fill_first_then_the_order() -> None:
     events = _account_events("ORDER_TRADE_UPDATE", ORDER_UPDATE, legs)
     assert [type(e.msg) for e in events] == [Fill, OrderUpdate]
     assert events[0].ts_ns == 1700000000000 * 1_000_000
-    other = {**ORDER_UPDATE, "o": {**ORDER_UPDATE["o"], "s": "BTCUSDT"}}  # type: ignore[dict-item]
+    other = {**ORDER_UPDATE, "o": {**ORDER_UPDATE["o"], "s": "BTCUSDT"}}
     assert _account_events("ORDER_TRADE_UPDATE", other, legs) == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -12,9 +13,9 @@ from venues.aster.transport import AsterTransport, OutcomeUnknown
 from venues.base import AuthError, RateLimited, Rejected, Unavailable
 
 
-def transport(fake: FakeAster, **options: object) -> AsterTransport:
-    settings: dict[str, object] = {"backoff_base_s": 0.01, "backoff_cap_s": 0.02, "timeout_s": 2.0} | options
-    return AsterTransport(api_url=fake.url, signer=signer(), **settings)  # type: ignore[arg-type]
+def transport(fake: FakeAster, **options: Any) -> AsterTransport:
+    settings: dict[str, Any] = {"backoff_base_s": 0.01, "backoff_cap_s": 0.02, "timeout_s": 2.0} | options
+    return AsterTransport(api_url=fake.url, signer=signer(), **settings)
 
 
 async def test_signed_get_in_query_and_post_in_form_body(fake: FakeAster) -> None:
