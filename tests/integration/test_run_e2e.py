@@ -8,9 +8,11 @@ from its own check at the venue before it stops the emulator.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import ROOT, emulator_control, emulator_state, wait_for
+from harness import ROOT, Emulator, child_env, emulator_control, emulator_state, wait_for
 
 from services.supervise import Supervisor
+from venues.backpack.signing import Signer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -157,3 +160,45 @@ def test_sigstopped_strategy_is_caught_by_the_guardian_and_quoting_resumes(run_d
         assert f"orders left open on {SYMBOL} after stop: 0\n" in output, output
     finally:
         run.kill()
+
+
+# ---------------------------------------------------------------- refusals before anything starts
+
+
+def run_once(run_dir: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    """run.py against the test's emulator as if it were the venue (no --sim); returns at once."""
+    args = [
+        "--exchange", "backpack", "--symbol", SYMBOL, "--spread", "0.05", "--quantity", "0.1",
+        "--run-dir", str(run_dir / "r"), "--data-dir", str(run_dir / "d"),
+        "--md-metrics-port", "0", "--orders-metrics-port", "0",
+        "--strategy-metrics-port", "0", "--risk-metrics-port", "0", *extra,
+    ]  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "run.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_refuses_a_key_the_venue_does_not_know(run_dir: Path, emulator: Emulator) -> None:
+    seed = base64.b64encode(os.urandom(32)).decode()
+    env = child_env(emulator, BACKPACK_API_KEY=Signer(seed).api_key, BACKPACK_SECRET_KEY=seed)
+    done = run_once(run_dir, env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "backpack refused the API key" in done.stderr
+    assert "BACKPACK_API_KEY" in done.stderr
+    assert "starting" not in done.stdout
+
+
+def test_refuses_an_unknown_symbol_and_suggests_the_close_one(run_dir: Path, emulator: Emulator) -> None:
+    done = run_once(run_dir, child_env(emulator), "--symbol", "SOL_USD_PERP")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "unknown symbol SOL_USD_PERP on backpack; did you mean SOL_USDC_PERP" in done.stderr
+
+
+def test_refuses_a_metrics_port_that_is_taken(run_dir: Path, emulator: Emulator) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = run_once(run_dir, child_env(emulator), "--strategy-metrics-port", str(port))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"port {port} (strategy-metrics-port) is taken" in done.stderr
