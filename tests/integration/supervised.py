@@ -6,7 +6,7 @@
     stack.close()                                          # always: supervisord and every child gone
 
 The environment is the production one (``PERP_MM_CONFIG``, ``PERP_MM_RUN_DIR``,
-``MM_LOG_DIR``, ``MM_EMULATOR``) pointed at the test's emulator; program
+``MM_LOG_DIR``, ``MM_EMULATOR``, ``MM_PYTHON``) pointed at the test's emulator; program
 logs are ``<run_dir>/logs/<program>.err.log``.
 """
 
@@ -63,6 +63,7 @@ class SupervisedStack:
             PERP_MM_RUN_DIR=str(run_dir),
             MM_LOG_DIR=str(logs_dir),
             MM_EMULATOR="false",
+            MM_PYTHON=sys.executable,
         )
         with (logs_dir / "supervisord.stdout").open("wb") as out:
             proc = subprocess.Popen(

@@ -62,7 +62,7 @@ def test_every_variable_supervisord_needs_is_provided() -> None:
     from_file = {
         line.split("=", 1)[0] for line in ENV_EXAMPLE.read_text().splitlines() if re.match(r"^[A-Z_]+=", line)
     }
-    assert needed == {"PERP_MM_CONFIG", "PERP_MM_RUN_DIR", "MM_LOG_DIR", "MM_EMULATOR"}
+    assert needed == {"PERP_MM_CONFIG", "PERP_MM_RUN_DIR", "MM_LOG_DIR", "MM_EMULATOR", "MM_PYTHON"}
     assert needed <= from_unit | from_file, needed - (from_unit | from_file)
 
 
