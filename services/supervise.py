@@ -138,6 +138,9 @@ class Supervisor:
             self._proxy.supervisor.startProcess(name, True)
         except xmlrpc.client.Fault as fault:
             raise SupervisorError(f"{name} did not start ({fault.faultString})") from None
+        except (OSError, xmlrpc.client.Error, http.client.HTTPException) as exc:
+            self._transport.close()
+            raise SupervisorError(f"{name} did not start: supervisord does not answer ({exc})") from None
 
     def stop(self, name: str) -> None:
         """Stop ``name`` (SIGTERM, then SIGKILL after ``STOP_WAIT_SECS``); a stopped one is fine."""
@@ -146,10 +149,17 @@ class Supervisor:
         except xmlrpc.client.Fault as fault:
             if "NOT_RUNNING" not in fault.faultString:
                 raise SupervisorError(f"could not stop {name} ({fault.faultString})") from None
+        except (OSError, xmlrpc.client.Error, http.client.HTTPException) as exc:
+            self._transport.close()
+            raise SupervisorError(f"could not stop {name}: supervisord does not answer ({exc})") from None
 
     def info(self, name: str) -> dict[str, Any]:
-        """supervisord's process info: ``statename``, ``exitstatus``, ``pid``..."""
-        info: dict[str, Any] = self._proxy.supervisor.getProcessInfo(name)
+        """supervisord's ``statename``, ``exitstatus``, ``pid``... of ``name`` (else ``SupervisorError``)."""
+        try:
+            info: dict[str, Any] = self._proxy.supervisor.getProcessInfo(name)
+        except (OSError, xmlrpc.client.Error, http.client.HTTPException) as exc:
+            self._transport.close()
+            raise SupervisorError(f"no process info for {name} from supervisord ({exc})") from None
         return info
 
     def shutdown(self) -> None:
