@@ -30,7 +30,7 @@ from types import FrameType
 
 from services.config import Config, ConfigError, config_to_toml, parse_config
 from services.endpoints import EndpointError, ensure_private_dir
-from services.secrets import AsterV3Credentials, Secret, credentials_env
+from services.secrets import AsterV3Credentials, ParadexCredentials, Secret, credentials_env
 from services.supervise import (
     PROGRAMS,
     SOCKET_NAME,
@@ -160,6 +160,8 @@ class Launcher:
                 "ASTER_USER, ASTER_SIGNER and ASTER_SIGNER_PRIVATE_KEY (or ASTER_API_KEY and "
                 "ASTER_SECRET_KEY with ASTER_AUTH=v1)"
                 if self.cfg.exchange == "aster"
+                else "PARADEX_ACCOUNT_ADDRESS and PARADEX_L2_PRIVATE_KEY"
+                if self.cfg.exchange == "paradex"
                 else "BACKPACK_API_KEY and BACKPACK_SECRET_KEY"
             )
             raise LaunchError(
@@ -208,6 +210,16 @@ class Launcher:
             key = Secret(account["signer_private_key"])
             creds = AsterV3Credentials(user=account["user"], signer=account["signer"], signer_private_key=key)
             self.env.update(ASTER_API_URL=rest_url, ASTER_WS_URL=ws_url, **credentials_env(creds))
+        elif self.cfg.exchange == "paradex":
+            # Paradex serves REST and its stream under /v1, as the venue does.
+            paradex = ParadexCredentials(
+                account_address=account["account_address"], l2_private_key=Secret(account["l2_private_key"])
+            )
+            self.env.update(
+                PARADEX_API_URL=rest_url.rstrip("/") + "/v1",
+                PARADEX_WS_URL=ws_url.rstrip("/") + "/v1",
+                **credentials_env(paradex),
+            )
         else:
             self.env.update(
                 BACKPACK_API_URL=rest_url,

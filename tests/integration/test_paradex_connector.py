@@ -113,6 +113,7 @@ async def test_markets_time_and_mark(setup: tuple[EmulatorServer, AccountSpec, P
     emu, _, venue = setup
     rules = (await venue.load_markets())[SYMBOL]
     assert (rules.tick_size, rules.step_size, rules.min_notional) == (TICK, Decimal("0.001"), Decimal(10))
+    assert (rules.base_asset, rules.quote_asset) == ("BTC", "USDC")
     assert abs(await venue.server_time_ms() - time.time() * 1000) < 5000
     assert await venue.mark_price(SYMBOL) == emu.engine.mark_state(SYMBOL).mark
     mark = await venue.mark(SYMBOL)

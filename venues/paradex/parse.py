@@ -69,7 +69,8 @@ def market_rules(raw: Any) -> MarketRules | None:
     return MarketRules(
         symbol=str(field(raw, "symbol")),
         base_asset=str(field(raw, "base_currency")),
-        quote_asset=str(field(raw, "quote_currency")),
+        # PnL, fees and funding settle in the settlement asset (USDC), so money is counted in it.
+        quote_asset=str(raw.get("settlement_currency") or field(raw, "quote_currency")),
         tick_size=dec(field(raw, "price_tick_size")),
         step_size=step,
         min_quantity=step,

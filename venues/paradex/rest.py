@@ -202,22 +202,22 @@ class ParadexRest:
         self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
     ) -> OrderUpdate:
         """Cancel one open order and follow it to ``CLOSED``; ``Rejected(UNKNOWN_ORDER)`` if not open."""
-        current = await self.get_order(symbol, order_id=order_id, client_id=client_id)
-        if current is None or not current.status.is_open:
-            raise Rejected(f"no open order {order_id or client_id} on {symbol}", reason=Why.UNKNOWN_ORDER)
         if order_id is not None:
             await self.transport.call("DELETE", f"/orders/{order_id}", private=True)
         else:
             path = f"/orders/by_client_id/{client_id}"
             await self.transport.call("DELETE", path, params={"market": symbol}, private=True)
+        # The cancel is queued (204): the order says when it is done.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.follow_timeout_s
         while True:
-            after = await self.get_order(symbol, order_id=current.order_id)
-            if after is None or not after.status.is_open:
-                return after or current
+            after = await self.get_order(symbol, order_id=order_id, client_id=client_id)
+            if after is None:
+                raise Rejected(f"no order {order_id or client_id} on {symbol}", reason=Why.UNKNOWN_ORDER)
+            if not after.status.is_open:
+                return after
             if loop.time() >= deadline:
-                raise Unavailable(f"cancel of {current.order_id} accepted but the order is still open")
+                raise Unavailable(f"cancel of {after.order_id} accepted but the order is still open")
             await asyncio.sleep(self.follow_poll_s)
 
     async def cancel_all(self, symbol: str) -> int:
