@@ -69,7 +69,7 @@ class CancelOnDisconnect:
             try:
                 async with self.stream.connect() as ws:
                     rpc = Rpc(ws)
-                    version = await self.stream.authenticate(rpc)
+                    version, token = await self.stream.authenticate(rpc)
                     answer = await rpc.call(
                         "order.cancel_on_disconnect",
                         {"enabled": True},
@@ -82,13 +82,12 @@ class CancelOnDisconnect:
                     self.arms += 1
                     failures = 0
                     log.info("paradex cancel-on-disconnect armed")
-                    token = ""
                     while True:
                         message = await rpc.receive(timeout_s=1.0)
                         if self.stream.jwt.version != version:
                             version, token = await self.stream.reauth(rpc)
                         if message and is_invalid_bearer(message):
-                            version, token = await self.stream.reauth(rpc, refused=token or None)
+                            version, token = await self.stream.reauth(rpc, refused=token)
             except (websockets.WebSocketException, OSError, TimeoutError, StreamError, VenueError) as exc:
                 log.warning("paradex cancel-on-disconnect connection lost (%s); re-arming", exc)
             finally:

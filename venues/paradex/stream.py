@@ -32,6 +32,7 @@ from venues.base import AuthError, VenueError, VenueEvent
 from venues.common.book import Applied, LocalBook
 from venues.common.parse import MalformedResponse, loads
 from venues.common.retry import backoff_s
+from venues.paradex.auth import JwtKeeper
 from venues.paradex.parse import (
     bbo_from_venue,
     book_message,
@@ -127,7 +128,7 @@ class ParadexStream:
         self._rng = rng or random.Random()
 
     @property
-    def jwt(self) -> Any:
+    def jwt(self) -> JwtKeeper:
         return self.rest.transport.jwt
 
     def public(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
@@ -185,14 +186,14 @@ class ParadexStream:
         if "error" in answer:
             raise StreamError(f"subscribe {channel} refused: {answer['error']}")
 
-    async def authenticate(self, rpc: Rpc, *, stale: str | None = None) -> int:
-        """``auth`` with a valid bearer (refreshed once if the venue calls it invalid); the token version."""
+    async def authenticate(self, rpc: Rpc, *, stale: str | None = None) -> tuple[int, str]:
+        """``auth`` with a valid bearer (refreshed once if refused as invalid): (token version, token)."""
         token = await (self.jwt.refresh(stale=stale) if stale else self.jwt.token())
         version = self.jwt.version
         answer = await rpc.call("auth", {"bearer": token}, timeout_s=self.answer_timeout_s)
         error = answer.get("error")
         if error is None:
-            return int(version)
+            return version, token
         if isinstance(error, dict) and error.get("code") == INVALID_BEARER and stale is None:
             return await self.authenticate(rpc, stale=token)
         raise AuthError(f"paradex stream auth refused: {error}")
@@ -232,8 +233,8 @@ class ParadexStream:
     # ------------------------------------------------------------ private
 
     async def _private_session(self, rpc: Rpc, symbol: str) -> AsyncGenerator[VenueEvent, None]:
-        version = await self.authenticate(rpc)
-        token, refusals = "", 0
+        version, token = await self.authenticate(rpc)
+        refusals = 0
         for topic in (f"orders.{symbol}", f"fills.{symbol}", "positions"):
             await self._subscribe(rpc, topic)
         yield VenueEvent(time.time_ns(), ExStatus(state=FeedState.LIVE))
@@ -251,7 +252,7 @@ class ParadexStream:
                 if refusals > 2:
                     raise StreamError("the venue keeps refusing fresh bearer tokens")
                 log.warning("paradex private stream: bearer refused; re-authenticating")
-                version, token = await self.reauth(rpc, refused=token or None)
+                version, token = await self.reauth(rpc, refused=token)
                 continue
             refusals = 0
             channel, data = _notification(message)
@@ -273,7 +274,7 @@ class ParadexStream:
         """Send a valid token on a live connection (its answer arrives among the notifications)."""
         token = await (self.jwt.refresh(stale=refused) if refused else self.jwt.token())
         await rpc.send("auth", {"bearer": token})
-        return int(self.jwt.version), token
+        return self.jwt.version, token
 
     async def _account_snapshot(self, symbol: str) -> AsyncIterator[VenueEvent]:
         try:
