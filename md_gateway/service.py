@@ -21,6 +21,7 @@ from md_gateway.feed import FeedMonitor
 from services.config import Config
 from services.service import Service
 from services.wire import Bbo, Book, FeedState, Mark, MdStatus, Message
+from venues.aster.venue import AsterVenue
 from venues.backpack.venue import BackpackVenue
 from venues.base import Venue, VenueError, VenueEvent
 from venues.common.book import LocalBook
@@ -40,7 +41,7 @@ def topic_of(msg: Message) -> str | None:
 
 async def rest_snapshot(venue: Venue, symbol: str) -> list[VenueEvent]:
     """Book, best bid/offer and mark over REST (the fallback while the stream is silent)."""
-    if not isinstance(venue, BackpackVenue):
+    if not isinstance(venue, BackpackVenue | AsterVenue):
         mark = await venue.mark_price(symbol)
         return [VenueEvent(time.time_ns(), Mark(symbol=symbol, mark=mark))]
     depth = await venue.rest.depth(symbol)
