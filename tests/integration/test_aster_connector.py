@@ -15,8 +15,10 @@ from typing import Any, TypeVar, cast
 import aiohttp
 import pytest
 
+from md_gateway.service import rest_snapshot
 from services.secrets import AsterV1Credentials, AsterV3Credentials, Secret
 from services.wire import (
+    Bbo,
     Book,
     ExStatus,
     FeedState,
@@ -445,3 +447,13 @@ async def test_countdown_cancel_all_fires_unless_rearmed(venue: AsterVenue, emul
     await venue.disarm(SYMBOL)
     await asyncio.sleep(1.5)
     assert len(await venue.open_orders(SYMBOL)) == 1
+
+
+async def test_md_gateway_rest_fallback_serves_aster_book_bbo_and_mark(
+    venue: AsterVenue, emulator: EmulatorServer
+) -> None:
+    book, bbo, mark = (event.msg for event in await rest_snapshot(venue, SYMBOL))
+    bid, ask = best(emulator)
+    assert isinstance(book, Book) and isinstance(bbo, Bbo) and isinstance(mark, Mark)
+    assert (book.bids[0][0], book.asks[0][0]) == (bid, ask) == (bbo.bid, bbo.ask)
+    assert len(book.bids) == venue.stream.depth_levels and mark.mark > 0
