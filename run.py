@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -53,6 +54,12 @@ EMULATOR_START_S = 30.0
 SUPERVISOR_START_S = 15.0
 END_GRACE_S = 30.0
 POLL_S = 0.2
+# The emulator lists every venue's markets; each venue spells its symbols its own way.
+_SYMBOL_SHAPE: dict[str, Callable[[str], bool]] = {
+    "backpack": lambda symbol: symbol.endswith("_PERP"),
+    "paradex": lambda symbol: symbol.endswith("-PERP"),
+    "aster": str.isalnum,
+}
 
 
 class LaunchError(Exception):
@@ -133,10 +140,9 @@ class Launcher:
                     "(or 0 for a free one / metrics off)",
                     code=2,
                 )
-        if cfg.sim and cfg.symbol not in KNOWN_MARKETS:
-            raise LaunchError(
-                unknown_symbol_message(cfg.symbol, KNOWN_MARKETS, exchange="the emulator"), code=2
-            )
+        listed = [symbol for symbol in KNOWN_MARKETS if _SYMBOL_SHAPE[cfg.exchange](symbol)]
+        if cfg.sim and cfg.symbol not in listed:
+            raise LaunchError(unknown_symbol_message(cfg.symbol, listed, exchange="the emulator"), code=2)
 
     def check_venue(self) -> None:
         """The symbol is listed and the trading key works (a signed read), before any process starts."""
@@ -299,15 +305,18 @@ class Launcher:
             for tail in tails:
                 tail.pump()
             for name in PROGRAMS:
-                info = self.supervisor.info(name)
+                try:
+                    info = self.supervisor.info(name)
+                except SupervisorError as exc:
+                    print(f"run.py: {exc}", file=sys.stderr, flush=True)
+                    return 1
                 state = info["statename"]
                 if name == "strategy" and state == "EXITED" and info["exitstatus"] == 0:
                     print("strategy finished its --duration", flush=True)
                     return 0
                 if state == "FATAL" or (name != "strategy" and state == "EXITED"):
-                    print(
-                        f"run.py: {name} stopped ({state}):\n{tail_text(self.logs_dir / (name + '.err.log'))}"
-                    )
+                    log_text = tail_text(self.logs_dir / f"{name}.err.log")
+                    print(f"run.py: {name} stopped ({state}):\n{log_text}", file=sys.stderr, flush=True)
                     return 1
             if time.monotonic() > deadline:
                 print("run.py: the strategy did not end after --duration; stopping it", file=sys.stderr)
