@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import xmlrpc.client
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from supervisor import childutils
 from supervisor.xmlrpc import Faults
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 SERVER_URL_VAR = "SUPERVISOR_SERVER_URL"
 STOPPING = "STOPPING"
+# The programs the guardian outlives when they stop with it (not the paper emulator: it outlives all).
+TRADING_PROGRAMS = ("strategy", "order_gateway", "md_gateway")
 
 
 def program_name(env: Mapping[str, str], *, program: str = "strategy") -> str:
@@ -33,15 +35,18 @@ def program_name(env: Mapping[str, str], *, program: str = "strategy") -> str:
     return f"{group}:{program}"
 
 
-def stopping_peers(env: Mapping[str, str]) -> list[str]:
-    """The other programs of this process's group that supervisord is stopping now (a blocking call)."""
+def stopping_peers(env: Mapping[str, str], *, programs: Collection[str] = TRADING_PROGRAMS) -> list[str]:
+    """Which of ``programs`` in this process's group supervisord is stopping now (a blocking call)."""
     group = env.get("SUPERVISOR_GROUP_NAME", "")
     own = env.get("SUPERVISOR_PROCESS_NAME", "")
     rpc = childutils.getRPCInterface(dict(env))
     return sorted(
         info["name"]
         for info in rpc.supervisor.getAllProcessInfo()
-        if info["group"] == group and info["name"] != own and info["statename"] == STOPPING
+        if info["group"] == group
+        and info["name"] != own
+        and info["name"] in programs
+        and info["statename"] == STOPPING
     )
 
 

@@ -113,7 +113,7 @@ def test_stopping_peers_are_the_other_programs_of_the_group_being_stopped(
         {"group": "mm", "name": "strategy", "statename": "STOPPING"},
         {"group": "mm", "name": "order_gateway", "statename": "STOPPING"},
         {"group": "mm", "name": "md_gateway", "statename": "STOPPED"},
-        {"group": "mm", "name": "emulator", "statename": "RUNNING"},
+        {"group": "mm", "name": "emulator", "statename": "STOPPING"},
         {"group": "other", "name": "strategy", "statename": "STOPPING"},
     ]
     env = {
@@ -122,6 +122,7 @@ def test_stopping_peers_are_the_other_programs_of_the_group_being_stopped(
         "SUPERVISOR_PROCESS_NAME": "risk",
     }
     assert stopping_peers(env) == ["order_gateway", "strategy"]
+    assert stopping_peers(env, programs=("emulator", "risk")) == ["emulator"]
     supervisord.processes = [{"group": "mm", "name": "strategy", "statename": "EXITED"}]
     assert stopping_peers(env) == []
 
