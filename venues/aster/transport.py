@@ -255,9 +255,8 @@ class AsterTransport:
             if status in (418, 429):
                 retry_after = self._pause(status, message, retry_after)
             error = error_for(status, code, message, retry_after_s=retry_after)
-            if status >= 500 and not idempotent:
-                raise OutcomeUnknown(str(error), venue_message=message)
             if isinstance(error, Unavailable) and not idempotent:
+                # 5xx, or -1007 "timeout waiting for the backend": the order may exist.
                 raise OutcomeUnknown(str(error), venue_message=message)
             raise error
         if not body.strip():

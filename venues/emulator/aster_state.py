@@ -17,21 +17,32 @@ LISTEN_KEY_TTL_MS = 60 * 60 * 1000
 
 
 class ClientOrderIds:
-    """``clientOrderId`` text per engine order, and the order behind each text per account and symbol."""
+    """``clientOrderId`` text per engine order, and the order behind each text per account and symbol.
 
-    def __init__(self) -> None:
-        self._by_order: dict[str, str] = {}
+    The oldest of more than ``max_orders`` are forgotten (the engine's own order
+    history is bounded too), so a long simulation does not grow without limit.
+    """
+
+    def __init__(self, *, max_orders: int = 200_000) -> None:
+        self.max_orders = max_orders
+        self._by_order: dict[str, tuple[str, str, str]] = {}  # insertion order: oldest first
         self._by_client: dict[tuple[str, str, str], str] = {}
 
     def assign(self, account_id: str, symbol: str, order_id: str, client_order_id: str | None) -> str:
         """Record the order's client id (generated when none was sent); returns it."""
         text = client_order_id or f"autoclientid-{order_id}"
-        self._by_order[order_id] = text
+        self._by_order[order_id] = (account_id, symbol, text)
         self._by_client[(account_id, symbol, text)] = order_id
+        while len(self._by_order) > self.max_orders:
+            oldest = next(iter(self._by_order))
+            name = self._by_order.pop(oldest)
+            if self._by_client.get(name) == oldest:
+                del self._by_client[name]
         return text
 
     def of(self, order_id: str) -> str:
-        return self._by_order.get(order_id) or f"autoclientid-{order_id}"
+        known = self._by_order.get(order_id)
+        return known[2] if known is not None else f"autoclientid-{order_id}"
 
     def order_id(self, account_id: str, symbol: str, client_order_id: str) -> str | None:
         """The newest order of the account on ``symbol`` that carried this client id."""

@@ -20,6 +20,18 @@ def test_client_order_ids_by_order_and_back() -> None:
     assert ids.order_id("acct", "SOLUSDT", "my-1") == "12"
 
 
+def test_client_order_ids_forget_the_oldest_past_the_cap() -> None:
+    ids = ClientOrderIds(max_orders=2)
+    for number in range(1, 4):
+        ids.assign("acct", "SOLUSDT", str(number), f"c{number}")
+    assert ids.order_id("acct", "SOLUSDT", "c1") is None and ids.of("1") == "autoclientid-1"
+    assert ids.order_id("acct", "SOLUSDT", "c3") == "3"
+    # A client id reused by a newer order survives the older order's eviction.
+    ids.assign("acct", "SOLUSDT", "4", "c2")
+    ids.assign("acct", "SOLUSDT", "5", "c5")
+    assert ids.order_id("acct", "SOLUSDT", "c2") == "4"
+
+
 def test_listen_keys_live_an_hour_from_the_last_keep_alive() -> None:
     keys = ListenKeys(ttl_ms=1000)
     key = keys.open("acct", now_ms=0)
