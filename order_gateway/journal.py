@@ -299,6 +299,14 @@ class Journal:
         ).fetchall()
         return sum((Decimal(row[0]) for row in rows), Decimal(0))
 
+    def order_id_of_fills(self, symbol: str, client_id: int) -> str | None:
+        """The venue id of the order behind fills with ``client_id`` (None: no such fill)."""
+        row = self._db.execute(
+            "SELECT order_id FROM fills WHERE symbol = ? AND client_id = ? ORDER BY ts_ns LIMIT 1",
+            (symbol, client_id),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def last_fill_ns(self, symbol: str) -> int | None:
         row = self._db.execute("SELECT MAX(ts_ns) FROM fills WHERE symbol = ?", (symbol,)).fetchone()
         return None if row[0] is None else int(row[0])

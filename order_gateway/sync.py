@@ -17,7 +17,7 @@ from order_gateway import metrics as og_metrics
 from order_gateway.desk import OrderDesk
 from order_gateway.journal import PENDING
 from order_gateway.state import closed_while_away, plan_reconcile
-from services.wire import OrderUpdate
+from services.wire import OrderUpdate, RejectReason
 from venues.base import Rejected, VenueError
 
 log = logging.getLogger(__name__)
@@ -137,21 +137,22 @@ class Reconciler:
         known = journal.order(client_id)
         if known is None or not known.active:
             return
-        filled = journal.filled_quantity(self.symbol, client_id=client_id, order_id=known.order_id)
-        status, reason = closed_while_away(known.place, order_id=known.order_id, filled=filled)
+        order_id = known.order_id or journal.order_id_of_fills(self.symbol, client_id)
+        filled = journal.filled_quantity(self.symbol, client_id=client_id, order_id=order_id)
+        status, reason = closed_while_away(known.place, order_id=order_id, filled=filled)
         desk.state.unknown.pop(client_id, None)
         og_metrics.UNKNOWN_ORDERS.set(len(desk.state.unknown))
-        log.info(
-            "order %d (%s) is no longer open: %s, %s filled", client_id, known.order_id, status.value, filled
-        )
-        if known.order_id is None:
-            journal.record_status(client_id, status.value, reason=reason, now_ns=time.time_ns())
+        log.info("order %d (%s) is no longer open: %s, %s filled", client_id, order_id, status.value, filled)
+        if order_id is None:
+            # Stored as a refusal, so a retry of this client id is answered with the reason.
+            refusal = f"{RejectReason.UNAVAILABLE.value}: {reason}"
+            journal.record_status(client_id, status.value, reason=refusal, now_ns=time.time_ns())
             return
         p = known.place
         desk.on_order(
             OrderUpdate(
                 symbol=p.symbol,
-                order_id=known.order_id,
+                order_id=order_id,
                 client_id=client_id,
                 side=p.side,
                 order_type=p.order_type,

@@ -33,7 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from services.bus import Bus
+from services.bus import Bus, Received, Subscriber
 from services.config import Config, load_config
 from services.service import endpoints_of
 from services.wire import Heartbeat, RiskState, TradingState
@@ -357,6 +357,16 @@ def bus_for(config_path: Path, *, process: str = "tester") -> Bus:
     """A ``Bus`` on the endpoints of ``config_path`` (call ``close()`` when done)."""
     cfg = read_config(config_path)
     return Bus(endpoints_of(cfg), process=process, keys_dir=cfg.keys_dir)
+
+
+async def wait_connected(sub: Subscriber, *, timeout_s: float = 10.0) -> Received:
+    """The first message a new subscriber gets: proof it is connected and subscribed.
+
+    A SUB socket that connects before (or just as) its publisher binds misses
+    what is published meanwhile; publishers that repeat a status (md.status,
+    ex.status, rk.state, heartbeats) make this return within about a second.
+    """
+    return await asyncio.wait_for(sub.recv(), timeout_s)
 
 
 class FakeGuardian:
