@@ -1,7 +1,7 @@
 """``ParadexVenue``: the ``Venue`` interface for Paradex perpetuals (REST + JSON-RPC WebSocket).
 
-The account is an address plus its STARK (L2) private key; the key may also be
-derived from the account's Ethereum (L1) key as Paradex onboarding does.  The
+The account is an address plus its STARK (L2) private key (``venues.paradex.keys``
+derives both from the account's Ethereum key, as Paradex onboarding does).  The
 key lives only inside a ``StarkSigner`` and never appears in a repr, a log or
 an error.  Paradex implements ``DeadManSwitch`` with cancel-on-disconnect.
 """
@@ -22,7 +22,7 @@ from services.wire import Balance, Fill, FundingPayment, Mark, OrderUpdate, Plac
 from venues.base import DeadManSwitch, MarketRules, Venue, VenueEvent
 from venues.paradex.deadman import CancelOnDisconnect
 from venues.paradex.rest import ParadexRest
-from venues.paradex.signing import StarkSigner, account_address, l2_private_key_from_l1, public_key
+from venues.paradex.signing import StarkSigner
 from venues.paradex.stream import ParadexStream
 from venues.paradex.transport import ParadexTransport
 
@@ -175,16 +175,3 @@ def _signer(address: str | None, key: Secret | str | None) -> StarkSigner | None
         return StarkSigner(account=int(address, 16), private_key=int(text, 16))
     except ValueError:
         raise ValueError("PARADEX_ACCOUNT_ADDRESS and PARADEX_L2_PRIVATE_KEY must be 0x hex") from None
-
-
-async def derive_account(transport: ParadexTransport, l1_private_key: Secret | str) -> tuple[str, Secret]:
-    """``(account_address, l2_private_key)`` of an Ethereum key, with the venue's ``/system/config``."""
-    config = await transport.system_config()
-    text = l1_private_key.reveal() if isinstance(l1_private_key, Secret) else l1_private_key
-    l2_key = l2_private_key_from_l1(text, l1_chain_id=int(config["l1_chain_id"]))
-    address = account_address(
-        public_key(l2_key),
-        proxy_class_hash=int(config["paraclear_account_proxy_hash"], 16),
-        account_class_hash=int(config["paraclear_account_hash"], 16),
-    )
-    return hex(address), Secret(hex(l2_key))
