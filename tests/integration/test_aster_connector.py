@@ -457,3 +457,41 @@ async def test_md_gateway_rest_fallback_serves_aster_book_bbo_and_mark(
     assert isinstance(book, Book) and isinstance(bbo, Bbo) and isinstance(mark, Mark)
     assert (book.bids[0][0], book.asks[0][0]) == (bid, ask) == (bbo.bid, bbo.ask)
     assert len(book.bids) == venue.stream.depth_levels and mark.mark > 0
+
+
+async def control(emulator: EmulatorServer, action: str, body: dict[str, Any] | None = None) -> Any:
+    async with aiohttp.ClientSession() as session:
+        method = "GET" if body is None else "POST"
+        async with session.request(method, f"{emulator.rest_url}/_emulator/{action}", json=body) as response:
+            assert response.status == 200, await response.text()
+            return await response.json()
+
+
+async def test_control_api_and_a_dropped_user_stream_reconnects_and_reconciles(
+    emulator: EmulatorServer, account: AsterAccountSpec
+) -> None:
+    connector = make_venue(emulator, account, auth="v1")
+    stream = connector.private_stream(SYMBOL)
+    try:
+        assert (await next_of(stream, ExStatus)).state is FeedState.LIVE
+        state = await control(emulator, "state")
+        assert list(state["accounts"]) == [account.account_id] and SYMBOL in state["markets"]
+        bid, _ = best(emulator)
+        body = {"api_key": account.account_id, "symbol": SYMBOL, "quantity": "1.5", "entry_price": str(bid)}
+        await control(emulator, "position", body)
+        assert (await next_of(stream, Position, where=lambda p: p.quantity != 0)).quantity == Decimal("1.5")
+        assert (await connector.position(SYMBOL)).quantity == Decimal("1.5")
+        await connector.place_order(limit(Side.SELL, str(bid + 3)))
+        await control(emulator, "faults", {"drop_ws": True})
+        assert (await next_of(stream, ExStatus)).state is FeedState.RECONNECTING
+        assert (await next_of(stream, ExStatus)).state is FeedState.LIVE
+        # After the reconnect the REST snapshot brings the position and the open order.
+        assert (await next_of(stream, Position)).quantity == Decimal("1.5")
+        assert (await next_of(stream, OrderUpdate)).status is OrderStatus.NEW
+        await control(emulator, "reset", {})
+        assert (await next_of(stream, ExStatus)).state is FeedState.RECONNECTING
+        assert (await connector.position(SYMBOL)).quantity == 0
+        assert await connector.open_orders(SYMBOL) == []
+    finally:
+        await stream.aclose()
+        await connector.close()
