@@ -26,12 +26,15 @@ def _load() -> ModuleType:
 
 
 launch = _load()
+EXAMPLE = ROOT / "deploy" / "config.example.toml"
 REAL = {
     "BACKPACK_API_KEY": "real-key",
     "BACKPACK_SECRET_KEY": "real-secret",
     "BACKPACK_SECRET_KEY_FILE": "/etc/perp-mm/secret",
+    "BACKPACK_API_URL": "https://api.backpack.exchange",
     "RISK_BACKPACK_API_KEY": "risk-key",
-    "PERP_MM_CONFIG": "/etc/perp-mm/config.toml",
+    "ASTER_SIGNER_PRIVATE_KEY": "aster-key",
+    "PERP_MM_CONFIG": str(EXAMPLE),
 }
 
 
@@ -70,9 +73,26 @@ def test_paper_env_points_at_loopback_and_drops_real_keys() -> None:
     assert env["BACKPACK_API_URL"] == "http://127.0.0.1:9555"
     assert env["BACKPACK_WS_URL"] == "ws://127.0.0.1:9555/"
     assert (env["BACKPACK_API_KEY"], env["BACKPACK_SECRET_KEY"]) == (account.api_key, account.secret)
-    assert "BACKPACK_SECRET_KEY_FILE" not in env
-    assert "RISK_BACKPACK_API_KEY" not in env
+    for real in ("BACKPACK_SECRET_KEY_FILE", "RISK_BACKPACK_API_KEY", "ASTER_SIGNER_PRIVATE_KEY"):
+        assert real not in env
     assert env["PERP_MM_CONFIG"] == REAL["PERP_MM_CONFIG"]
+
+
+def test_paper_emulator_gets_no_real_key() -> None:
+    env = launch.program_env("venues.emulator", {**REAL, "MM_EMULATOR": "true"}, wait_s=0.0)
+    assert not [name for name in env if name.startswith(("BACKPACK_", "ASTER_", "RISK_"))]
+    assert env["PERP_MM_CONFIG"] == REAL["PERP_MM_CONFIG"]
+
+
+def test_paper_mode_refuses_a_config_for_another_exchange(tmp_path: Path) -> None:
+    config = tmp_path / "aster.toml"
+    text = EXAMPLE.read_text().replace('exchange = "backpack"', 'exchange = "aster"')
+    config.write_text(text.replace('symbol = "SOL_USDC_PERP"', 'symbol = "SOLUSDT"'))
+    env = {"MM_EMULATOR": "true", "PERP_MM_CONFIG": str(config)}
+    with pytest.raises(launch.LaunchError, match="speaks backpack, and the config trades aster"):
+        launch.program_env("risk", env, wait_s=0.0)
+    with pytest.raises(launch.LaunchError, match="speaks backpack"):
+        launch.program_env("venues.emulator", env, wait_s=0.0)
 
 
 def test_paper_account_without_secret_cannot_sign() -> None:
@@ -113,6 +133,7 @@ def test_paper_program_gives_up_without_an_emulator(tmp_path: Path, listening: i
         "MM_EMULATOR": "true",
         "MM_EMULATOR_PORT": str(listening),
         "MM_EMULATOR_ACCOUNTS": str(tmp_path / "none"),
+        "PERP_MM_CONFIG": str(EXAMPLE),
     }
     with pytest.raises(launch.LaunchError, match=r"no emulator on 127\.0\.0\.1"):
         launch.program_env("strategy", env, wait_s=0.3)

@@ -54,8 +54,13 @@ def test_restart_policy() -> None:
     assert conf["program:strategy"]["exitcodes"] == "0"
 
 
-def test_paper_emulator_is_off_unless_switched_on() -> None:
-    assert _conf()["program:emulator"]["autostart"] == "%(ENV_MM_EMULATOR)s"
+def test_paper_emulator_is_off_unless_switched_on_and_outlives_the_guardian() -> None:
+    emulator = _conf()["program:emulator"]
+    assert emulator["autostart"] == "%(ENV_MM_EMULATOR)s"
+    # Its launcher alone gets the stop signal and holds the emulator until the guardian is done.
+    assert emulator["stopasgroup"] == "false"
+    assert emulator["killasgroup"] == "true"
+    assert int(emulator["stopwaitsecs"]) > int(_conf()["program:risk"]["stopwaitsecs"])
 
 
 def test_logs_rotate_in_the_configured_directory() -> None:

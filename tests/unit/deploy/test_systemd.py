@@ -50,8 +50,9 @@ def test_the_unit_runs_supervisord_on_the_top_level_conf() -> None:
 def test_only_supervisord_is_signalled_and_the_guardian_has_time_to_stop_last() -> None:
     service = _unit()["Service"]
     assert service["KillMode"] == "mixed"
-    guardian_stop_s = int(_supervisord_conf()["program:risk"]["stopwaitsecs"])
-    assert int(service["TimeoutStopSec"]) > guardian_stop_s
+    conf = _supervisord_conf()
+    longest_stop_s = max(int(conf[name]["stopwaitsecs"]) for name in conf if name.startswith("program:"))
+    assert int(service["TimeoutStopSec"]) > longest_stop_s
 
 
 def test_every_variable_supervisord_needs_is_provided() -> None:
