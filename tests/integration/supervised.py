@@ -50,20 +50,41 @@ class SupervisedStack:
     supervisor: Supervisor
 
     @classmethod
-    def start(cls, run_dir: Path, emulator: Emulator, **overrides: Any) -> SupervisedStack:
-        """supervisord on ``CONF`` with the stack configured by ``overrides`` (metrics on free ports)."""
+    def start(
+        cls,
+        run_dir: Path,
+        emulator: Emulator | None,
+        *,
+        paper_port: int | None = None,
+        extra_env: dict[str, str] | None = None,
+        **overrides: Any,
+    ) -> SupervisedStack:
+        """supervisord on ``CONF`` with the stack configured by ``overrides`` (metrics on free ports).
+
+        With ``emulator`` the programs trade on it; with ``paper_port`` instead the paper switch is
+        on and the emulator program serves on that port.
+        """
         ports = {program: free_port() for program in PROGRAMS}
         settings = {METRICS_PORT_SETTINGS[program]: port for program, port in ports.items()}
         config_path = write_config(run_dir, **{**settings, **overrides})
         logs_dir = run_dir / "logs"
         logs_dir.mkdir(mode=0o700, exist_ok=True)
+        paper = (
+            {"MM_EMULATOR": "false"}
+            if paper_port is None
+            else {
+                "MM_EMULATOR": "true",
+                "MM_EMULATOR_PORT": str(paper_port),
+            }
+        )
         env = child_env(
             emulator,
             PERP_MM_CONFIG=str(config_path),
             PERP_MM_RUN_DIR=str(run_dir),
             MM_LOG_DIR=str(logs_dir),
-            MM_EMULATOR="false",
             MM_PYTHON=sys.executable,
+            **paper,
+            **(extra_env or {}),
         )
         with (logs_dir / "supervisord.stdout").open("wb") as out:
             proc = subprocess.Popen(

@@ -3,7 +3,8 @@
 The stack quotes, a ``kill -9`` of the strategy is repaired (supervisord
 restarts it, the guardian cancels the dead strategy's orders meanwhile), and
 ``supervisorctl stop all`` leaves no order on the venue with the guardian the
-last program down.
+last program down.  Switched to paper trading, the stack trades on the
+emulator program with its generated account, whatever real keys are set.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import ROOT, Emulator, account_state, wait_for
+from harness import ROOT, Emulator, account_state, emulator_state, free_port, wait_for
 from supervised import CONF, PROGRAMS, SupervisedStack
+
+from venues.emulator.credentials import load_accounts
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -102,3 +105,43 @@ def test_supervisord_refuses_to_start_without_its_environment(run_dir: Path) -> 
     assert result.returncode != 0
     assert re.search(r"contains names \('ENV_(PERP_MM|MM)_\w+'\)", result.stderr), result.stderr
     assert not (run_dir / "supervisor.sock").exists()
+
+
+def test_paper_switch_trades_on_the_emulator_program_only(run_dir: Path) -> None:
+    port = free_port()
+    stack = SupervisedStack.start(
+        run_dir,
+        None,
+        paper_port=port,
+        spread="0.05",
+        quantity="0.1",
+        max_position="5",
+        interval=2,
+        duration=3600,
+        # Real-looking keys and URL: paper programs must never use them.
+        extra_env={"BACKPACK_API_KEY": "not-a-key", "BACKPACK_API_URL": "https://api.backpack.exchange"},
+    )
+    try:
+        stack.wait_running()
+        assert stack.info("emulator")["statename"] == "RUNNING"
+        accounts_file = run_dir / "paper-accounts.json"
+        wait_for(accounts_file.exists, 30, what=f"the emulator's paper account\n{stack.log('emulator')}")
+        account = load_accounts(accounts_file)[0]
+        url = f"http://127.0.0.1:{port}"
+
+        def quoting() -> bool:
+            accounts = emulator_state(url)["accounts"]
+            return len(accounts.get(account.api_key, {}).get("open_orders", [])) >= 2
+
+        wait_for(quoting, 40, what=f"quotes on the paper account\n{stack.logs()}")
+
+        result = stack.ctl("stop", "all")
+        assert result.returncode == 0, result.stdout + result.stderr
+        order = stack.stop_order()
+        # The venue goes last, after the guardian's sweep, which reached it.
+        assert order[-2:] == ["risk", "emulator"], f"{order}\n{stack.log()}"
+        assert re.search(r"stopping: (no order left|cancelled \d+ order)", stack.log("risk")), stack.log(
+            "risk"
+        )
+    finally:
+        stack.close()
