@@ -114,6 +114,7 @@ class Inputs:
             margin_fraction=self.margin_fraction if self.position != 0 else None,
             open_orders=self.open_orders,
             feed_age_s=now_s - self.feed_seen_s if self.feed_seen_s is not None else None,
+            position_age_s=now_s - self.position_as_of_s if self.position_as_of_s is not None else None,
         )
 
     def _position(self, position: Position, as_of_s: float) -> bool:

@@ -98,7 +98,8 @@ class Observation:
     ``md_age_s`` is the age of ``mark_price``; ``feed_age_s`` that of the newest
     message from the market-data feed (read only with ``Limits.watch_feed``).
     ``margin_fraction`` is the account's equity over its position notional (None
-    without a position).  ``open_orders`` None means unknown.
+    without a position).  ``open_orders`` None means unknown.  ``position_age_s``
+    is how old ``position`` is (None: never read), held to the mark's age limit.
     """
 
     now_s: float
@@ -112,6 +113,7 @@ class Observation:
     margin_fraction: Decimal | None = None
     open_orders: int | None = None
     feed_age_s: float | None = None
+    position_age_s: float | None = 0.0
 
 
 class Reason(StrEnum):
@@ -122,6 +124,7 @@ class Reason(StrEnum):
     MANUAL = "manual"
     STRATEGY_HANG = "strategy_hang"
     MD_STALE = "md_stale"
+    POSITION_UNKNOWN = "position_unknown"
     STOP_LOSS = "stop_loss"
     TAKE_PROFIT = "take_profit"
     FLATTEN = "flatten"
@@ -211,6 +214,11 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "Market data stale: orders cancelled, trading halted",
     ),
     "md_recovered": ("行情數據恢復", "Market data fresh again"),
+    "position_unknown": (
+        "無法取得倉位，已撤銷所有掛單並停止交易",
+        "Position unknown: orders cancelled, trading halted",
+    ),
+    "position_recovered": ("倉位數據恢復", "Position known again"),
     "margin": ("保證金率低於下限，只允許減倉", "Margin fraction below the limit: reduce-only"),
     "manual_halt": ("已手動停止交易", "Trading halted by the operator"),
     "manual_resume": ("已手動恢復交易", "Trading resumed by the operator"),

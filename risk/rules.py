@@ -114,6 +114,7 @@ class Guardian:
         self._flattening = False
         self._flatten_new = False
         self._md_reacted = False
+        self._position_reacted = False
         self._hb_instance: str | None = None
         self._hb_fresh_since_s: float | None = None
         self._hung = False
@@ -177,6 +178,7 @@ class Guardian:
         strategy_steady = self._watch_strategy(obs, plan) if self.limits.watch_strategy else True
         mark_fresh = self._mark_fresh(obs)
         md_fresh = self._watch_md(obs, plan, mark_fresh=mark_fresh)
+        position_known = self._watch_position(obs, plan)
         upnl = unrealized_pnl(position=obs.position, entry_price=obs.entry_price, mark_price=obs.mark_price)
         # A stale mark neither triggers nor clears anything: the md_stale halt is the reaction.  A stale
         # feed with a fresh mark (the guardian polls its own) still lets stop-loss and take-profit act.
@@ -189,7 +191,9 @@ class Guardian:
             self._flattening = False
         self._plan_close(obs, plan)
 
-        state, reason = self._resolve(md_fresh=md_fresh, strategy_steady=strategy_steady)
+        state, reason = self._resolve(
+            md_fresh=md_fresh, strategy_steady=strategy_steady, position_known=position_known
+        )
         if state is TradingState.HALTED and obs.open_orders and plan.cancel is None:
             due = self._last_cancel_s is None or obs.now_s - self._last_cancel_s >= self.limits.cancel_retry_s
             if due:
@@ -211,12 +215,15 @@ class Guardian:
         actions.extend(plan.logs)
         return Decision(state=state, reason=reason, actions=tuple(actions), unrealized_pnl=upnl)
 
-    def _resolve(self, *, md_fresh: bool, strategy_steady: bool) -> tuple[TradingState, Reason]:
+    def _resolve(
+        self, *, md_fresh: bool, strategy_steady: bool, position_known: bool
+    ) -> tuple[TradingState, Reason]:
         """The first condition that holds, HALTED ones before REDUCING ones; else ACTIVE."""
         halted = (
             (Reason.MANUAL, self._halt_note is not None),
             (Reason.STRATEGY_HANG, not strategy_steady),
             (Reason.MD_STALE, not md_fresh),
+            (Reason.POSITION_UNKNOWN, not position_known),
         )
         for reason, holds in halted:
             if holds:
@@ -270,6 +277,22 @@ class Guardian:
             if self.limits.watch_feed:
                 detail += f" feed_age_s={_age(obs.feed_age_s)}"
             plan.logs.append(self._line("md_stale", detail=detail))
+        return False
+
+    def _watch_position(self, obs: Observation, plan: _Plan) -> bool:
+        """True while the position was read recently; a guardian blind to it halts, after the grace."""
+        limit_s = self.limits.mark_stale_s or self.limits.md_stale_s
+        age = obs.position_age_s
+        if age is not None and age <= limit_s:
+            if self._position_reacted:
+                self._position_reacted = False
+                plan.logs.append(self._line("position_recovered", level="info"))
+            return True
+        if not self._position_reacted and (age is not None or self._past_grace(obs.now_s)):
+            self._position_reacted = True
+            plan.cancel_all(Reason.POSITION_UNKNOWN)
+            detail = f"position_age_s={_age(age)} limit_s={limit_s}"
+            plan.logs.append(self._line("position_unknown", level="error", detail=detail))
         return False
 
     def _watch_strategy(self, obs: Observation, plan: _Plan) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import pytest
+
 from risk.inputs import Inputs, poll_interval_s
 from risk.model import Limits, Observation
 from services.wire import Balance, Bbo, FeedState, Mark, MdStatus, Position
@@ -27,6 +29,7 @@ def pos(quantity: str, entry: str = "100", mark: str | None = None) -> Position:
 
 def test_nothing_known_yet() -> None:
     obs = Inputs(SYM).observation(now_s=5.0)
+    assert obs.position_age_s is None
     assert (obs.position, obs.mark_price, obs.md_age_s, obs.feed_age_s, obs.open_orders) == (
         D(0),
         None,
@@ -54,6 +57,7 @@ def test_a_poll_answer_older_than_a_bus_message_does_not_overwrite_it() -> None:
     assert inputs.on_poll_position(pos("1.5"), sent_s=2.1)
     obs = inputs.observation(now_s=3.0)
     assert (obs.position, obs.entry_price, obs.venue_unrealized_pnl) == (D("1.5"), D(100), D("1.5"))
+    assert obs.position_age_s == pytest.approx(0.9)
 
 
 def test_a_price_change_is_worth_a_decision_only_with_a_position() -> None:

@@ -59,6 +59,7 @@ def test_state_reasons_are_stable_strings() -> None:
         "manual",
         "strategy_hang",
         "md_stale",
+        "position_unknown",
         "stop_loss",
         "take_profit",
         "flatten",

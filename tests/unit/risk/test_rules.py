@@ -545,3 +545,21 @@ def test_the_mark_may_be_as_old_as_its_own_limit_while_the_feed_keeps_md_stale()
     assert guardian.decide(obs(3.0, md_age_s=3.5, feed_age_s=0.2)).reason is Reason.MD_STALE
     assert guardian.decide(obs(4.0, md_age_s=0.1, feed_age_s=1.5)).reason is Reason.MD_STALE
     assert guardian.decide(obs(5.0, md_age_s=0.1, feed_age_s=0.1)).state is ACTIVE
+
+
+def test_a_position_not_read_for_too_long_halts_and_cancels() -> None:
+    guardian = armed(limits(md_stale_s=2.0))
+    blind = guardian.decide(obs(2.0, position_age_s=2.5))
+    assert (blind.state, blind.reason) == (HALTED, Reason.POSITION_UNKNOWN)
+    assert of(blind, CancelAll) == [CancelAll(Reason.POSITION_UNKNOWN)]
+    assert "position_unknown" in log_keys(blind)
+    back = guardian.decide(obs(3.0, position_age_s=0.1))
+    assert back.state is ACTIVE and "position_recovered" in log_keys(back)
+
+
+def test_a_position_never_read_halts_quietly_until_the_grace_ends() -> None:
+    guardian = Guardian(limits(startup_grace_s=5.0, hang_settle_s=0.0))
+    early = guardian.decide(obs(0.0, position_age_s=None))
+    assert (early.state, early.reason, of(early, CancelAll)) == (HALTED, Reason.POSITION_UNKNOWN, [])
+    late = guardian.decide(obs(5.0, position_age_s=None))
+    assert of(late, CancelAll) == [CancelAll(Reason.POSITION_UNKNOWN)]
