@@ -24,8 +24,8 @@ import xmlrpc.client
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from risk.supervisor import SERVER_URL_VAR, stopping_peers
 from services.config import ConfigError, build_parser, config_from_args
+from services.supervise import SERVER_URL_VAR, stopping_peers
 from venues.emulator.catalog import KNOWN_MARKETS
 from venues.emulator.credentials import AccountSpec, load_accounts
 

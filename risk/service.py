@@ -15,7 +15,6 @@ import logging
 import math
 import os
 import time
-import xmlrpc.client
 from collections.abc import Mapping
 
 from risk import metrics
@@ -23,12 +22,13 @@ from risk.engine import GuardianEngine
 from risk.model import Reason
 from risk.rules import Guardian
 from risk.startup import GuardOptions, check_margin, lang_of, limits_of, market_rules
-from risk.supervisor import SERVER_URL_VAR, SupervisorRestarter, stopping_peers
+from risk.supervisor import SupervisorRestarter
 from services.bus import HeartbeatMonitor, Subscriber
 from services.codec import Envelope, Message
 from services.config import Config, ConfigError
 from services.reqrep import RequestServer
 from services.service import Service
+from services.supervise import outlive
 from services.wire import (
     ErrorReply,
     RejectReason,
@@ -50,6 +50,8 @@ SUBSCRIPTIONS = ("md.", "ex.", "hb.", "st.")
 # Stopping: how long to outlive the programs stopped with the guardian (the strategy's own stop
 # takes up to its 10 s deadline), and how long the final cancel-all may take.
 OUTLIVE_S = 30.0
+# The programs the guardian outlives (not the paper emulator: it outlives the guardian).
+OUTLIVES = ("strategy", "order_gateway", "md_gateway")
 SWEEP_TIMEOUT_S = 10.0
 
 
@@ -118,22 +120,9 @@ class RiskService(Service):
 
     async def _outlive_peers(self) -> None:
         """Under supervisord, wait (bounded) until the programs being stopped with the guardian are gone."""
-        if SERVER_URL_VAR not in self.env:
-            return
-        deadline_s = time.monotonic() + OUTLIVE_S
-        while True:
-            try:
-                peers = await asyncio.to_thread(stopping_peers, self.env)
-            except (OSError, xmlrpc.client.Error) as exc:
-                log.warning("cannot ask supervisord what is stopping (%s): sweeping now", exc)
-                return
-            if not peers:
-                return
-            if time.monotonic() >= deadline_s:
-                log.error("%s still stopping after %.0f s: sweeping now", ", ".join(peers), OUTLIVE_S)
-                return
-            self._publish_once()
-            await asyncio.sleep(STATE_INTERVAL_S)
+        left = await outlive(self.env, programs=OUTLIVES, timeout_s=OUTLIVE_S, tick=self._publish_once)
+        if left:
+            log.error("%s still stopping after %.0f s: sweeping now", ", ".join(left), OUTLIVE_S)
 
     async def _sweep(self) -> None:
         """Cancel every order still resting on the symbol: nothing stays on the book unguarded."""

@@ -4,8 +4,7 @@ supervisord puts ``SUPERVISOR_SERVER_URL`` (``unix://...`` or ``http://...``) in
 its children's environment, with ``SUPERVISOR_PROCESS_NAME`` and
 ``SUPERVISOR_GROUP_NAME``.  A program outside any group is its own group, so
 the strategy is then addressed as plain ``strategy``; inside a group ``g``, as
-``g:strategy``.  ``stopping_peers`` tells the guardian which programs of its
-group supervisord is stopping together with it, so it can leave last.
+``g:strategy``.
 """
 
 from __future__ import annotations
@@ -13,17 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import xmlrpc.client
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 
 from supervisor import childutils
 from supervisor.xmlrpc import Faults
 
-log = logging.getLogger(__name__)
+from services.supervise import SERVER_URL_VAR
 
-SERVER_URL_VAR = "SUPERVISOR_SERVER_URL"
-STOPPING = "STOPPING"
-# The programs the guardian outlives when they stop with it (not the paper emulator: it outlives all).
-TRADING_PROGRAMS = ("strategy", "order_gateway", "md_gateway")
+log = logging.getLogger(__name__)
 
 
 def program_name(env: Mapping[str, str], *, program: str = "strategy") -> str:
@@ -33,21 +29,6 @@ def program_name(env: Mapping[str, str], *, program: str = "strategy") -> str:
     if not group or group == own:
         return program
     return f"{group}:{program}"
-
-
-def stopping_peers(env: Mapping[str, str], *, programs: Collection[str] = TRADING_PROGRAMS) -> list[str]:
-    """Which of ``programs`` in this process's group supervisord is stopping now (a blocking call)."""
-    group = env.get("SUPERVISOR_GROUP_NAME", "")
-    own = env.get("SUPERVISOR_PROCESS_NAME", "")
-    rpc = childutils.getRPCInterface(dict(env))
-    return sorted(
-        info["name"]
-        for info in rpc.supervisor.getAllProcessInfo()
-        if info["group"] == group
-        and info["name"] != own
-        and info["name"] in programs
-        and info["statename"] == STOPPING
-    )
 
 
 class SupervisorRestarter:

@@ -6,10 +6,16 @@ automatically: the launcher starts them one by one (guardian first) and waits
 for each to be up, so a process that cannot start is named at once.  The
 control socket is a unix socket with mode 0700 and the XML-RPC interface is
 on, so the guardian can restart the strategy (``risk.supervisor``).
+
+A program supervisord started can ask it which of its peers are being stopped
+(``stopping_peers``, ``outlive``): supervisord signals a whole group at once,
+and a process that others depend on (the order gateway for the strategy's last
+cancel, the guardian for everyone) waits for them before it goes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import json
@@ -18,17 +24,22 @@ import shlex
 import signal
 import socket
 import subprocess
+import time
 import xmlrpc.client
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from supervisor import childutils
 from supervisor.xmlrpc import SupervisorTransport
 
 # Start order; stopped in reverse, so the guardian is first up and last down.
 PROGRAMS: tuple[str, ...] = ("risk", "md_gateway", "order_gateway", "strategy")
 SOCKET_NAME = "supervisor.sock"
+# supervisord puts its control URL, and the program's name and group, in every child's environment.
+SERVER_URL_VAR = "SUPERVISOR_SERVER_URL"
+_STOPPING = "STOPPING"
 START_SECS = 2
 STOP_WAIT_SECS = 20
 _LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} (\w+)\s")
@@ -167,6 +178,46 @@ class Supervisor:
             self._proxy.supervisor.shutdown()
         except (OSError, xmlrpc.client.Error, http.client.HTTPException):
             return
+
+
+def stopping_peers(env: Mapping[str, str], *, programs: Collection[str]) -> list[str]:
+    """Which of ``programs`` in this process's supervisord group are being stopped now (blocking)."""
+    group = env.get("SUPERVISOR_GROUP_NAME", "")
+    own = env.get("SUPERVISOR_PROCESS_NAME", "")
+    rpc = childutils.getRPCInterface(dict(env))
+    return sorted(
+        info["name"]
+        for info in rpc.supervisor.getAllProcessInfo()
+        if info["group"] == group
+        and info["name"] != own
+        and info["name"] in programs
+        and info["statename"] == _STOPPING
+    )
+
+
+async def outlive(
+    env: Mapping[str, str],
+    *,
+    programs: Collection[str],
+    timeout_s: float,
+    interval_s: float = 0.25,
+    tick: Callable[[], None] | None = None,
+) -> list[str]:
+    """Wait until none of ``programs`` is being stopped with this process; those still stopping at the
+    deadline ([] when done, when not under supervisord or when supervisord does not answer)."""
+    if SERVER_URL_VAR not in env:
+        return []
+    deadline_s = time.monotonic() + timeout_s
+    while True:
+        try:
+            peers = await asyncio.to_thread(stopping_peers, env, programs=programs)
+        except (OSError, xmlrpc.client.Error, http.client.HTTPException):
+            return []  # supervisord is gone or broken: nobody to wait for through it
+        if not peers or time.monotonic() >= deadline_s:
+            return peers
+        if tick is not None:
+            tick()
+        await asyncio.sleep(interval_s)
 
 
 class LogTail:

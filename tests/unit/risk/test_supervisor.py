@@ -11,7 +11,7 @@ from xmlrpc.server import SimpleXMLRPCServer
 import pytest
 from supervisor.xmlrpc import Faults
 
-from risk.supervisor import SupervisorRestarter, program_name, stopping_peers
+from risk.supervisor import SupervisorRestarter, program_name
 
 
 class FakeSupervisord:
@@ -24,8 +24,6 @@ class FakeSupervisord:
         self.server = SimpleXMLRPCServer(("127.0.0.1", 0), logRequests=False, allow_none=True)
         self.server.register_function(self.stop, "supervisor.stopProcess")
         self.server.register_function(self.start, "supervisor.startProcess")
-        self.server.register_function(lambda: self.processes, "supervisor.getAllProcessInfo")
-        self.processes: list[dict[str, str]] = []
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def stop(self, name: Any, wait: Any) -> bool:
@@ -103,30 +101,3 @@ async def test_a_failed_start_is_reported_not_raised(supervisord: FakeSupervisor
 async def test_an_unreachable_supervisord_is_reported_not_raised() -> None:
     restarter = SupervisorRestarter({"SUPERVISOR_SERVER_URL": "unix:///nonexistent/supervisor.sock"})
     assert not await restarter.restart()
-
-
-def test_stopping_peers_are_the_other_programs_of_the_group_being_stopped(
-    supervisord: FakeSupervisord,
-) -> None:
-    supervisord.processes = [
-        {"group": "mm", "name": "risk", "statename": "STOPPING"},
-        {"group": "mm", "name": "strategy", "statename": "STOPPING"},
-        {"group": "mm", "name": "order_gateway", "statename": "STOPPING"},
-        {"group": "mm", "name": "md_gateway", "statename": "STOPPED"},
-        {"group": "mm", "name": "emulator", "statename": "STOPPING"},
-        {"group": "other", "name": "strategy", "statename": "STOPPING"},
-    ]
-    env = {
-        "SUPERVISOR_SERVER_URL": supervisord.url,
-        "SUPERVISOR_GROUP_NAME": "mm",
-        "SUPERVISOR_PROCESS_NAME": "risk",
-    }
-    assert stopping_peers(env) == ["order_gateway", "strategy"]
-    assert stopping_peers(env, programs=("emulator", "risk")) == ["emulator"]
-    supervisord.processes = [{"group": "mm", "name": "strategy", "statename": "EXITED"}]
-    assert stopping_peers(env) == []
-
-
-def test_stopping_peers_raises_when_supervisord_is_unreachable() -> None:
-    with pytest.raises(OSError):
-        stopping_peers({"SUPERVISOR_SERVER_URL": "unix:///nonexistent/supervisor.sock"})

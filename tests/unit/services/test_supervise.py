@@ -6,18 +6,24 @@ import shlex
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from xmlrpc.server import SimpleXMLRPCServer
 
+import pytest
 from supervisor.options import ServerOptions
 
 from services.supervise import (
     PROGRAMS,
     SOCKET_NAME,
     LogTail,
+    outlive,
     programs_for,
     reap,
     render_config,
     socket_alive,
+    stopping_peers,
     tail_text,
 )
 
@@ -119,3 +125,85 @@ def test_reap_terminates_a_running_process_and_accepts_none() -> None:
     assert reap(proc, timeout_s=10)
     assert proc.returncode is not None
     assert reap(None)
+
+
+class FakeSupervisord:
+    """Answers getAllProcessInfo like supervisord, over loopback XML-RPC."""
+
+    def __init__(self) -> None:
+        self.processes: list[dict[str, str]] = []
+        self.server = SimpleXMLRPCServer(("127.0.0.1", 0), logRequests=False, allow_none=True)
+        self.server.register_function(lambda: self.processes, "supervisor.getAllProcessInfo")
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def supervisord() -> Iterator[FakeSupervisord]:
+    fake = FakeSupervisord()
+    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        fake.server.shutdown()
+        fake.server.server_close()
+
+
+def _env(fake: FakeSupervisord) -> dict[str, str]:
+    return {
+        "SUPERVISOR_SERVER_URL": fake.url,
+        "SUPERVISOR_GROUP_NAME": "mm",
+        "SUPERVISOR_PROCESS_NAME": "risk",
+    }
+
+
+def test_stopping_peers_are_the_named_programs_of_the_group_being_stopped(
+    supervisord: FakeSupervisord,
+) -> None:
+    supervisord.processes = [
+        {"group": "mm", "name": "risk", "statename": "STOPPING"},
+        {"group": "mm", "name": "strategy", "statename": "STOPPING"},
+        {"group": "mm", "name": "order_gateway", "statename": "STOPPING"},
+        {"group": "mm", "name": "md_gateway", "statename": "STOPPED"},
+        {"group": "mm", "name": "emulator", "statename": "STOPPING"},
+        {"group": "other", "name": "strategy", "statename": "STOPPING"},
+    ]
+    trading = ("strategy", "order_gateway", "md_gateway")
+    assert stopping_peers(_env(supervisord), programs=trading) == ["order_gateway", "strategy"]
+    # Never itself, and only what was asked for.
+    assert stopping_peers(_env(supervisord), programs=("risk", "emulator")) == ["emulator"]
+
+
+def test_stopping_peers_raises_when_supervisord_is_unreachable() -> None:
+    with pytest.raises(OSError):
+        stopping_peers(
+            {"SUPERVISOR_SERVER_URL": "unix:///nonexistent/supervisor.sock"}, programs=("strategy",)
+        )
+
+
+async def test_outlive_returns_once_the_peers_have_stopped(supervisord: FakeSupervisord) -> None:
+    supervisord.processes = [{"group": "mm", "name": "strategy", "statename": "STOPPING"}]
+    ticks = []
+
+    def tick() -> None:
+        ticks.append(1)
+        if len(ticks) == 3:
+            supervisord.processes = [{"group": "mm", "name": "strategy", "statename": "STOPPED"}]
+
+    left = await outlive(_env(supervisord), programs=("strategy",), timeout_s=10, interval_s=0.01, tick=tick)
+    assert left == []
+    assert len(ticks) == 3
+
+
+async def test_outlive_gives_up_at_the_deadline_naming_who_is_still_stopping(
+    supervisord: FakeSupervisord,
+) -> None:
+    supervisord.processes = [{"group": "mm", "name": "strategy", "statename": "STOPPING"}]
+    left = await outlive(_env(supervisord), programs=("strategy",), timeout_s=0.1, interval_s=0.01)
+    assert left == ["strategy"]
+
+
+async def test_outlive_waits_for_nothing_outside_supervisord_or_when_it_is_gone() -> None:
+    assert await outlive({}, programs=("strategy",), timeout_s=10) == []
+    gone = {"SUPERVISOR_SERVER_URL": "unix:///nonexistent/supervisor.sock"}
+    assert await outlive(gone, programs=("strategy",), timeout_s=10) == []
