@@ -11,6 +11,7 @@ from contextlib import aclosing
 from decimal import Decimal
 from typing import TypeVar
 
+import aiohttp
 import pytest
 
 from services.wire import (
@@ -32,7 +33,7 @@ from services.wire import (
     TimeInForce,
     Trade,
 )
-from venues.base import AuthError, Rejected
+from venues.base import AuthError, RateLimited, Rejected, Unavailable, UnknownOrderState
 from venues.emulator.credentials import AccountSpec
 from venues.emulator.paradex_accounts import generate_paradex_account
 from venues.emulator.server import EmulatorServer
@@ -311,3 +312,94 @@ async def _until(check: Callable[[], bool], *, timeout_s: float = 5.0) -> None:
     while not check():
         assert loop.time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+async def _control(emu: EmulatorServer, action: str, body: dict[str, object]) -> dict[str, object]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{emu.rest_url}/_emulator/{action}", json=body) as answer,
+    ):
+        assert answer.status == 200, await answer.text()
+        result: dict[str, object] = await answer.json()
+        return result
+
+
+async def test_control_api_position_state_and_reset(
+    setup: tuple[EmulatorServer, AccountSpec, ParadexVenue],
+) -> None:
+    emu, account, venue = setup
+    await _control(
+        emu,
+        "position",
+        {"api_key": account.api_key, "symbol": SYMBOL, "quantity": "-0.02", "entry_price": "60000"},
+    )
+    position = await venue.position(SYMBOL)
+    assert (position.quantity, position.entry_price) == (Decimal("-0.02"), Decimal(60000))
+    resting = _place(Side.SELL, _quote(emu, Side.SELL, away_ticks=50), post_only=True)
+    await venue.place_order(resting)
+    async with aiohttp.ClientSession() as http, http.get(f"{emu.rest_url}/_emulator/state") as answer:
+        state = await answer.json()
+    assert [o["client_id"] for o in state["accounts"][account.api_key]["open_orders"]] == [resting.client_id]
+    await _control(emu, "reset", {})
+    assert await venue.open_orders(SYMBOL) == []
+    assert await venue.get_order(SYMBOL, client_id=resting.client_id) is None
+    assert (await venue.position(SYMBOL)).quantity == 0
+
+
+async def test_a_skewed_venue_clock_is_measured_and_signed_with() -> None:
+    emu, account = await _emulator()
+    await _control(emu, "faults", {"clock_offset_ms": 90_000})
+    venue = _venue(emu, account)
+    try:
+        assert await venue.open_orders(SYMBOL) == []
+        assert abs(venue.transport.now_ms() - emu.core.now_ms()) < 2000
+        placed = await venue.place_order(
+            _place(Side.BUY, _quote(emu, Side.BUY, away_ticks=50), post_only=True)
+        )
+        assert placed.status is OrderStatus.NEW
+    finally:
+        await venue.close()
+        await emu.stop()
+
+
+async def test_injected_errors_are_typed(setup: tuple[EmulatorServer, AccountSpec, ParadexVenue]) -> None:
+    emu, account, _ = setup
+    venue = ParadexVenue(
+        api_url=emu.rest_url + "/v1",
+        account_address=account.api_key,
+        l2_private_key=account.secret,
+        max_attempts=2,
+        resolve_timeout_s=0.5,
+    )
+    try:
+        await venue.load_markets()
+        await venue.open_orders(SYMBOL)  # authenticated, chain id and clock known
+        await _control(emu, "faults", {"rate_limit_rate": 1.0})
+        with pytest.raises(RateLimited):
+            await venue.open_orders(SYMBOL)
+        await _control(emu, "faults", {"error_rate": 1.0})
+        with pytest.raises(Unavailable):
+            await venue.open_orders(SYMBOL)
+        order = _place(Side.BUY, _quote(emu, Side.BUY, away_ticks=50), post_only=True)
+        with pytest.raises(UnknownOrderState) as unknown:
+            await venue.place_order(order)
+        assert unknown.value.client_id == order.client_id
+        await _control(emu, "faults", {})
+        # The 5xx was injected before the order reached the book: it does not exist.
+        assert await venue.get_order(SYMBOL, client_id=order.client_id) is None
+    finally:
+        await venue.close()
+
+
+async def test_a_dropped_private_stream_comes_back_live(
+    setup: tuple[EmulatorServer, AccountSpec, ParadexVenue],
+) -> None:
+    emu, _, venue = setup
+    async with aclosing(venue.private_stream(SYMBOL)) as events:
+        assert (await _first(events, ExStatus)).state is FeedState.LIVE
+        await _control(emu, "faults", {"drop_ws": True})
+        assert (await _first(events, ExStatus)).state is FeedState.RECONNECTING
+        assert (await _first(events, ExStatus)).state is FeedState.LIVE
+        order = _place(Side.BUY, None, tif=TimeInForce.IOC)
+        await venue.place_order(order)
+        assert (await _first(events, Fill)).client_id == order.client_id
