@@ -172,6 +172,7 @@ def _signer(address: str | None, key: Secret | str | None) -> StarkSigner | None
     if not address:
         raise ValueError("a Paradex L2 private key needs its account address")
     try:
-        return StarkSigner(account=int(address, 16), private_key=int(text, 16))
+        account, private_key = int(address, 16), int(text, 16)
     except ValueError:
         raise ValueError("PARADEX_ACCOUNT_ADDRESS and PARADEX_L2_PRIVATE_KEY must be 0x hex") from None
+    return StarkSigner(account=account, private_key=private_key)
