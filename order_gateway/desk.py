@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from order_gateway import metrics as og_metrics
 from order_gateway.calls import VenueCalls
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 PROCESS = "order_gateway"
 MAX_BUDGET_WAIT_S = 1.0  # a place that would wait longer for the venue's budget is refused
 IN_FLIGHT_WAIT_S = 15.0  # how long a cancel by client id waits for that order's place to finish
+FILL_GRACE_S = 2.0  # how long a reported fill may lag its order's update on the stream
 
 
 @dataclass(slots=True)
@@ -86,6 +88,8 @@ class OrderDesk:
         self.pub = publisher
         self.status = DeskStatus()
         self._placed: dict[int, asyncio.Event] = {}
+        # order id -> (deadline, client id, filled size) of orders whose fills are awaited
+        self.fills_due: dict[str, tuple[float, int | None, Decimal]] = {}
 
     # ------------------------------------------------------------ requests
 
@@ -275,12 +279,29 @@ class OrderDesk:
 
     def on_order(self, update: OrderUpdate, *, ts_ns: int) -> None:
         """Apply an order's state; journal and publish it when it changed."""
-        if not self.state.apply(update, now_s=time.monotonic()):
+        now_s = time.monotonic()
+        if not self.state.apply(update, now_s=now_s):
             return
         self.journal.record_order(update, now_ns=time.time_ns())
+        if update.filled_quantity > 0:
+            # The stream sends each fill next to the order's update; if it has not come
+            # by the deadline, the fill history is read (``fills_missing``).
+            self.fills_due[update.order_id] = (now_s + FILL_GRACE_S, update.client_id, update.filled_quantity)
         self.pub.publish(f"ex.order.{self.symbol}", update, ts_ns=ts_ns)
         og_metrics.OPEN_ORDERS.set(len(self.state.open))
         og_metrics.UNKNOWN_ORDERS.set(len(self.state.unknown))
+
+    def fills_missing(self, *, now_s: float) -> bool:
+        """True when an order reported filled past its deadline has fewer fills journaled than that."""
+        missing = False
+        for order_id, (due_s, client_id, filled) in list(self.fills_due.items()):
+            if now_s < due_s:
+                continue
+            del self.fills_due[order_id]
+            cid = client_id if client_id is not None else 0
+            if self.journal.filled_quantity(self.symbol, client_id=cid, order_id=order_id) < filled:
+                missing = True
+        return missing
 
     def on_fill(self, fill: Fill, *, ts_ns: int) -> bool:
         """Journal a fill and publish it if it is new (the stream and REST history both report it)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -27,6 +28,7 @@ from services.bus import HeartbeatMonitor, Subscriber
 from services.config import Config
 from services.reqrep import RequestServer
 from services.service import Service
+from services.supervise import outlive
 from services.wire import (
     Balance,
     ExStatus,
@@ -126,6 +128,13 @@ class OrderGateway(Service):
                 task.cancel()
             if self._reconcile_task is not None:
                 self._reconcile_task.cancel()
+
+    async def drain(self) -> None:
+        # supervisord signals the whole group at once: keep serving the strategy's last cancel-all
+        # until it has exited, instead of leaving it to time out against a closed socket.
+        left = await outlive(os.environ, programs=("strategy",), timeout_s=self.drain_deadline_s - 1.0)
+        if left:
+            log.warning("the strategy is still stopping after %.0f s: stopping anyway", self.drain_deadline_s)
 
     async def shutdown(self) -> None:
         if self._venue is not None:
@@ -239,6 +248,9 @@ class OrderGateway(Service):
             if not desk.status.ready:
                 continue
             try:
+                if desk.fills_missing(now_s=now_s):
+                    log.warning("fills reported on orders did not arrive on the stream; reading the history")
+                    await reconciler.fetch_fills()
                 if desk.state.unknown and now_s - last_unknown >= self.unknown_interval_s:
                     last_unknown = now_s
                     await reconciler.resolve_unknown()

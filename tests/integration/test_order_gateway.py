@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,6 +30,7 @@ from harness import (
     write_config,
 )
 
+from order_gateway.journal import Journal
 from order_gateway.service import journal_path
 from services.bus import Bus, Received, Subscriber
 from services.codec import decode, encode
@@ -375,10 +377,15 @@ async def test_kill_9_during_a_burst_then_restart_agrees_with_the_exchange(gatew
         except TimeoutError:
             return None
 
+    # The first 10 placements are executed but their answers hang, and every request is slow,
+    # so the kill finds orders on the exchange that the journal only has as sent.
+    emulator_control(gateway.emulator.rest_url, "faults", {"hang_after_execute": 10, "latency_ms": 200})
     burst = [asyncio.create_task(send(cid)) for cid in ids]
     await async_wait_for(lambda: sum(task.done() for task in burst) >= 8, 30, what="some replies")
     kill_process(gateway.proc)
-    await asyncio.gather(*burst)
+    results = await asyncio.gather(*burst)
+    emulator_control(gateway.emulator.rest_url, "faults", {})
+    assert sum(reply is None for reply in results) >= 10, "the hung answers should be lost with the gateway"
 
     gateway.restart()
     snap = await gateway.wait_ready()
@@ -411,3 +418,46 @@ async def test_kill_9_during_a_burst_then_restart_agrees_with_the_exchange(gatew
     snap = await gateway.snapshot()
     assert {o.order_id for o in snap.orders} == {o["order_id"] for o in venue_open}
     assert account_state(gateway.emulator)["orders_placed"] == len(by_client)
+
+
+async def test_a_restart_resolves_orders_journaled_as_sent(
+    run_dir: Path, emulator: Emulator, children: Children
+) -> None:
+    """A crash right after journaling: one order reached the venue, one never did, one filled meanwhile."""
+    config = write_config(run_dir, order_rate_limit=500)
+    journal = Journal(journal_path(read_config(config)))
+    resting = Place(client_id=71, symbol=SYM, side=Side.BUY, quantity=D("0.1"), price=D(100))
+    lost = Place(client_id=72, symbol=SYM, side=Side.BUY, quantity=D("0.1"), price=D(101))
+    filled = Place(client_id=73, symbol=SYM, side=Side.BUY, quantity=D("0.1"), order_type=OrderType.MARKET)
+    now_ns = time.time_ns()
+    for place in (resting, lost, filled):
+        journal.record_intent(place, now_ns=now_ns)
+    journal.close()
+    venue = BackpackVenue(
+        api_url=emulator.rest_url, ws_url=emulator.ws_url, api_key=emulator.api_key, secret=emulator.secret
+    )
+    try:
+        on_venue = await venue.place_order(resting)
+        taken = await venue.place_order(filled)
+    finally:
+        await venue.close()
+    assert taken.status is OrderStatus.FILLED
+    async for gw in start_gateway(run_dir, emulator, children):
+        snap = await gw.snapshot()
+        assert [o.order_id for o in snap.orders] == [on_venue.order_id]
+        rows = journal_rows(
+            gw.config, "SELECT client_id, order_id, status, filled FROM orders ORDER BY client_id"
+        )
+        assert rows == [
+            (71, on_venue.order_id, "new", "0"),
+            (72, None, "rejected", "0"),
+            (73, taken.order_id, "filled", "0.1"),
+        ]
+        fills = journal_rows(gw.config, "SELECT client_id, quantity FROM fills")
+        assert fills == [(73, "0.1")]
+        # Retries are answered from the journal, never sent again.
+        again = await gw.place(71, price="100")
+        assert again.ok and again.order is not None and again.order.order_id == on_venue.order_id
+        refused = await gw.place(72, price="101")
+        assert not refused.ok and refused.reason is RejectReason.UNAVAILABLE
+        assert account_state(emulator)["orders_placed"] == 2
