@@ -284,7 +284,11 @@ async def test_risk_ctl_over_tcp_with_curve_keys(
 ) -> None:
     keys_dir = run_dir / "keys"
     generate_keys(keys_dir)
-    endpoints = {f"{name}_endpoint": f"tcp://127.0.0.1:{free_port()}" for name in ENDPOINT_NAMES}
+    ports: set[int] = set()
+    while len(ports) < len(ENDPOINT_NAMES):
+        ports.add(free_port())
+    urls = (f"tcp://127.0.0.1:{port}" for port in ports)
+    endpoints = {f"{name}_endpoint": url for name, url in zip(ENDPOINT_NAMES, urls, strict=True)}
     config, _ = guardian(run_dir, emulator, children, peers, keys_dir=str(keys_dir), **endpoints)
     active = await wait_state(config, TradingState.ACTIVE)
     assert "strategy" in active.heartbeat_ages_s
