@@ -2,11 +2,10 @@
 
 ``GuardianEngine`` knows nothing of the bus: the process feeds it bus messages
 (``on_bus``) when there is a bus, and the standalone kill switch runs it with
-none.  Three tasks: the poll (position, mark, open orders, margin; faster
-near a limit), the decision loop (every ``decide_interval_s`` and at once when
-an input changed) and one worker that sends cancels and closes in the order
-the rules asked for them.  The venue is never reached through the order
-gateway.
+none.  Its tasks: the poll (position, mark, open orders, margin; faster near
+a limit), the decision loop (every ``decide_interval_s`` and at once when an
+input changed), one worker sending cancel-alls and one sending closes.  The
+venue is never reached through the order gateway.
 """
 
 from __future__ import annotations
@@ -111,7 +110,10 @@ class GuardianEngine:
         self.polls = 0
         self._wake = asyncio.Event()
         self._poll_now = asyncio.Event()
-        self._work: asyncio.Queue[CancelAll | ClosePosition] = asyncio.Queue()
+        # Cancels and closes have a worker each: a close whose outcome the venue takes long to
+        # resolve must never hold back a cancel-all (nor the other way round).
+        self._cancels: asyncio.Queue[CancelAll] = asyncio.Queue()
+        self._closes: asyncio.Queue[ClosePosition] = asyncio.Queue()
         self._side_tasks: set[asyncio.Task[None]] = set()
         metrics.TRADING_STATE.set(metrics.STATE_CODES[guardian.state])
 
@@ -122,7 +124,8 @@ class GuardianEngine:
         tasks = [
             asyncio.create_task(self._poll_loop(), name="risk-poll"),
             asyncio.create_task(self._decide_loop(), name="risk-decide"),
-            asyncio.create_task(self._worker(), name="risk-worker"),
+            asyncio.create_task(self._cancel_worker(), name="risk-cancels"),
+            asyncio.create_task(self._close_worker(), name="risk-closes"),
         ]
         if isinstance(self.venue, DeadManSwitch):
             tasks.append(asyncio.create_task(self._dead_man_loop(self.venue), name="risk-dead-man"))
@@ -189,8 +192,10 @@ class GuardianEngine:
             metrics.ACTIONS.labels("set_state", action.reason.value or "none").inc()
             log.info("trading state %s (%s)", action.state.value, action.reason.value or "ok")
             self.on_state(action.state, action.reason)
-        elif isinstance(action, CancelAll | ClosePosition):
-            self._work.put_nowait(action)
+        elif isinstance(action, CancelAll):
+            self._cancels.put_nowait(action)
+        elif isinstance(action, ClosePosition):
+            self._closes.put_nowait(action)
         elif isinstance(action, RestartStrategy):
             self._restart(action.reason)
         elif isinstance(action, Log):
@@ -210,13 +215,18 @@ class GuardianEngine:
 
     # ------------------------------------------------------------ acting on the venue
 
-    async def _worker(self) -> None:
+    async def _cancel_worker(self) -> None:
         while True:
-            action = await self._work.get()
-            if isinstance(action, CancelAll):
-                await self._cancel_all(action.reason)
-            else:
-                await self._close(action)
+            action = await self._cancels.get()
+            # Cancel-alls asked for while one was under way are all served by the next one.
+            while not self._cancels.empty():
+                self._cancels.get_nowait()
+            await self._cancel_all(action.reason)
+            self._poll_now.set()
+
+    async def _close_worker(self) -> None:
+        while True:
+            await self._close(await self._closes.get())
             self._poll_now.set()
 
     async def _cancel_all(self, reason: Reason) -> None:
