@@ -18,7 +18,7 @@ from risk.model import Limits, Reason
 from risk.orders import is_guardian_id
 from risk.rules import Guardian
 from risk.startup import GuardOptions
-from services.wire import Bbo, OrderType, RiskEvent, Side, TradingState
+from services.wire import Bbo, OrderType, OrderUpdate, Place, RiskEvent, Side, TradingState
 
 pytestmark = pytest.mark.timeout(20)
 FAST = GuardOptions(poll_interval_s=0.05, near_poll_interval_s=0.02, dead_man_timeout_s=0.3)
@@ -226,3 +226,25 @@ async def test_metrics_follow_state_actions_and_polls(venue: FakeVenue) -> None:
     assert sample("mm_risk_actions_total", {"action": "close", "reason": "stop_loss"}) == closes + 1
     assert sample("mm_risk_poll_latency_seconds_count") >= polls + 2
     assert sample("mm_risk_last_action_timestamp_seconds") > time.time() - 60
+
+
+async def test_a_close_stuck_at_the_venue_never_holds_back_a_cancel_all(venue: FakeVenue) -> None:
+    venue.quantity, venue.entry, venue.mark = D(1), D(100), D(90)
+    release = asyncio.Event()
+    place = venue.place_order
+
+    async def stuck(order: Place) -> OrderUpdate:
+        await release.wait()
+        return await place(order)
+
+    venue.place_order = stuck
+    recorder = Recorder()
+    async with running(make(venue, recorder, stop_loss=D(-5))) as engine:
+        await until(lambda: engine.decision is not None and engine.guardian.reason is Reason.STOP_LOSS)
+        cancels = venue.cancel_alls
+        venue.resting = 2
+        engine.command("halt")
+        await until(lambda: venue.cancel_alls > cancels and venue.resting == 0, timeout_s=2.0)
+        assert venue.placed == []
+        release.set()
+        await until(lambda: venue.quantity == 0)
