@@ -25,7 +25,7 @@ from order_gateway.limits import Limits, TokenBucket, effective_state
 from order_gateway.state import SymbolState
 from order_gateway.sync import Reconciler
 from services.bus import HeartbeatMonitor, Subscriber
-from services.config import Config
+from services.config import Config, ConfigError
 from services.reqrep import RequestServer
 from services.service import Service
 from services.supervise import outlive
@@ -153,7 +153,7 @@ class OrderGateway(Service):
                 await asyncio.sleep(self.retry_s)
                 continue
             if self.symbol not in markets:
-                raise SystemExit(f"{venue.name} lists no perpetual market {self.symbol}")
+                raise ConfigError([f"{venue.name} lists no perpetual market {self.symbol}"])
             return markets[self.symbol]
 
     # ------------------------------------------------------------ the guardian

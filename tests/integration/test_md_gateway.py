@@ -8,7 +8,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from harness import Children, Emulator, bus_for, child_env, emulator_control, process_log, write_config
+from harness import (
+    Children,
+    Emulator,
+    bus_for,
+    child_env,
+    emulator_control,
+    free_port,
+    process_log,
+    write_config,
+)
 
 from services.bus import Received, Subscriber
 from services.wire import Bbo, Book, FeedState, Mark, MdStatus, Message, Trade
@@ -92,3 +101,28 @@ async def test_stale_within_a_second_of_a_dropped_websocket_and_live_after_recon
     await next_where(md, MdStatus, state=FeedState.LIVE, timeout_s=30)
     await next_where(md, Book, timeout_s=10)
     await next_where(md, Bbo, timeout_s=10)
+
+
+async def test_without_a_stream_it_serves_rest_snapshots_after_the_staleness(
+    run_dir: Path, emulator: Emulator, children: Children
+) -> None:
+    config = write_config(run_dir, md_stale=1.0)
+    bus = bus_for(config)
+    sub = bus.subscriber(["md"], ["md."], max_age_s=None)
+    dead_ws = f"ws://127.0.0.1:{free_port()}/"
+    children.start("md_gateway", config, child_env(emulator, BACKPACK_WS_URL=dead_ws))
+    try:
+        status = await next_where(sub, MdStatus, timeout_s=30)
+        assert status.body.state is FeedState.RECONNECTING  # type: ignore[attr-defined]
+        book = await next_where(sub, Book, timeout_s=15)
+        bbo = await next_where(sub, Bbo, timeout_s=5)
+        mark = await next_where(sub, Mark, timeout_s=5)
+        assert book.body.bids and book.body.asks  # type: ignore[attr-defined]
+        assert bbo.body.bid == book.body.bids[0][0]  # type: ignore[attr-defined]
+        assert mark.body.mark > 0  # type: ignore[attr-defined]
+        # Still not live: REST snapshots never pass for a working stream.
+        again = await next_where(sub, MdStatus, timeout_s=5)
+        assert again.body.state is FeedState.RECONNECTING  # type: ignore[attr-defined]
+    finally:
+        bus.close()
+        print(process_log(config, "md_gateway"))
