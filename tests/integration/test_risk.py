@@ -253,6 +253,20 @@ async def test_a_stale_market_data_feed_halts_until_it_is_fresh_again(
     await wait_state(config, TradingState.ACTIVE, timeout_s=10)
 
 
+async def test_on_hang_flatten_also_closes_the_position(
+    run_dir: Path, emulator: Emulator, children: Children, peers: Peers
+) -> None:
+    config, _ = guardian(run_dir, emulator, children, peers, on_hang="flatten")
+    await wait_state(config, TradingState.ACTIVE)
+    set_position(emulator, "-0.4", mark(emulator))
+    await rest_orders(emulator, 1)
+    peers.procs["strategy"].kill()
+    await async_wait_for(lambda: position(emulator) == 0 and not open_orders(emulator), 15, what="flat")
+    assert [(c["side"], c["quantity"]) for c in closes(emulator)] == [("buy", "0.4")]
+    halted = await wait_state(config, TradingState.HALTED, timeout_s=5)
+    assert halted.reason == "strategy_hang"
+
+
 # ---------------------------------------------------------------- risk_ctl
 
 
