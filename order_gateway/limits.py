@@ -107,9 +107,13 @@ class Limits:
 
 
 def check_client_id(client_id: int) -> Refusal | None:
-    """Client ids are uint32 and never 0."""
+    """Client ids are uint32, never 0, with the top bit clear (the guardian's own range)."""
     if not 0 < client_id <= MAX_CLIENT_ID:
         return Refusal(RejectReason.MALFORMED, f"client id {client_id} is not a uint32 above 0")
+    if client_id >= GUARDIAN_CLIENT_ID_MIN:
+        return Refusal(
+            RejectReason.MALFORMED, f"client id {client_id} has the top bit set: the guardian's range"
+        )
     return None
 
 

@@ -106,10 +106,10 @@ def test_trading_state() -> None:
     assert check_state(place(reduce_only=True), state=TradingState.REDUCING, why="") is None
 
 
-def test_client_ids_are_uint32_above_zero() -> None:
+def test_client_ids_are_uint32_above_zero_outside_the_guardians_range() -> None:
     assert check_client_id(1) is None
-    assert check_client_id(2**32 - 1) is None
-    for bad in (0, -1, 2**32):
+    assert check_client_id(2**31 - 1) is None
+    for bad in (0, -1, 2**31, 2**32 - 1, 2**32):
         refusal = check_client_id(bad)
         assert refusal is not None and refusal.reason is RejectReason.MALFORMED
 
