@@ -20,3 +20,9 @@ MD_REST_POLLS = Counter(
     "mm_md_rest_polls_total", "REST snapshots taken while the stream was silent, by outcome", ["outcome"]
 )
 MD_STATE = Gauge("mm_md_feed_state", "1 for the feed's current state (live, stale, reconnecting)", ["state"])
+
+# Every kind exists from the start, so rates and alerts see zeros, not gaps.
+for _kind in ("bbo", "book", "trade", "mark"):
+    MD_UPDATES.labels(_kind)
+for _outcome in ("ok", "error"):
+    MD_REST_POLLS.labels(_outcome)

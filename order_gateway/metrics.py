@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.wire import RejectReason, Side
+
 ORDERS_SUBMITTED = Counter("mm_orders_submitted_total", "Orders sent to the venue", ["side"])
 ORDER_REJECTS = Counter(
     "mm_order_rejects_total", "Order requests refused, by the gateway or the venue", ["reason"]
@@ -26,3 +28,11 @@ ORPHANS_CANCELLED = Counter(
     "mm_orphan_orders_cancelled_total", "Unknown orders found on the venue and cancelled"
 )
 EXEC_STATE = Gauge("mm_exec_stream_state", "1 for the private stream's state", ["state"])
+
+# Every label of a fixed set exists from the start, so rates and alerts see zeros, not gaps.
+for _reason in RejectReason:
+    ORDER_REJECTS.labels(_reason.value)
+for _side in Side:
+    ORDERS_SUBMITTED.labels(_side.value)
+    for _liquidity in ("maker", "taker"):
+        FILLS.labels(_side.value, _liquidity)
