@@ -5,6 +5,8 @@ The client's bus identity is the process ``ctl`` (its CURVE key pair over tcp).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from services.bus import Bus
 from services.config import Config
 from services.endpoints import EndpointError
@@ -14,6 +16,8 @@ from services.wire import ErrorReply, Message, RiskCommand, RiskStatus
 from venues.precision import fmt
 
 CLIENT_PROCESS = "ctl"
+# Marked to an average entry, the PnL carries dozens of digits; a terminal needs four.
+_SHOWN_PNL = Decimal("0.0001")
 
 
 class ControlError(Exception):
@@ -48,11 +52,12 @@ async def send_command(cfg: Config, action: str, *, note: str = "", timeout_s: f
 
 def render_status(status: RiskStatus) -> str:
     """The status as lines for a terminal."""
+    upnl = status.unrealized_pnl
     lines = [
         f"state:          {status.state.value}" + (f" ({status.reason})" if status.reason else ""),
         f"symbol:         {status.symbol}",
         f"position:       {fmt(status.position) if status.position is not None else 'unknown'}",
-        "unrealized PnL: " + (fmt(status.unrealized_pnl) if status.unrealized_pnl is not None else "unknown"),
+        f"unrealized PnL: {fmt(upnl.quantize(_SHOWN_PNL)) if upnl is not None else 'unknown'}",
     ]
     for process, age_s in sorted(status.heartbeat_ages_s.items()):
         lines.append(f"heartbeat {process}: {age_s:.2f} s ago")

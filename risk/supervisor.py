@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import xmlrpc.client
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from supervisor import childutils
 from supervisor.xmlrpc import Faults
@@ -34,13 +35,24 @@ def program_name(env: Mapping[str, str], *, program: str = "strategy") -> str:
 class SupervisorRestarter:
     """Stops and starts one supervisord program; a restart already under way is not started twice."""
 
-    def __init__(self, env: Mapping[str, str], *, program: str = "strategy", timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        program: str = "strategy",
+        timeout_s: float = 30.0,
+        settle_s: float = 20.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if SERVER_URL_VAR not in env:
             raise ValueError(f"{SERVER_URL_VAR} is not set: not running under supervisord")
         self._env = dict(env)
         self.name = program_name(env, program=program)
         self.timeout_s = timeout_s
+        self.settle_s = settle_s
+        self.clock = clock
         self._busy = False
+        self._restarted_s: float | None = None
         self.restarts = 0
 
     @classmethod
@@ -49,17 +61,27 @@ class SupervisorRestarter:
         return cls(env) if SERVER_URL_VAR in env else None
 
     async def restart(self) -> bool:
-        """Stop (waiting for it to exit) and start the program; False when it could not be done."""
+        """Stop (waiting for it to exit) and start the program; False when it was not done.
+
+        Within ``settle_s`` of the last restart nothing is done: the new instance is
+        still starting, and restarting it again would only delay its first heartbeat.
+        """
         if self._busy:
+            return False
+        since_s = None if self._restarted_s is None else self.clock() - self._restarted_s
+        if since_s is not None and since_s < self.settle_s:
+            log.info("not restarting %s again: restarted %.1f s ago", self.name, since_s)
             return False
         self._busy = True
         try:
-            await asyncio.wait_for(asyncio.to_thread(self._restart_blocking), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                await asyncio.to_thread(self._restart_blocking)
         except (OSError, xmlrpc.client.Error, TimeoutError) as exc:
             log.error("could not restart %s through supervisord: %s", self.name, exc)
             return False
         finally:
             self._busy = False
+        self._restarted_s = self.clock()
         self.restarts += 1
         log.warning("restarted %s through supervisord", self.name)
         return True

@@ -101,3 +101,17 @@ async def test_a_failed_start_is_reported_not_raised(supervisord: FakeSupervisor
 async def test_an_unreachable_supervisord_is_reported_not_raised() -> None:
     restarter = SupervisorRestarter({"SUPERVISOR_SERVER_URL": "unix:///nonexistent/supervisor.sock"})
     assert not await restarter.restart()
+
+
+async def test_a_fresh_instance_is_not_restarted_again_while_it_starts(supervisord: FakeSupervisord) -> None:
+    now = {"s": 100.0}
+    restarter = SupervisorRestarter(
+        {"SUPERVISOR_SERVER_URL": supervisord.url}, settle_s=20.0, clock=lambda: now["s"]
+    )
+    assert await restarter.restart()
+    now["s"] += 19.0
+    assert not await restarter.restart()
+    now["s"] += 1.0
+    assert await restarter.restart()
+    assert restarter.restarts == 2
+    assert [call for call, _ in supervisord.calls] == ["stop", "start", "stop", "start"]
