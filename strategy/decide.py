@@ -153,8 +153,10 @@ def plan_actions(
     ``quotes`` and ``reduces`` are the strategy's own open orders by role.  A
     threshold reduce is a reduce-only market order (``reduce_mode`` "market"),
     or a post-only reduce-only order at the best price on its side ("maker"),
-    kept while it is still at the best price.  ``reduce_blocked`` holds back a
-    new reduce while an earlier one has not yet shown in the position.
+    kept while it is still at the best price.  A market reduce goes out with our
+    quotes on the side it trades against cancelled (they come back on the next
+    requote).  ``reduce_blocked`` holds back a new reduce while an earlier one
+    has not yet shown in the position.
     """
     if mode is Mode.PULL:
         return Actions(cancel=(*_open(quotes), *_open(reduces)))
@@ -174,6 +176,12 @@ def plan_actions(
         reduce_blocked=reduce_blocked,
         tick=tick,
     )
+    if reduce is not None and reduce.price is None:
+        # A market reduce would meet our own quotes on the other side first, and the venue's
+        # self-trade prevention cancels the taker: take them down until the reduce is done.
+        facing = reduce.side.opposite
+        cancel += [order for order in _open(quotes) if order.side is facing and order not in cancel]
+        places = [intent for intent in places if intent.side is not facing]
     return Actions(cancel=(*cancel, *reduce_cancel), quotes=tuple(places), reduce=reduce)
 
 

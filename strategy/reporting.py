@@ -16,7 +16,7 @@ from services.bus import Publisher
 from services.wire import Level, OrderUpdate, PnlReport, Quotes, Side
 from strategy import metrics
 from strategy.pnl import PnlTracker
-from strategy.quoter import QuoteParams, QuotePlan, active_quotes
+from strategy.quoter import QuotePlan, active_quotes
 from strategy.report import Lang, render_report
 from venues.precision import MarketRules
 
@@ -32,9 +32,8 @@ _WAITING = {
 class Reporter:
     """Cycle reports every ``interval_s`` and the figures behind them."""
 
-    def __init__(self, *, rules: MarketRules, params: QuoteParams, lang: str, out: TextIO) -> None:
+    def __init__(self, *, rules: MarketRules, lang: str, out: TextIO) -> None:
         self.rules = rules
-        self.params = params
         self.lang = cast(Lang, lang)
         self.out = out
         self.interval_s = 60.0

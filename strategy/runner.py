@@ -54,6 +54,7 @@ log = logging.getLogger("strategy")
 LOOP_TICK_S = 0.1
 RESYNC_RETRY_S = 0.5
 METRICS_EVERY_S = 1.0
+RETRY_AFTER_S = 0.5
 # Stay a little under the gateway's order rate so its limiter never has to refuse us.
 RATE_HEADROOM = 0.8
 
@@ -77,7 +78,7 @@ class StrategyService(Service):
         self.exec = ExecState(self.symbol)
         self.ids = ClientIds()
         self.beats = HeartbeatMonitor()
-        self.reporter = Reporter(rules=rules, params=self.params, lang=cfg.lang, out=out)
+        self.reporter = Reporter(rules=rules, lang=cfg.lang, out=out)
         self.tracker: PnlTracker | None = None
         self.gateway: GatewayClient | None = None
         now = time.monotonic()
@@ -282,9 +283,14 @@ class StrategyService(Service):
         self._event = len(paced.places) < len(actions.places)
         self._last_requote_s = now
         self._acted_plan = plan
-        if paced:
-            await self._act(gateway, paced, tick_ts_ns=self._book_ts_ns if book_moved else None)
-        if self._event:
+        done = not paced or await self._act(
+            gateway, paced, tick_ts_ns=self._book_ts_ns if book_moved else None
+        )
+        if not done:
+            # A refused or failed request: try again soon, not only at the next event.
+            self._event = True
+            self._not_before_s = time.monotonic() + RETRY_AFTER_S
+        elif self._event:
             now = time.monotonic()
             self._not_before_s = now + self.pacer.wait_s(now_s=now)
         self._publish_quotes(plan if self._gate.mode is Mode.QUOTE else None)
@@ -307,10 +313,13 @@ class StrategyService(Service):
             rules=self.rules,
         )
 
-    async def _act(self, gateway: GatewayClient, actions: Actions, *, tick_ts_ns: int | None) -> None:
+    async def _act(self, gateway: GatewayClient, actions: Actions, *, tick_ts_ns: int | None) -> bool:
+        """Send the cancels, then (if they all went through) the places; True when all succeeded."""
         cancelled = await asyncio.gather(*(gateway.cancel(order) for order in actions.cancel))
-        if not all(cancelled) or not actions.places:
-            return
+        if not all(cancelled):
+            return False
+        if not actions.places:
+            return True
         if tick_ts_ns:
             metrics.TICK_TO_QUOTE.observe(max(0.0, (time.time_ns() - tick_ts_ns) / 1e9))
         self.pacer.take(len(actions.places), now_s=time.monotonic())
@@ -325,6 +334,7 @@ class StrategyService(Service):
                 self.tracker.on_order_placed()
             # Filled or expired at once (a market reduce, a post-only refused late): look again.
             self._event = self._event or not order.status.is_open
+        return all(order is not None for order in placed)
 
     async def _resync(self, gateway: GatewayClient) -> None:
         snap = await gateway.snapshot()

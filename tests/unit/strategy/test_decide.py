@@ -236,6 +236,18 @@ def reduce_actions(**over: object):
     return plan_actions(**base)  # type: ignore[arg-type]
 
 
+def test_market_reduce_first_takes_down_our_quotes_it_would_trade_against() -> None:
+    own_bid = order(Side.BUY, "99.50", oid="1")
+    own_ask = order(Side.SELL, "100.50", oid="2")
+    actions = reduce_actions(quotes=[own_bid, own_ask])
+    assert actions.reduce is not None and actions.reduce.side is Side.SELL
+    assert own_bid in actions.cancel and own_ask not in actions.cancel
+    assert all(intent.side is Side.SELL for intent in actions.quotes)
+    maker = reduce_actions(quotes=[own_bid, own_ask], reduce_mode="maker")
+    assert own_bid not in maker.cancel
+    assert any(intent.side is Side.BUY for intent in maker.quotes)
+
+
 def test_market_reduce_is_not_sent_twice() -> None:
     assert reduce_actions(reduce_blocked=True).reduce is None
     resting = order(Side.SELL, "100.01", "0.5", oid="9", reduce_only=True)
@@ -307,7 +319,7 @@ def full_ladder_and_reduce() -> Actions:
         quotes=[order(Side.BUY, "1.00", oid="1")],
         reduces=[],
         position_action=ReduceAction(Side.SELL, D("0.5")),
-        reduce_mode="market",
+        reduce_mode="maker",
         reduce_blocked=False,
         tick=TICK,
     )

@@ -75,7 +75,7 @@ def sample(name: str, **labels: str) -> float | None:
 
 
 def test_report_is_due_every_interval() -> None:
-    reporter = Reporter(rules=RULES, params=PARAMS, lang="en", out=io.StringIO())
+    reporter = Reporter(rules=RULES, lang="en", out=io.StringIO())
     reporter.start(now_s=100.0, interval_s=10.0)
     assert not reporter.due(now_s=109.9)
     assert reporter.due(now_s=110.0)
@@ -86,7 +86,7 @@ def test_report_is_due_every_interval() -> None:
 
 def test_report_prints_the_three_blocks_in_chinese_and_publishes_pnl() -> None:
     out, pub = io.StringIO(), FakePub()
-    reporter = Reporter(rules=RULES, params=PARAMS, lang="zh-TW", out=out)
+    reporter = Reporter(rules=RULES, lang="zh-TW", out=out)
     plan = plan_quotes(bid=D("149.99"), ask=D("150.01"), rules=RULES, params=PARAMS, position=D("0.1"))
     text = reporter.report(
         pub,  # type: ignore[arg-type]
@@ -108,7 +108,7 @@ def test_report_prints_the_three_blocks_in_chinese_and_publishes_pnl() -> None:
 
 def test_report_before_any_data_says_it_is_waiting() -> None:
     out = io.StringIO()
-    Reporter(rules=RULES, params=PARAMS, lang="en", out=out).report(
+    Reporter(rules=RULES, lang="en", out=out).report(
         FakePub(),  # type: ignore[arg-type]
         plan=None,
         tracker=None,
@@ -120,7 +120,7 @@ def test_report_before_any_data_says_it_is_waiting() -> None:
 
 def test_quotes_are_published_with_the_plan_mid_or_empty_when_pulled() -> None:
     pub = FakePub()
-    reporter = Reporter(rules=RULES, params=PARAMS, lang="en", out=io.StringIO())
+    reporter = Reporter(rules=RULES, lang="en", out=io.StringIO())
     plan = plan_quotes(bid=D("149.99"), ask=D("150.01"), rules=RULES, params=PARAMS, position=D(0))
     bids = [(layer.price, layer.quantity) for layer in plan.bids]
     reporter.publish_quotes(pub, symbol=RULES.symbol, bids=bids, asks=[], plan=plan)  # type: ignore[arg-type]
@@ -132,7 +132,7 @@ def test_quotes_are_published_with_the_plan_mid_or_empty_when_pulled() -> None:
 
 
 def test_metrics_follow_the_figures() -> None:
-    reporter = Reporter(rules=RULES, params=PARAMS, lang="en", out=io.StringIO())
+    reporter = Reporter(rules=RULES, lang="en", out=io.StringIO())
     plan = plan_quotes(bid=D("149.99"), ask=D("150.01"), rules=RULES, params=PARAMS, position=D(0))
     reporter.update_metrics(
         tracker=tracker_with_a_fill(),
