@@ -186,8 +186,18 @@ async def test_market_fill_position_collateral_history(
     assert await venue.funding_payments(SYMBOL) == []
 
 
-async def test_public_stream(setup: tuple[EmulatorServer, AccountSpec, ParadexVenue]) -> None:
-    _, _, venue = setup
+@pytest.mark.parametrize("sbe_public", [True, False], ids=["sbe", "json"])
+async def test_public_stream(
+    setup: tuple[EmulatorServer, AccountSpec, ParadexVenue], sbe_public: bool
+) -> None:
+    emu, account, _ = setup
+    venue = ParadexVenue(
+        api_url=emu.rest_url + "/v1",
+        ws_url=emu.ws_url + "v1",
+        account_address=account.api_key,
+        l2_private_key=account.secret,
+        sbe_public=sbe_public,
+    )
     async with aclosing(venue.public_stream(SYMBOL)) as events:
         status = await _first(events, MdStatus)
         assert status.state is FeedState.LIVE
@@ -199,6 +209,7 @@ async def test_public_stream(setup: tuple[EmulatorServer, AccountSpec, ParadexVe
         await venue.place_order(_place(Side.BUY, None, tif=TimeInForce.IOC))
         trade = await _first(events, Trade, where=lambda t: t.taker_side is Side.BUY)
         assert trade.quantity > 0
+    await venue.close()
 
 
 async def test_private_stream(setup: tuple[EmulatorServer, AccountSpec, ParadexVenue]) -> None:

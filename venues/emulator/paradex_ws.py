@@ -8,8 +8,9 @@ closes, every open order of its account is cancelled).  Notifications are
 Public channels ``bbo.<m>``, ``order_book.<m>.snapshot@15@100ms`` (a full
 top-15 snapshot with ``seq_no`` at most every 100 ms), ``trades.<m>``,
 ``markets_summary.<m>`` (about once a second); private ``orders.<m>``,
-``fills.<m>`` (``ALL`` for every market) and ``positions``.  The server pings
-every ``ws_ping_interval_s`` and closes a connection silent for twice that.
+``fills.<m>`` (``ALL`` for every market) and ``positions``.  A connection made
+with ``?sbeSchemaId=1&sbeSchemaVersion=1`` gets public data as SBE frames.
+Pings every ``ws_ping_interval_s``; a connection silent for twice that is closed.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from venues.emulator.paradex_auth import ParadexAuth
 from venues.emulator.paradex_format import SIDE, OrderMeta, fill_json, order_json, position_json
 from venues.emulator.paradex_orders import ParadexOrders
 from venues.emulator.paradex_public import ParadexPublic
+from venues.emulator.paradex_sbe import negotiated, public_frame
 from venues.emulator.records import Order
 from venues.precision import fmt
 
@@ -57,22 +59,30 @@ _PRIVATE = ("orders", "fills")
 @dataclass(eq=False)
 class _Connection:
     ws: web.WebSocketResponse
-    outbox: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
+    outbox: asyncio.Queue[str | bytes] = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
     channels: set[str] = field(default_factory=set)
     account: str | None = None
     cancel_on_disconnect: bool = False
+    sbe: bool = False  # public channel data as SBE binary frames
     last_pong_s: float = field(default_factory=time.monotonic)
 
-    def send(self, message: dict[str, Any]) -> bool:
+    def send(self, message: dict[str, Any] | bytes) -> bool:
         try:
-            self.outbox.put_nowait(json.dumps(message, separators=(",", ":")))
+            self.outbox.put_nowait(
+                message if isinstance(message, bytes) else json.dumps(message, separators=(",", ":"))
+            )
         except asyncio.QueueFull:
             return False
         return True
 
-
-def _notification(channel: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": data}}
+    def notify(self, channel: str, data: dict[str, Any]) -> bool:
+        """One channel message, as SBE when this connection negotiated it and SBE carries the channel."""
+        frame = public_frame(channel, data) if self.sbe else None
+        if frame is not None:
+            return self.send(frame)
+        return self.send(
+            {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": data}}
+        )
 
 
 class ParadexStreams:
@@ -103,10 +113,13 @@ class ParadexStreams:
         ws = web.WebSocketResponse(autoping=False)
         if not ws.can_prepare(request).ok:
             return web.Response(status=400, text="expected a WebSocket upgrade")
+        sbe = negotiated(dict(request.query))
+        if sbe is None:
+            return web.Response(status=400, text="unsupported SBE schema or version")
         await ws.prepare(request)
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._publish_loop(), name="paradex-book-stream")
-        connection = _Connection(ws)
+        connection = _Connection(ws, sbe=sbe)
         self._connections.add(connection)
         writer = asyncio.create_task(self._write(connection))
         pinger = asyncio.create_task(self._ping(connection))
@@ -128,9 +141,12 @@ class ParadexStreams:
 
     async def _write(self, connection: _Connection) -> None:
         while True:
-            text = await connection.outbox.get()
+            message = await connection.outbox.get()
             try:
-                await connection.ws.send_str(text)
+                if isinstance(message, bytes):
+                    await connection.ws.send_bytes(message)
+                else:
+                    await connection.ws.send_str(message)
             except (ConnectionError, RuntimeError):
                 return
 
@@ -264,14 +280,14 @@ class ParadexStreams:
         """What a fresh subscriber gets at once: the current BBO, book, summary or positions."""
         name, market = kind
         if name == "bbo" and market is not None:
-            connection.send(_notification(channel, self.public.bbo_data(market)))
+            connection.notify(channel, self.public.bbo_data(market))
         elif name == "order_book" and market is not None:
-            connection.send(_notification(channel, self._book_data(market)))
+            connection.notify(channel, self._book_data(market))
         elif name == "markets_summary" and market is not None:
-            connection.send(_notification(channel, self.public.summary_row(market)))
+            connection.notify(channel, self.public.summary_row(market))
         elif name == "positions" and connection.account is not None:
             for row in self.account.position_rows(connection.account):
-                connection.send(_notification(channel, row))
+                connection.notify(channel, row)
 
     # ------------------------------------------------------------ publishing
 
@@ -282,7 +298,7 @@ class ParadexStreams:
             if account is not None and connection.account != account:
                 continue
             for channel in channels:
-                if channel in connection.channels and not connection.send(_notification(channel, data)):
+                if channel in connection.channels and not connection.notify(channel, data):
                     self._close_later(connection, code=1008, reason="slow consumer")
                     break
 

@@ -32,6 +32,7 @@ from venues.base import AuthError, VenueError, VenueEvent
 from venues.common.book import Applied, LocalBook
 from venues.common.parse import MalformedResponse, loads
 from venues.common.retry import backoff_s
+from venues.paradex import sbe
 from venues.paradex.auth import JwtKeeper
 from venues.paradex.parse import (
     bbo_from_venue,
@@ -47,7 +48,7 @@ from venues.paradex.rest import ParadexRest
 log = logging.getLogger(__name__)
 
 INVALID_BEARER = 40111
-BOOK_CHANNEL = "order_book.{symbol}.snapshot@15@100ms"
+BOOK_CHANNEL = "order_book.{symbol}." + sbe.BOOK_CHANNEL_SUFFIX
 
 
 class StreamError(Exception):
@@ -75,6 +76,13 @@ class Rpc:
         except TimeoutError:
             return None
         try:
+            if isinstance(frame, bytes):
+                # Binary frames are SBE channel data: handed on as the JSON notification they replace.
+                decoded = sbe.decode(frame)
+                if decoded is None:
+                    return {}
+                channel, data = decoded
+                return {"method": "subscription", "params": {"channel": channel, "data": data}}
             message = loads(frame)
         except MalformedResponse as exc:
             log_once(log, "paradex.ws.frame.malformed", f"malformed Paradex frame: {exc}")
@@ -111,10 +119,13 @@ class ParadexStream:
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
         max_queue: int = 1024,
+        sbe_public: bool = True,
         rng: random.Random | None = None,
     ) -> None:
         parse_uri(ws_url)  # a malformed URL is a configuration error, not something to retry
         self.ws_url = ws_url
+        # Paradex serves public channels only as SBE (since 2026-09-21); private ones stay JSON.
+        self.public_url = f"{ws_url}{'&' if '?' in ws_url else '?'}{sbe.SBE_QUERY}" if sbe_public else ws_url
         self.rest = rest
         self.depth_levels = depth_levels
         self.open_timeout_s = open_timeout_s
@@ -140,9 +151,9 @@ class ParadexStream:
         self.rest.transport.require_signer()
         return self._supervise(symbol, private=True)
 
-    def connect(self) -> connect:
+    def connect(self, *, public: bool = False) -> connect:
         return connect(
-            self.ws_url,
+            self.public_url if public else self.ws_url,
             open_timeout=self.open_timeout_s,
             ping_interval=self.ping_interval_s,
             ping_timeout=self.ping_timeout_s,
@@ -156,7 +167,7 @@ class ParadexStream:
         while True:
             reason = "closed by the venue"
             try:
-                async with self.connect() as ws:
+                async with self.connect(public=not private) as ws:
                     session = self._private_session if private else self._public_session
                     async with aclosing(session(Rpc(ws), symbol)) as events:
                         async for event in events:

@@ -53,6 +53,7 @@ class ParadexVenue(Venue, DeadManSwitch):
         silence_timeout_s: float = 20.0,
         reconnect_base_s: float = 0.5,
         reconnect_cap_s: float = 30.0,
+        sbe_public: bool = True,
         session: aiohttp.ClientSession | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -79,6 +80,7 @@ class ParadexVenue(Venue, DeadManSwitch):
             silence_timeout_s=silence_timeout_s,
             backoff_base_s=reconnect_base_s,
             backoff_cap_s=reconnect_cap_s,
+            sbe_public=sbe_public,
             rng=rng,
         )
         self.dead_man = CancelOnDisconnect(self.stream, rng=rng)
