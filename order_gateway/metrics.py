@@ -12,7 +12,10 @@ ORDER_REJECTS = Counter(
 )
 FILLS = Counter("mm_fills_total", "Fills journaled", ["side", "liquidity"])
 FILL_VOLUME = Counter("mm_fill_volume_base_total", "Filled size in base units")
-FEES = Counter("mm_fees_quote_total", "Fees paid in quote currency (maker rebates are not counted)")
+# Not mm_fees_quote_total: the strategy exports that name (net fees, a gauge) and tests import both.
+FEES = Counter(
+    "mm_fill_fees_quote_total", "Fees paid on journaled fills, in quote currency (rebates not counted)"
+)
 ACK_LATENCY = Histogram(
     "mm_order_ack_latency_seconds",
     "From sending an order to the venue's answer",
