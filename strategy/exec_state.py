@@ -169,12 +169,16 @@ class ExecState:
         """Join the snapshot with the buffered messages; None when the join is not provably complete."""
         buffered = [(env, gap) for env, gap in self._buffer if env.src == snap.exec_src]
         newer = [(env, gap) for env, gap in buffered if env.seq > snap.exec_seq]
-        # Complete only if the subscription was live before the snapshot was taken (or its very next
-        # message arrived) and nothing after it was missed.
-        live_before = any(env.seq <= snap.exec_seq for env, _ in buffered) or (
-            bool(newer) and newer[0][0].seq == snap.exec_seq + 1
-        )
-        if not live_before or any(gap for _, gap in newer[1:]):
+        live_before = len(newer) < len(buffered)
+        # Complete only if every message after the snapshot's seq arrived: the first newer one follows
+        # it directly, or follows without a gap a message we had before it; none missed after that.
+        if newer:
+            first, first_gap = newer[0]
+            complete = first.seq == snap.exec_seq + 1 or (live_before and not first_gap)
+            complete = complete and not any(gap for _, gap in newer[1:])
+        else:
+            complete = live_before
+        if not complete:
             return None
         self._orders.clear()
         for order in snap.orders:

@@ -137,6 +137,23 @@ def test_join_accepted_when_the_next_message_follows_the_snapshot_directly() -> 
     assert state.apply_snapshot(snapshot(5), now_s=0.0) is not None
 
 
+def test_join_refused_when_updates_just_after_the_snapshot_point_were_missed() -> None:
+    state = ExecState(SYM)
+    state.on_message(env(4, beat()), gap=0, now_s=0.0)
+    # 5 arrived, 6..7 were lost, 8 came: the snapshot at 5 cannot cover 6..7.
+    state.on_message(env(5, beat(2)), gap=0, now_s=0.0)
+    state.on_message(env(8, beat(3)), gap=2, now_s=0.0)
+    assert state.apply_snapshot(snapshot(5), now_s=0.0) is None
+
+
+def test_join_accepts_a_gap_that_lies_before_the_snapshot_point() -> None:
+    state = ExecState(SYM)
+    state.on_message(env(2, beat()), gap=0, now_s=0.0)
+    state.on_message(env(6, fill("1", "t6")), gap=3, now_s=0.0)
+    changes = state.apply_snapshot(snapshot(5), now_s=0.0)
+    assert changes is not None and [f.trade_id for f in changes.fills] == ["t6"]
+
+
 def test_join_refused_on_a_gap_after_the_snapshot_point() -> None:
     state = ExecState(SYM)
     state.on_message(env(5, beat()), gap=0, now_s=0.0)
