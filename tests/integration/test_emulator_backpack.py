@@ -647,7 +647,7 @@ def test_cli_generates_an_owner_only_account_and_refuses_bad_options(tmp_path: P
 
     for args, expected in (
         (["--symbol", "DOGE_USDC_PERP", "--write-accounts", str(written)], "unknown symbol"),
-        (["--venue", "aster", "--write-accounts", str(written)], "does not speak aster yet"),
+        (["--venue", "kraken", "--write-accounts", str(written)], "unknown venue"),
         ([], "--accounts"),
     ):
         result = subprocess.run(
