@@ -34,7 +34,6 @@ from venues.emulator.paradex_front import DEFAULT_JWT_LIFETIME_S, ParadexFrontEn
 log = logging.getLogger(__name__)
 
 VENUES = ("backpack", "paradex", "aster")
-_PLANNED_VENUES: tuple[str, ...] = ()
 
 
 class FrontEnd(Protocol):
@@ -52,8 +51,6 @@ class FrontEnd(Protocol):
 def check_venue(venue: str) -> None:
     if venue in VENUES:
         return
-    if venue in _PLANNED_VENUES:
-        raise ValueError(f"the emulator does not speak {venue} yet; available: {', '.join(VENUES)}")
     raise ValueError(f"unknown venue {venue!r}; available: {', '.join(VENUES)}")
 
 
