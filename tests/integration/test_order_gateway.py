@@ -241,11 +241,24 @@ async def test_a_fill_on_the_stream_and_in_the_history_is_journaled_once(gateway
     history = account_state(gateway.emulator)["fills"]
     assert [str(f["trade_id"]) for f in history] == [trade_id]
 
-    # Drop the private stream: the reconnect reconciliation reads the fill history again.
+    # Drop the private stream: the reconnect reconciliation reads the fill history again, and
+    # finds a fill made meanwhile (by another client of the account) that the stream could not deliver.
     emulator_control(gateway.emulator.rest_url, "faults", {"drop_ws": True})
     status = await gateway.next_exec(ExStatus)
     while status.body.state is FeedState.LIVE:  # type: ignore[attr-defined]
         status = await gateway.next_exec(ExStatus)
+    venue = BackpackVenue(
+        api_url=gateway.emulator.rest_url,
+        ws_url=gateway.emulator.ws_url,
+        api_key=gateway.emulator.api_key,
+        secret=gateway.emulator.secret,
+    )
+    try:
+        away = await venue.place_order(
+            Place(client_id=302, symbol=SYM, side=Side.SELL, quantity=D("0.1"), order_type=OrderType.MARKET)
+        )
+    finally:
+        await venue.close()
     fills_after: list[Received] = []
 
     async def live_and_reconciled() -> None:
@@ -261,9 +274,11 @@ async def test_a_fill_on_the_stream_and_in_the_history_is_journaled_once(gateway
                 return
 
     await asyncio.wait_for(live_and_reconciled(), 30)
-    assert fills_after == []
-    rows = journal_rows(gateway.config, "SELECT trade_id, client_id, quantity FROM fills")
-    assert rows == [(trade_id, 301, "0.1")]
+    # Only the fill made while away is new to the bus, and it is published once.
+    assert [(f.body.client_id, f.body.order_id) for f in fills_after] == [(302, away.order_id)]  # type: ignore[attr-defined]
+    rows = journal_rows(gateway.config, "SELECT trade_id, client_id, quantity FROM fills ORDER BY client_id")
+    assert rows[0] == (trade_id, 301, "0.1")
+    assert [row[1:] for row in rows] == [(301, "0.1"), (302, "0.1")]
     orders = journal_rows(gateway.config, "SELECT status, filled FROM orders WHERE client_id = 301")
     assert orders == [("filled", "0.1")]
 

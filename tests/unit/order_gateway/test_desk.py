@@ -237,3 +237,12 @@ def test_venue_errors_map_to_reasons() -> None:
     assert venue_reason(UnknownOrderState("x", client_id=1)) is RejectReason.UNKNOWN_STATE
     assert venue_reason(Unavailable("x")) is RejectReason.UNAVAILABLE
     assert venue_reason(VenueError("x")) is RejectReason.OTHER
+
+
+async def test_the_order_rate_limit_refuses_with_a_reason(desk: OrderDesk) -> None:
+    desk.order_bucket = TokenBucket(rate_per_s=1.0, burst=1.0, now_s=0.0)
+    venue_of(desk).results.append(accepted(place(1, "0.1")))
+    assert (await desk.place(place(1, "0.1"))).ok
+    refused = await desk.place(place(2, "0.1"))
+    assert not refused.ok and refused.reason is RejectReason.RATE_LIMITED
+    assert len(venue_of(desk).placed) == 1
