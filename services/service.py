@@ -1,9 +1,11 @@
 """The process base every service stands on: loop, signals, heartbeat, metrics, bounded stop.
 
 A subclass names its process and the PUB endpoint it binds, implements
-``main()`` and optionally ``shutdown()``.  SIGTERM or SIGINT ends ``main`` and
-runs ``shutdown`` within ``stop_deadline_s``; the heartbeat is published from
-the event loop itself, so a hung loop stops beating.
+``main()`` and optionally ``drain()`` and ``shutdown()``.  SIGTERM or SIGINT
+first runs ``drain`` while ``main`` still works (within ``drain_deadline_s``:
+time for peers to finish with this process), then ends ``main`` and runs
+``shutdown`` within ``stop_deadline_s``; the heartbeat is published from the
+event loop itself, so a hung loop stops beating.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Service(abc.ABC):
     endpoint: ClassVar[str]
     heartbeat_interval_s: ClassVar[float] = 0.2
     stop_deadline_s: ClassVar[float] = 10.0
+    drain_deadline_s: ClassVar[float] = 15.0
 
     def __init__(self, cfg: Any, *, metrics_port: int) -> None:
         self.cfg = cfg
@@ -52,6 +55,9 @@ class Service(abc.ABC):
     @abc.abstractmethod
     async def main(self) -> None:
         """The service's work; returns when the service is done (or is cancelled on stop)."""
+
+    async def drain(self) -> None:  # noqa: B027 - optional hook, most services have no one to wait for
+        """Asked to stop, with ``main`` still running: let peers finish with us (``drain_deadline_s``)."""
 
     async def shutdown(self) -> None:  # noqa: B027 - optional hook, most services have nothing to clean
         """Clean-up that must happen before exit (cancel orders...); bounded by ``stop_deadline_s``."""
@@ -85,6 +91,8 @@ class Service(abc.ABC):
             work = asyncio.create_task(self.main(), name="main")
             stop = asyncio.create_task(self._stop.wait(), name="stop")
             await asyncio.wait((work, stop), return_when=asyncio.FIRST_COMPLETED)
+            if not work.done():
+                await self._drain()
             if work.done() and work.exception() is not None:
                 log.error("%s failed", self.process, exc_info=work.exception())
                 code = 1
@@ -102,6 +110,13 @@ class Service(abc.ABC):
             self.bus.close()
         log.info("%s stopped", self.process)
         return code
+
+    async def _drain(self) -> None:
+        try:
+            async with asyncio.timeout(self.drain_deadline_s):
+                await self.drain()
+        except TimeoutError:
+            log.warning("drain did not finish within %.1f s: stopping anyway", self.drain_deadline_s)
 
     async def _heartbeat(self) -> None:
         beats = HeartbeatPublisher(self.pub, process=self.process, instance=self.bus.instance)
