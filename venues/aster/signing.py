@@ -9,14 +9,16 @@ the API wallet's key.  The emulator verifies with the same functions.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
-from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
+from eth_keys import keys
+from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils.crypto import keccak
 
 from services.logs import register_secret
@@ -27,6 +29,7 @@ DEFAULT_RECV_WINDOW_MS = 5000
 _DOMAIN_NAME = "AsterSignTransaction"
 _ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _MESSAGE_TYPES = {"Message": [{"name": "msg", "type": "string"}]}
+_MESSAGE_TYPE_HASH = keccak(b"Message(string msg)")
 
 Params = Iterable[tuple[str, str]]
 
@@ -42,7 +45,7 @@ def hmac_signature(secret: str, payload: str) -> str:
 
 
 def eip712_message(msg: str, *, chain_id: int = MAINNET_CHAIN_ID) -> SignableMessage:
-    """v3: the typed data ``Message{msg}`` under Aster's signing domain."""
+    """v3: the typed data ``Message{msg}`` under Aster's signing domain (as eth-account encodes it)."""
     domain: dict[str, Any] = {
         "name": _DOMAIN_NAME,
         "version": "1",
@@ -52,25 +55,31 @@ def eip712_message(msg: str, *, chain_id: int = MAINNET_CHAIN_ID) -> SignableMes
     return encode_typed_data(domain_data=domain, message_types=_MESSAGE_TYPES, message_data={"msg": msg})
 
 
+@functools.lru_cache(maxsize=8)
+def _domain_separator(chain_id: int) -> bytes:
+    return bytes(eip712_message("", chain_id=chain_id).header)
+
+
 def eip712_digest(msg: str, *, chain_id: int = MAINNET_CHAIN_ID) -> bytes:
-    """The 32-byte EIP-712 hash a v3 signature signs."""
-    signable = eip712_message(msg, chain_id=chain_id)
-    return keccak(b"\x19" + signable.version + signable.header + signable.body)
+    """The 32-byte EIP-712 hash a v3 signature signs: keccak(0x1901, domain, keccak(type, keccak(msg)))."""
+    struct_hash = keccak(_MESSAGE_TYPE_HASH + keccak(msg.encode()))
+    return keccak(b"\x19\x01" + _domain_separator(chain_id) + struct_hash)
 
 
 def recover_signer(msg: str, signature_hex: str, *, chain_id: int = MAINNET_CHAIN_ID) -> str | None:
     """The address that produced ``signature_hex`` over ``msg`` (checksummed), None if malformed."""
-    text = signature_hex.removeprefix("0x")
     try:
-        signature = bytes.fromhex(text)
+        signature = bytes.fromhex(signature_hex.removeprefix("0x"))
     except ValueError:
         return None
-    if len(signature) != 65:
+    if len(signature) != 65 or signature[64] not in (27, 28):
         return None
     try:
-        address: str = Account.recover_message(eip712_message(msg, chain_id=chain_id), signature=signature)
-    except Exception:  # eth-keys raises several types for an invalid point or recovery id
+        vrs = keys.Signature(signature[:64] + bytes([signature[64] - 27]))
+        public_key = vrs.recover_public_key_from_msg_hash(eip712_digest(msg, chain_id=chain_id))
+    except (BadSignature, ValidationError, ValueError):
         return None
+    address: str = public_key.to_checksum_address()
     return address
 
 
@@ -105,8 +114,11 @@ class Eip712Signer:
 
     def __init__(self, *, user: str, signer: str, private_key: str, chain_id: int = MAINNET_CHAIN_ID) -> None:
         register_secret(private_key)
-        self._account = Account.from_key(private_key)
-        if self._account.address.lower() != signer.lower():
+        try:
+            self._key = keys.PrivateKey(bytes.fromhex(private_key.removeprefix("0x")))
+        except (ValueError, ValidationError):
+            raise ValueError("the Aster API wallet key is not a 32-byte hex private key") from None
+        if self._key.public_key.to_checksum_address().lower() != signer.lower():
             raise ValueError(f"ASTER_SIGNER {signer} is not the address of the given private key")
         self.user = user
         self.signer = signer
@@ -127,8 +139,9 @@ class Eip712Signer:
 
     def sign_message(self, msg: str) -> str:
         """The hex EIP-712 signature (65 bytes, no 0x) of ``msg``."""
-        signed = Account.sign_message(eip712_message(msg, chain_id=self.chain_id), self._account.key)
-        return bytes(signed.signature).hex()
+        signature = self._key.sign_msg_hash(eip712_digest(msg, chain_id=self.chain_id)).to_bytes()
+        # Ethereum's recovery byte is 27 or 28 (eth_keys gives 0 or 1).
+        return (signature[:64] + bytes([signature[64] + 27])).hex()
 
     def sign(self, params: Params, *, now_ms: int) -> str:
         """The full parameter text to send: ``params``, ``nonce``, ``user``, ``signer``, ``signature``."""

@@ -57,6 +57,8 @@ def test_v3_signature_vector_and_recovery() -> None:
     assert recover_signer(V3["msg"], V3["signature_hex"], chain_id=TESTNET_CHAIN_ID) != V3["signer"]
     assert recover_signer(V3["msg"], "zz") is None
     assert recover_signer(V3["msg"], "00" * 65) is None
+    assert recover_signer(V3["msg"], "00" * 64 + "1b") is None  # r = s = 0: no such point
+    assert recover_signer(V3["msg"], "ff" * 64 + "1c") is None  # r, s beyond the curve order
 
 
 def test_v3_signer_signs_the_exact_text_it_sends() -> None:
@@ -81,3 +83,5 @@ def test_v3_nonce_never_repeats_even_when_the_clock_stalls_or_steps_back() -> No
 def test_v3_signer_must_match_its_key() -> None:
     with pytest.raises(ValueError, match="not the address"):
         Eip712Signer(user=V3["user"], signer=V3["user"], private_key=V3["signer_private_key"])
+    with pytest.raises(ValueError, match="32-byte hex private key"):
+        Eip712Signer(user=V3["user"], signer=V3["signer"], private_key="0x1234")
