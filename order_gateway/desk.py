@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 PROCESS = "order_gateway"
 MAX_BUDGET_WAIT_S = 1.0  # a place that would wait longer for the venue's budget is refused
 IN_FLIGHT_WAIT_S = 15.0  # how long a cancel by client id waits for that order's place to finish
+MARK_FRESH_S = 30.0  # an md mark older than this no longer values market orders
 FILL_GRACE_S = 2.0  # how long a reported fill may lag its order's update on the stream
 
 
@@ -90,6 +91,7 @@ class OrderDesk:
         self._placed: dict[int, asyncio.Event] = {}
         # order id -> (deadline, client id, filled size) of orders whose fills are awaited
         self.fills_due: dict[str, tuple[float, int | None, Decimal]] = {}
+        self._mark: tuple[Decimal, float] | None = None
 
     # ------------------------------------------------------------ requests
 
@@ -171,12 +173,8 @@ class OrderDesk:
             return Refusal(
                 RejectReason.UNKNOWN_STATE, f"order(s) {ids} of unknown outcome are being resolved"
             )
-        position = self.state.position
         refusal = check_place(
-            place,
-            limits=self.limits,
-            exposure=self.state.exposure(),
-            reference_price=position.mark_price if position is not None else None,
+            place, limits=self.limits, exposure=self.state.exposure(), reference_price=self.reference_price()
         )
         if refusal is not None:
             return refusal
@@ -185,6 +183,17 @@ class OrderDesk:
         if self.calls.budget_wait_s() > MAX_BUDGET_WAIT_S:
             return Refusal(RejectReason.RATE_LIMITED, "the venue's request budget is spent")
         return None
+
+    def on_mark(self, mark: Decimal, *, now_s: float) -> None:
+        """The market's mark price from md (values market orders for the notional limit)."""
+        self._mark = (mark, now_s)
+
+    def reference_price(self) -> Decimal | None:
+        """The price a market order is valued at: a fresh md mark, else the position's mark."""
+        if self._mark is not None and time.monotonic() - self._mark[1] <= MARK_FRESH_S:
+            return self._mark[0]
+        position = self.state.position
+        return position.mark_price if position is not None else None
 
     def _replay(self, existing: JournalOrder) -> OrderReply:
         """The first answer to a client id already journaled (a retry never places twice)."""

@@ -34,6 +34,7 @@ from services.wire import (
     ExStatus,
     FeedState,
     Fill,
+    Mark,
     OrderUpdate,
     Position,
     RiskState,
@@ -112,12 +113,13 @@ class OrderGateway(Service):
         )
         reconciler = Reconciler(desk)
         server = RequestServer(self.bus, "orders", desk.handle)
-        risk = self.bus.subscriber(["risk"], ["rk.state", "hb.risk"])
+        # The md mark only values market orders for the notional limit; trading never waits for it.
+        risk = self.bus.subscriber(["risk", "md"], ["rk.state", "hb.risk", f"md.mark.{self.symbol}"])
         log.info("order gateway for %s on %s: journal %s", self.symbol, venue.name, journal.path)
         self._publish_status()
         tasks = [
             asyncio.create_task(server.serve(), name="orders-router"),
-            asyncio.create_task(self._follow_risk(risk), name="risk-follower"),
+            asyncio.create_task(self._follow_risk(risk, desk), name="risk-follower"),
             asyncio.create_task(self._private(venue, desk, reconciler), name="private-stream"),
             asyncio.create_task(self._polls(desk, reconciler), name="polls"),
         ]
@@ -156,9 +158,9 @@ class OrderGateway(Service):
                 raise ConfigError([f"{venue.name} lists no perpetual market {self.symbol}"])
             return markets[self.symbol]
 
-    # ------------------------------------------------------------ the guardian
+    # ------------------------------------------------------------ the guardian, and the mark from md
 
-    async def _follow_risk(self, sub: Subscriber) -> None:
+    async def _follow_risk(self, sub: Subscriber, desk: OrderDesk) -> None:
         shown = self.trading()
         while True:
             try:
@@ -169,6 +171,8 @@ class OrderGateway(Service):
                 now_s = time.monotonic()
                 if isinstance(got.body, RiskState) and got.body.symbol in ("", self.symbol):
                     self._risk, self._risk_at_s = got.body, now_s
+                elif isinstance(got.body, Mark) and got.body.symbol == self.symbol:
+                    desk.on_mark(got.body.mark, now_s=now_s)
                 else:
                     self._beats.observe(got.body, now_s=now_s)
             current = self.trading()

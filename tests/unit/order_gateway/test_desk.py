@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
@@ -95,7 +96,16 @@ def accepted(place: Place, order_id: str = "1", filled: str = "0") -> OrderUpdat
 
 
 def place(client_id: int = 5, quantity: str = "1", **kw: Any) -> Place:
-    return Place(client_id=client_id, symbol=SYM, side=Side.BUY, quantity=D(quantity), price=D(100), **kw)
+    return Place(
+        **{
+            "client_id": client_id,
+            "symbol": SYM,
+            "side": Side.BUY,
+            "quantity": D(quantity),
+            "price": D(100),
+            **kw,
+        }
+    )
 
 
 @pytest.fixture
@@ -246,3 +256,22 @@ async def test_the_order_rate_limit_refuses_with_a_reason(desk: OrderDesk) -> No
     refused = await desk.place(place(2, "0.1"))
     assert not refused.ok and refused.reason is RejectReason.RATE_LIMITED
     assert len(venue_of(desk).placed) == 1
+
+
+async def test_market_orders_are_valued_at_a_fresh_md_mark_else_the_positions(desk: OrderDesk) -> None:
+    desk.limits = Limits(max_position=D(2), max_order_notional=D(150))
+    market = place(1, "1", order_type=OrderType.MARKET, price=None)
+    refused = await desk.place(market)
+    assert (
+        not refused.ok
+        and refused.reason is RejectReason.NOTIONAL_LIMIT
+        and "reference price" in refused.message
+    )
+    desk.state.set_position(Position(symbol=SYM, quantity=D(0), entry_price=D(0), mark_price=D(160)))
+    assert desk.reference_price() == D(160)
+    desk.on_mark(D(140), now_s=time.monotonic())
+    assert desk.reference_price() == D(140)
+    venue_of(desk).results.append(accepted(market))
+    assert (await desk.place(market)).ok
+    desk.on_mark(D(140), now_s=time.monotonic() - 3600)
+    assert desk.reference_price() == D(160)
