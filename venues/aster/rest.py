@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from services.logs import log_once
 from services.wire import (
@@ -34,14 +33,13 @@ from services.wire import (
     RejectReason,
     Side,
 )
-from venues.aster.errors import INVALID_TIME_IN_FORCE, AsterRejected
+from venues.aster.errors import INVALID_TIME_IN_FORCE, POSITION_SIDE_MISMATCH, AsterRejected
+from venues.aster.history import Fetch, funding_income, parsed, rows, user_trades
 from venues.aster.parse import (
     MAX_CLIENT_ID,
     PositionLegs,
     balance_from_account,
     bbo_from_rest,
-    fill_from_rest,
-    funding_from_rest,
     legs_from_rest,
     mark_from_rest,
     market_rules,
@@ -57,8 +55,6 @@ from venues.precision import MarketRules, check_order, fmt
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-MAX_PAGE = 1000
 V3_NONCE_WINDOW_MS = 10_000
 
 
@@ -155,14 +151,14 @@ class AsterRest:
 
     async def mark(self, symbol: str) -> Mark:
         raw = await self.transport.call("GET", "/fapi/v1/premiumIndex", params={"symbol": symbol})
-        return _parsed("mark price", mark_from_rest, raw)
+        return parsed("mark price", mark_from_rest, raw)
 
     async def mark_price(self, symbol: str) -> Decimal:
         return (await self.mark(symbol)).mark
 
     async def book_ticker(self, symbol: str) -> Bbo:
         raw = await self.transport.call("GET", "/fapi/v1/ticker/bookTicker", params={"symbol": symbol})
-        return _parsed("book ticker", bbo_from_rest, raw)
+        return parsed("book ticker", bbo_from_rest, raw)
 
     # ------------------------------------------------------------ orders
 
@@ -219,6 +215,16 @@ class AsterRest:
                 "POST", self.path("order"), params=params, signed=True, idempotent=False
             )
             update = order_from_rest(raw)
+        except AsterRejected as exc:
+            if exc.code != POSITION_SIDE_MISMATCH:
+                raise
+            # Orders go without positionSide (BOTH): a hedge-mode account refuses every one of them.
+            raise Rejected(
+                "Aster refused the order because the account is in hedge (dual-side) position mode: "
+                "switch it to one-way mode, perp-mm trades one net position",
+                reason=exc.reason,
+                venue_message=exc.venue_message,
+            ) from exc
         except OutcomeUnknown as exc:
             absent_after_ms = sent_ms + self._window_ms() + self.resolve_grace_ms
             return await self._resolve(order, absent_after_ms=absent_after_ms, cause=exc)
@@ -271,7 +277,7 @@ class AsterRest:
         raw = await self.transport.call(
             "DELETE", self.path("order"), params=_order_ref(symbol, order_id, client_id), signed=True
         )
-        return _parsed("cancelled order", order_from_rest, raw)
+        return parsed("cancelled order", order_from_rest, raw)
 
     async def cancel_all(self, symbol: str) -> int:
         """Cancel every open order on ``symbol``; how many were open just before."""
@@ -286,7 +292,7 @@ class AsterRest:
         raw = await self.transport.call(
             "GET", self.path("openOrders"), params={"symbol": symbol}, signed=True
         )
-        return [_parsed("open order", order_from_rest, row) for row in _rows(raw, "open orders")]
+        return [parsed("open order", order_from_rest, row) for row in rows(raw, "open orders")]
 
     async def get_order(
         self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
@@ -300,7 +306,7 @@ class AsterRest:
             if exc.reason is RejectReason.UNKNOWN_ORDER:
                 return None
             raise
-        return _parsed("order", order_from_rest, raw)
+        return parsed("order", order_from_rest, raw)
 
     # ------------------------------------------------------------ dead-man switch and user stream
 
@@ -328,7 +334,7 @@ class AsterRest:
         raw = await self.transport.call(
             "GET", self.path("positionRisk", v1_version="v2"), params={"symbol": symbol}, signed=True
         )
-        return _parsed("positions", lambda rows: legs_from_rest(rows, symbol), raw)
+        return parsed("positions", lambda rows: legs_from_rest(rows, symbol), raw)
 
     async def position(self, symbol: str) -> Position:
         """The net position on ``symbol`` (one-way or hedge mode; flat when none)."""
@@ -336,48 +342,23 @@ class AsterRest:
 
     async def collateral(self) -> Balance:
         raw = await self.transport.call("GET", self.path("account", v1_version="v2"), signed=True)
-        return _parsed("account", balance_from_account, raw)
+        return parsed("account", balance_from_account, raw)
 
     async def fills(self, symbol: str, *, since_ms: int | None = None, limit: int = 500) -> list[Fill]:
         """Fill history, oldest first: from ``since_ms`` on, else the newest ``limit``."""
-        rows: list[Any] = []
-        params: dict[str, Any] = {"symbol": symbol, "startTime": since_ms}
-        while len(rows) < limit:
-            page_size = min(MAX_PAGE, limit - len(rows))
-            page = _rows(
-                await self.transport.call(
-                    "GET", self.path("userTrades"), params={**params, "limit": page_size}, signed=True
-                ),
-                "user trades",
-            )
-            rows.extend(page)
-            if len(page) < page_size or since_ms is None:
-                break
-            params = {
-                "symbol": symbol,
-                "fromId": _parsed("user trade", lambda r: integer(field(r, "id")), page[-1]) + 1,
-            }
-        fills = [_parsed("fill", fill_from_rest, row) for row in rows]
-        unique = {fill.trade_id: fill for fill in fills if fill.symbol == symbol}
-        return sorted(unique.values(), key=lambda fill: int(fill.trade_id))[:limit]
+        return await user_trades(
+            self._signed_get(self.path("userTrades")), symbol, since_ms=since_ms, limit=limit
+        )
 
     async def funding_payments(self, symbol: str, *, since_ms: int | None = None) -> list[FundingPayment]:
         """Funding history (``income`` of type ``FUNDING_FEE``), oldest first."""
-        rows: list[Any] = []
-        start_ms = since_ms
-        while True:
-            params = {"symbol": symbol, "incomeType": "FUNDING_FEE", "startTime": start_ms, "limit": MAX_PAGE}
-            page = _rows(
-                await self.transport.call("GET", self.path("income"), params=params, signed=True), "income"
-            )
-            rows.extend(page)
-            if len(page) < MAX_PAGE:
-                break
-            start_ms = _parsed("income", lambda r: integer(field(r, "time")), page[-1]) + 1
-        timed = [(_parsed("income", lambda r: integer(field(r, "time")), r), r) for r in rows]
-        timed.sort(key=lambda item: item[0])
-        payments = [_parsed("funding", funding_from_rest, row) for _, row in timed]
-        return [p for p in payments if p.symbol == symbol]
+        return await funding_income(self._signed_get(self.path("income")), symbol, since_ms=since_ms)
+
+    def _signed_get(self, path: str) -> Fetch:
+        async def fetch(params: dict[str, Any]) -> Any:
+            return await self.transport.call("GET", path, params=params, signed=True)
+
+        return fetch
 
 
 def _refusal_text(order: Place, rules: MarketRules, refusal: RejectReason) -> str:
@@ -397,18 +378,3 @@ def _order_ref(symbol: str, order_id: str | None, client_id: int | None) -> dict
     if (order_id is None) == (client_id is None):
         raise ValueError("give exactly one of order_id and client_id")
     return {"symbol": symbol, "orderId": order_id, "origClientOrderId": client_id}
-
-
-def _rows(raw: Any, what: str) -> list[Any]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise Unavailable(f"malformed {what} answer: not a list")
-    return raw
-
-
-def _parsed(what: str, parse: Callable[[Any], T], raw: Any) -> T:
-    try:
-        return parse(raw)
-    except MalformedResponse as exc:
-        raise Unavailable(f"malformed {what}: {exc}") from exc

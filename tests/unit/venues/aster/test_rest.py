@@ -134,6 +134,21 @@ async def test_other_refusals_do_not_switch_off_gtx(venue_routes: FakeAster) -> 
     ]
 
 
+async def test_a_hedge_mode_account_is_told_to_switch_to_one_way(venue_routes: FakeAster) -> None:
+    venue_routes.on(
+        "POST",
+        "/fapi/v1/order",
+        static({"code": -4061, "msg": "Order's position side does not match user's setting."}, status=400),
+    )
+    aster = rest(venue_routes)
+    try:
+        with pytest.raises(Rejected, match="hedge \\(dual-side\\) position mode") as refused:
+            await aster.place_order(bid("149"))
+        assert refused.value.reason is RejectReason.OTHER and "position side" in refused.value.venue_message
+    finally:
+        await aster.transport.close()
+
+
 async def test_local_refusals_never_reach_the_venue(venue_routes: FakeAster) -> None:
     aster = rest(venue_routes)
     try:
