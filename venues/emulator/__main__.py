@@ -52,7 +52,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--symbol", action="append", dest="symbols", help="market to list (repeatable)")
-    parser.add_argument("--accounts", type=Path, help="JSON list of {api_key, secret, collateral}")
+    parser.add_argument(
+        "--accounts",
+        type=Path,
+        help="JSON list of accounts: backpack {api_key, secret, collateral}; aster {user, signer, "
+        "signer_private_key} and/or {api_key, secret}, with collateral; paradex {account_address, "
+        "l2_private_key, collateral}",
+    )
     parser.add_argument("--write-accounts", type=Path, help="where to write a generated account (mode 0600)")
     parser.add_argument("--funding-interval-s", type=float, default=8 * 3600)
     parser.add_argument(
