@@ -259,7 +259,7 @@ async def test_market_fill_position_fills_and_collateral(venue: AsterVenue, emul
     assert sum(f.quantity for f in fills) == Decimal("0.5") and all(
         f.order_id == filled.order_id for f in fills
     )
-    assert all(not f.is_maker and f.fee > 0 for f in fills)
+    assert all(not f.is_maker and f.fee > 0 and f.client_id == filled.client_id for f in fills)
     assert await venue.fills(SYMBOL, since_ms=emulator.core.now_ms() + 60_000) == []
     after = await venue.collateral()
     assert after.equity < before.equity and after.margin_fraction is not None

@@ -6,10 +6,12 @@ paging here is the same whichever auth generation signs it.
 
 from __future__ import annotations
 
+import dataclasses
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from services.wire import Fill, FundingPayment
+from services.wire import Fill, FundingPayment, OrderUpdate
 from venues.aster.parse import fill_from_rest, funding_from_rest
 from venues.base import Unavailable
 from venues.common.parse import MalformedResponse, field, integer
@@ -49,6 +51,33 @@ async def funding_income(fetch: Fetch, symbol: str, *, since_ms: int | None) -> 
     timed = sorted(((parsed("income", _time_ms, row), row) for row in found), key=lambda item: item[0])
     payments = [parsed("funding", funding_from_rest, row) for _, row in timed]
     return [payment for payment in payments if payment.symbol == symbol]
+
+
+class OrderClientIds:
+    """Our client id per venue order id, remembered from every order seen (``userTrades`` lacks it)."""
+
+    def __init__(self, *, max_orders: int = 10_000) -> None:
+        self.max_orders = max_orders
+        self._ids: OrderedDict[str, int] = OrderedDict()
+
+    def remember(self, update: OrderUpdate) -> OrderUpdate:
+        if update.client_id is not None:
+            self._ids[update.order_id] = update.client_id
+            self._ids.move_to_end(update.order_id)
+            while len(self._ids) > self.max_orders:
+                self._ids.popitem(last=False)
+        return update
+
+    def fill_in(self, fills: list[Fill]) -> tuple[list[Fill], list[str]]:
+        """``fills`` with the client ids known, and the order ids still without one (oldest first)."""
+        done = [
+            dataclasses.replace(f, client_id=self._ids[f.order_id])
+            if f.client_id is None and f.order_id in self._ids
+            else f
+            for f in fills
+        ]
+        missing = list(dict.fromkeys(f.order_id for f in done if f.client_id is None))
+        return done, missing
 
 
 def rows(raw: Any, what: str) -> list[Any]:

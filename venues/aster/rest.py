@@ -34,7 +34,7 @@ from services.wire import (
     Side,
 )
 from venues.aster.errors import INVALID_TIME_IN_FORCE, POSITION_SIDE_MISMATCH, AsterRejected
-from venues.aster.history import Fetch, funding_income, parsed, rows, user_trades
+from venues.aster.history import Fetch, OrderClientIds, funding_income, parsed, rows, user_trades
 from venues.aster.parse import (
     MAX_CLIENT_ID,
     PositionLegs,
@@ -56,6 +56,7 @@ from venues.precision import MarketRules, check_order, fmt
 log = logging.getLogger(__name__)
 
 V3_NONCE_WINDOW_MS = 10_000
+MAX_CLIENT_ID_LOOKUPS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ class AsterRest:
         self.depth_limit = depth_limit
         self._rules: dict[str, MarketRules] = {}
         self._no_gtx: set[str] = set()
+        self.client_ids = OrderClientIds()
 
     @property
     def v3(self) -> bool:
@@ -214,7 +216,7 @@ class AsterRest:
             raw = await self.transport.call(
                 "POST", self.path("order"), params=params, signed=True, idempotent=False
             )
-            update = order_from_rest(raw)
+            update = self.client_ids.remember(order_from_rest(raw))
         except AsterRejected as exc:
             if exc.code != POSITION_SIDE_MISMATCH:
                 raise
@@ -277,7 +279,7 @@ class AsterRest:
         raw = await self.transport.call(
             "DELETE", self.path("order"), params=_order_ref(symbol, order_id, client_id), signed=True
         )
-        return parsed("cancelled order", order_from_rest, raw)
+        return self.client_ids.remember(parsed("cancelled order", order_from_rest, raw))
 
     async def cancel_all(self, symbol: str) -> int:
         """Cancel every open order on ``symbol``; how many were open just before."""
@@ -292,7 +294,10 @@ class AsterRest:
         raw = await self.transport.call(
             "GET", self.path("openOrders"), params={"symbol": symbol}, signed=True
         )
-        return [parsed("open order", order_from_rest, row) for row in rows(raw, "open orders")]
+        return [
+            self.client_ids.remember(parsed("open order", order_from_rest, row))
+            for row in rows(raw, "open orders")
+        ]
 
     async def get_order(
         self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
@@ -306,7 +311,7 @@ class AsterRest:
             if exc.reason is RejectReason.UNKNOWN_ORDER:
                 return None
             raise
-        return parsed("order", order_from_rest, raw)
+        return self.client_ids.remember(parsed("order", order_from_rest, raw))
 
     # ------------------------------------------------------------ dead-man switch and user stream
 
@@ -345,10 +350,25 @@ class AsterRest:
         return parsed("account", balance_from_account, raw)
 
     async def fills(self, symbol: str, *, since_ms: int | None = None, limit: int = 500) -> list[Fill]:
-        """Fill history, oldest first: from ``since_ms`` on, else the newest ``limit``."""
-        return await user_trades(
+        """Fill history, oldest first: from ``since_ms`` on, else the newest ``limit``.
+
+        The venue's trade rows lack the client id: it comes from the orders seen, and
+        for up to ``MAX_CLIENT_ID_LOOKUPS`` other orders from a query of each.
+        """
+        fetched = await user_trades(
             self._signed_get(self.path("userTrades")), symbol, since_ms=since_ms, limit=limit
         )
+        fills, missing = self.client_ids.fill_in(fetched)
+        if not missing:
+            return fills
+        for order_id in missing[-MAX_CLIENT_ID_LOOKUPS:]:
+            try:
+                await self.get_order(symbol, order_id=order_id)
+            except VenueError as exc:
+                # The fills are what was asked for; a missing client id only weakens attribution.
+                log.warning("aster: no client id for the fills of order %s: %s", order_id, exc)
+                break
+        return self.client_ids.fill_in(fills)[0]
 
     async def funding_payments(self, symbol: str, *, since_ms: int | None = None) -> list[FundingPayment]:
         """Funding history (``income`` of type ``FUNDING_FEE``), oldest first."""

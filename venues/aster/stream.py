@@ -26,7 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.uri import parse_uri
 
 from services.logs import log_once
-from services.wire import ExStatus, FeedState, MdStatus, Message
+from services.wire import ExStatus, FeedState, MdStatus, Message, OrderUpdate
 from venues.aster.events import (
     bbo_from_ws,
     event_time_ns,
@@ -202,6 +202,8 @@ class AsterStream:
                     raise StreamError("listenKey expired; opening a new one")
                 try:
                     for event in _account_events(kind, data, legs):
+                        if isinstance(event.msg, OrderUpdate):
+                            self.rest.client_ids.remember(event.msg)
                         yield event
                 except MalformedResponse as exc:
                     log_once(log, f"aster.ws.{kind}.malformed", f"malformed Aster {kind} message: {exc}")

@@ -238,15 +238,49 @@ async def test_fills_page_forward_by_trade_id(venue_routes: FakeAster) -> None:
         return reply([trade(n) for n in range(start, min(start + size, 2501))])
 
     venue_routes.on("GET", "/fapi/v1/userTrades", pages)
+    venue_routes.on("GET", "/fapi/v1/order", static({"code": -1001, "msg": "busy"}, status=503))
     aster = rest(venue_routes)
     try:
         fills = await aster.fills("SOLUSDT", since_ms=0, limit=2200)
         assert [f.trade_id for f in fills] == [str(n) for n in range(1, 2201)]
+        assert all(f.client_id is None for f in fills)  # the lookup failed: fills still returned
     finally:
         await aster.transport.close()
     calls = venue_routes.calls_to("GET", "/fapi/v1/userTrades")
     assert [c.params.get("fromId") for c in calls] == [None, "1001", "2001"]
     assert calls[0].params["startTime"] == "0"
+
+
+async def test_fill_client_ids_come_from_orders_seen_or_looked_up(venue_routes: FakeAster) -> None:
+    def trade(number: int, order_id: int) -> dict[str, Any]:
+        return {
+            "symbol": "SOLUSDT",
+            "id": number,
+            "orderId": order_id,
+            "side": "BUY",
+            "price": "150",
+            "qty": "0.1",
+        }
+
+    venue_routes.on("GET", "/fapi/v1/userTrades", static([trade(1, 1), trade(2, 2), trade(3, 2)]))
+
+    async def order_two(call: Call) -> web.StreamResponse:
+        return reply(
+            order_json(call, orderId=int(call.params["orderId"]), clientOrderId="22", status="FILLED")
+        )
+
+    venue_routes.on("GET", "/fapi/v1/order", order_two)
+    venue_routes.on("POST", "/fapi/v1/order", echo_order)
+    aster = rest(venue_routes)
+    try:
+        placed = await aster.place_order(bid("149", client_id=11))  # order 1, seen when placed
+        assert placed.order_id == "1"
+        fills = await aster.fills("SOLUSDT")
+        assert [(f.trade_id, f.client_id) for f in fills] == [("1", 11), ("2", 22), ("3", 22)]
+        await aster.fills("SOLUSDT")  # every client id is known now: no more lookups
+    finally:
+        await aster.transport.close()
+    assert [c.params["orderId"] for c in venue_routes.calls_to("GET", "/fapi/v1/order")] == ["2"]
 
 
 async def test_paths_and_listen_keys_by_generation(fake: FakeAster) -> None:
