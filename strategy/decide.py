@@ -13,9 +13,10 @@ sends what they return.
   change) at once, else every ``interval_s``.
 - ``plan_actions``: the cancels and places that turn the resting orders into
   the wanted ones, keeping every resting order that is still right.
-- ``OrderPacer`` and ``first_places``: a token bucket that keeps the strategy
-  under the order gateway's order rate limit instead of having its requests
-  refused; when it runs short, the reduce and the innermost quotes go first.
+- ``OrderPacer``: a token bucket that keeps the strategy under the order
+  gateway's order rate limit instead of having its requests refused; its
+  budget goes to ``plan_actions``, which spends it on the reduce and the
+  innermost quotes first.
 """
 
 from __future__ import annotations
@@ -117,11 +118,16 @@ class OrderIntent:
 
 @dataclass(frozen=True, slots=True)
 class Actions:
-    """Cancel first, then place: the worst-case exposure never exceeds the old or the new orders."""
+    """Cancel first, then place: the worst-case exposure never exceeds the old or the new orders.
+
+    ``deferred`` counts the quotes left for a later requote because the order
+    budget ran short.
+    """
 
     cancel: tuple[OrderUpdate, ...] = ()
     quotes: tuple[OrderIntent, ...] = ()
     reduce: OrderIntent | None = None
+    deferred: int = 0
 
     @property
     def places(self) -> tuple[OrderIntent, ...]:
@@ -147,6 +153,7 @@ def plan_actions(
     reduce_mode: str,
     reduce_blocked: bool,
     tick: Decimal,
+    budget: int | None = None,
 ) -> Actions:
     """The orders to cancel and place so that what rests matches what ``mode`` and the plan want.
 
@@ -157,17 +164,15 @@ def plan_actions(
     quotes on the side it trades against cancelled (they come back on the next
     requote).  ``reduce_blocked`` holds back a new reduce while an earlier one
     has not yet shown in the position.
+
+    ``budget`` caps the places (None: no cap).  The reduce goes first, then
+    quotes from the inside out, both sides in turn; a wrong quote whose
+    replacement does not fit stays resting rather than leave its side empty,
+    and quotes beyond the new ladder are cancelled whatever the budget, so the
+    worst case never exceeds the old or the new ladder.
     """
     if mode is Mode.PULL:
         return Actions(cancel=(*_open(quotes), *_open(reduces)))
-    cancel: list[OrderUpdate] = []
-    places: list[OrderIntent] = []
-    if mode is Mode.QUOTE and plan is not None:
-        stale, missing = diff_orders(plan.layers, quotes, tick=tick)
-        cancel += stale
-        places += [_quote_intent(layer) for layer in missing]
-    else:
-        cancel += _open(quotes)
     reduce_cancel, reduce = _reduce_actions(
         plan=plan,
         reduces=reduces,
@@ -176,13 +181,55 @@ def plan_actions(
         reduce_blocked=reduce_blocked,
         tick=tick,
     )
-    if reduce is not None and reduce.price is None:
-        # A market reduce would meet our own quotes on the other side first, and the venue's
-        # self-trade prevention cancels the taker: take them down until the reduce is done.
-        facing = reduce.side.opposite
-        cancel += [order for order in _open(quotes) if order.side is facing and order not in cancel]
-        places = [intent for intent in places if intent.side is not facing]
-    return Actions(cancel=(*cancel, *reduce_cancel), quotes=tuple(places), reduce=reduce)
+    held = 0
+    if reduce is not None and budget is not None and budget < 1:
+        reduce, held = None, 1
+    spare = None if budget is None else budget - (reduce is not None)
+    if mode is not Mode.QUOTE or plan is None:
+        return Actions(cancel=(*_open(quotes), *reduce_cancel), reduce=reduce, deferred=held)
+    # A market reduce would meet our own quotes on the other side first, and the venue's
+    # self-trade prevention cancels the taker: that side stays empty until the reduce is done.
+    facing = reduce.side.opposite if reduce is not None and reduce.price is None else None
+    cancel: list[OrderUpdate] = []
+    ranked: list[tuple[int, int, Layer, OrderUpdate | None]] = []
+    for side_rank, side in enumerate((Side.BUY, Side.SELL)):
+        resting = [order for order in _open(quotes) if order.side is side]
+        if side is facing:
+            cancel += resting
+            continue
+        layers = [layer for layer in plan.layers if layer.side is side]
+        surplus, pairs = _side_changes(layers, resting, tick=tick)
+        cancel += surplus
+        ranked += [(depth, side_rank, layer, old) for depth, (layer, old) in enumerate(pairs)]
+    ranked.sort(key=lambda item: (item[0], item[1]))
+    chosen = ranked if spare is None else ranked[: max(0, spare)]
+    cancel += [old for _, _, _, old in chosen if old is not None]
+    return Actions(
+        cancel=(*cancel, *reduce_cancel),
+        quotes=tuple(_quote_intent(layer) for _, _, layer, _ in chosen),
+        reduce=reduce,
+        deferred=held + len(ranked) - len(chosen),
+    )
+
+
+def _side_changes(
+    layers: Sequence[Layer], resting: Sequence[OrderUpdate], *, tick: Decimal
+) -> tuple[list[OrderUpdate], list[tuple[Layer, OrderUpdate | None]]]:
+    """One side's (orders to cancel in any case, [(layer to place, the wrong order it replaces)]).
+
+    Wrong orders pair with missing layers from the inside out; wrong orders
+    beyond the missing layers, or larger than a layer, are cancelled in any case.
+    """
+    stale, missing = diff_orders(layers, resting, tick=tick)
+    size = layers[0].quantity if layers else Decimal(0)
+    surplus = [order for order in stale if order.remaining > size]
+    pairable = sorted(
+        (order for order in stale if order.remaining <= size),
+        key=lambda order: -order.side.sign * (order.price or Decimal(0)),
+    )
+    surplus += pairable[len(missing) :]
+    pairs = [(layer, pairable[i] if i < len(pairable) else None) for i, layer in enumerate(missing)]
+    return surplus, pairs
 
 
 def _reduce_actions(
@@ -218,28 +265,6 @@ def _reduce_actions(
 
 def _open(orders: Sequence[OrderUpdate]) -> list[OrderUpdate]:
     return [order for order in orders if order.status.is_open]
-
-
-def first_places(actions: Actions, limit: int) -> Actions:
-    """``actions`` with at most ``limit`` places: the reduce first, then quotes from the inside out.
-
-    Cancels are all kept (they never add exposure and the gateway does not
-    rate them); the quotes left out are placed on a later requote.
-    """
-    if limit >= len(actions.places):
-        return actions
-    budget = max(0, limit)
-    reduce = actions.reduce if budget > 0 else None
-    budget -= 1 if reduce is not None else 0
-    depth: dict[Side, int] = {}
-    ranked = []
-    for intent in actions.quotes:
-        level = depth.get(intent.side, 0)
-        depth[intent.side] = level + 1
-        ranked.append((level, intent))
-    # Stable sort: within one layer depth, the original order (bids before asks) stays.
-    quotes = tuple(intent for _, intent in sorted(ranked, key=lambda pair: pair[0])[:budget])
-    return Actions(cancel=actions.cancel, quotes=quotes, reduce=reduce)
 
 
 class OrderPacer:

@@ -36,7 +36,6 @@ from strategy.decide import (
     Mode,
     OrderPacer,
     PullReason,
-    first_places,
     gate,
     plan_actions,
     requote_due,
@@ -273,18 +272,14 @@ class StrategyService(Service):
             reduce_mode=self.cfg.reduce_mode,
             reduce_blocked=self.exec.reduce_blocked(now_s=now),
             tick=self.rules.tick_size,
+            budget=self.pacer.available(now_s=now),
         )
-        budget = self.pacer.available(now_s=now)
-        if actions.places and budget == 0:
-            self._not_before_s = now + self.pacer.wait_s(now_s=now)
-            return
-        paced = first_places(actions, budget)
         # Quotes held back for the rate limit are placed as soon as it allows.
-        self._event = len(paced.places) < len(actions.places)
+        self._event = actions.deferred > 0
         self._last_requote_s = now
         self._acted_plan = plan
-        done = not paced or await self._act(
-            gateway, paced, tick_ts_ns=self._book_ts_ns if book_moved else None
+        done = not actions or await self._act(
+            gateway, actions, tick_ts_ns=self._book_ts_ns if book_moved else None
         )
         if not done:
             # A refused or failed request: try again soon, not only at the next event.

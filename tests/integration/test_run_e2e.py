@@ -120,7 +120,10 @@ def test_sim_run_quotes_both_sides_fills_follows_the_price_and_leaves_no_order(r
             near = target * Decimal("0.003")
             return bool(buys and sells) and abs(max(buys) - target) < near and abs(min(sells) - target) < near
 
-        wait_for(followed, INTERVAL_S, what=f"quotes around the new price {target}")
+        try:
+            wait_for(followed, INTERVAL_S, what=f"quotes around the new price {target}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; quotes now {run.quotes()}\n{run.output()[-3000:]}") from None
         assert time.monotonic() - moved_at <= INTERVAL_S
 
         code = run.wait_exit(90)

@@ -11,7 +11,6 @@ from strategy.decide import (
     Mode,
     OrderPacer,
     PullReason,
-    first_places,
     gate,
     plan_actions,
     requote_due,
@@ -137,9 +136,10 @@ def test_quote_mode_places_the_whole_ladder_when_nothing_rests() -> None:
     )
     assert actions.cancel == ()
     assert [(i.side, i.price, i.quantity) for i in actions.quotes] == [
+        # From the inside out, both sides in turn.
         (Side.BUY, D("99.50"), D("0.1")),
-        (Side.BUY, D("99.48"), D("0.1")),
         (Side.SELL, D("100.50"), D("0.1")),
+        (Side.BUY, D("99.48"), D("0.1")),
         (Side.SELL, D("100.52"), D("0.1")),
     ]
     assert all(i.post_only and not i.reduce_only and i.order_type is OrderType.LIMIT for i in actions.quotes)
@@ -312,29 +312,59 @@ def test_pacer_rejects_nonsense() -> None:
         OrderPacer(rate_per_s=0, burst=1, now_s=0.0)
 
 
-def full_ladder_and_reduce() -> Actions:
-    return plan_actions(
-        mode=Mode.QUOTE,
-        plan=plan("2.5"),
-        quotes=[order(Side.BUY, "1.00", oid="1")],
-        reduces=[],
-        position_action=ReduceAction(Side.SELL, D("0.5")),
-        reduce_mode="maker",
-        reduce_blocked=False,
-        tick=TICK,
-    )
+def ladder_actions(budget: int | None, **over: object) -> Actions:
+    base: dict[str, object] = {
+        "mode": Mode.QUOTE,
+        "plan": plan("0"),
+        "quotes": [],
+        "reduces": [],
+        "position_action": None,
+        "reduce_mode": "maker",
+        "reduce_blocked": False,
+        "tick": TICK,
+        "budget": budget,
+    }
+    base.update(over)
+    return plan_actions(**base)  # type: ignore[arg-type]
 
 
-def test_first_places_keeps_the_reduce_and_the_innermost_quotes() -> None:
-    actions = full_ladder_and_reduce()
-    assert len(actions.places) == 5
-    assert first_places(actions, 5) is actions
-    three = first_places(actions, 3)
-    assert three.cancel == actions.cancel
-    assert three.reduce == actions.reduce
-    inner_bid, inner_ask = actions.quotes[0], actions.quotes[2]
-    assert three.quotes == (inner_bid, inner_ask)
-    one = first_places(actions, 1)
-    assert one.reduce == actions.reduce and one.quotes == ()
-    none = first_places(actions, 0)
-    assert none.places == () and none.cancel == actions.cancel
+def test_budget_goes_to_the_reduce_then_the_innermost_quotes_of_both_sides() -> None:
+    full = ladder_actions(None, plan=plan("2.5"), position_action=ReduceAction(Side.SELL, D("0.5")))
+    assert len(full.places) == 5 and full.deferred == 0
+    three = ladder_actions(3, plan=plan("2.5"), position_action=ReduceAction(Side.SELL, D("0.5")))
+    assert three.reduce == full.reduce
+    assert three.quotes == full.quotes[:2]
+    assert [(i.side, i.price) for i in three.quotes] == [(Side.BUY, D("99.50")), (Side.SELL, D("100.50"))]
+    assert three.deferred == 2
+    none = ladder_actions(0, plan=plan("2.5"), position_action=ReduceAction(Side.SELL, D("0.5")))
+    assert none.places == () and none.deferred == 5
+
+
+def test_a_wrong_quote_stays_until_its_replacement_fits_the_budget() -> None:
+    # The whole ladder moved by a tick: four replacements wanted, budget for two.
+    old = [
+        order(Side.BUY, "99.49", oid="1"),
+        order(Side.BUY, "99.47", oid="2"),
+        order(Side.SELL, "100.49", oid="3"),
+        order(Side.SELL, "100.51", oid="4"),
+    ]
+    actions = ladder_actions(2, quotes=old)
+    assert [(i.side, i.price) for i in actions.quotes] == [(Side.BUY, D("99.50")), (Side.SELL, D("100.50"))]
+    # Only the inner orders make way; the outer ones keep their sides quoted meanwhile.
+    assert [o.order_id for o in actions.cancel] == ["1", "3"]
+    assert actions.deferred == 2
+
+
+def test_quotes_beyond_the_new_ladder_go_whatever_the_budget() -> None:
+    # Long 4.95 of max 5: the ladder keeps no bid, so every resting bid must go, budget or not.
+    bids = [order(Side.BUY, "99.49", oid="1"), order(Side.BUY, "99.47", oid="2")]
+    actions = ladder_actions(0, plan=plan("4.95"), quotes=bids)
+    assert [o.order_id for o in actions.cancel] == ["1", "2"]
+    assert all(intent.side is Side.SELL for intent in actions.quotes)
+
+
+def test_an_order_larger_than_a_layer_is_cancelled_whatever_the_budget() -> None:
+    big = order(Side.BUY, "99.49", "2", oid="1")
+    actions = ladder_actions(0, quotes=[big])
+    assert actions.cancel == (big,)
+    assert actions.places == ()
