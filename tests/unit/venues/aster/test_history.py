@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from venues.aster.history import funding_income, parsed, rows, user_trades
+from services.wire import Fill, OrderStatus, OrderType, OrderUpdate, Side
+from venues.aster.history import OrderClientIds, funding_income, parsed, rows, user_trades
 from venues.base import Unavailable
 from venues.common.parse import dec
 
@@ -53,3 +54,27 @@ def test_rows_and_parsed_turn_bad_payloads_into_unavailable() -> None:
     assert parsed("n", dec, "1.5") == Decimal("1.5")
     with pytest.raises(Unavailable, match="malformed n"):
         parsed("n", dec, "abc")
+
+
+def test_order_client_ids_fill_in_and_forget_the_oldest() -> None:
+    from services.wire import Fill, OrderUpdate
+
+    def order(order_id: str, client_id: int | None) -> OrderUpdate:
+        return OrderUpdate(
+            symbol="SOLUSDT", order_id=order_id, client_id=client_id, side=Side.BUY,
+            order_type=OrderType.LIMIT, price=Decimal(150), quantity=Decimal(1),
+            filled_quantity=Decimal(0), status=OrderStatus.NEW,
+        )  # fmt: skip
+
+    def fill(order_id: str) -> Fill:
+        return Fill(
+            symbol="SOLUSDT", trade_id=order_id + "t", order_id=order_id, client_id=None, side=Side.BUY,
+            price=Decimal(150), quantity=Decimal(1), fee=Decimal(0), fee_asset="USDT", is_maker=True,
+        )  # fmt: skip
+
+    ids = OrderClientIds(max_orders=2)
+    for order_id, client_id in (("1", 11), ("2", 22), ("3", None), ("4", 44)):
+        assert ids.remember(order(order_id, client_id)).order_id == order_id
+    filled, missing = ids.fill_in([fill("1"), fill("2"), fill("3"), fill("4"), fill("3")])
+    assert [f.client_id for f in filled] == [None, 22, None, 44, None]
+    assert missing == ["1", "3"]
