@@ -57,7 +57,6 @@ def test_rows_and_parsed_turn_bad_payloads_into_unavailable() -> None:
 
 
 def test_order_client_ids_fill_in_and_forget_the_oldest() -> None:
-
     def order(order_id: str, client_id: int | None) -> OrderUpdate:
         return OrderUpdate(
             symbol="SOLUSDT", order_id=order_id, client_id=client_id, side=Side.BUY,
