@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_CLIENT_ID = 2**32 - 1
 MAX_PAGE = 1000
+FIRST_FOLLOW_S = 0.01
 
 
 class ParadexRest:
@@ -155,11 +156,14 @@ class ParadexRest:
         """Poll a ``NEW`` order until the venue opened or closed it; raise ``Rejected`` if it refused it."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.follow_timeout_s
+        # The engine usually answers within milliseconds: look early, then back off to follow_poll_s.
+        pause_s = min(FIRST_FOLLOW_S, self.follow_poll_s)
         while status == "NEW":
             if loop.time() >= deadline:
                 log.info("paradex order %s still NEW after %.1f s", update.order_id, self.follow_timeout_s)
                 return update
-            await asyncio.sleep(self.follow_poll_s)
+            await asyncio.sleep(pause_s)
+            pause_s = min(pause_s * 2, self.follow_poll_s)
             try:
                 raw = await self._get_raw(update.symbol, order_id=update.order_id, client_id=None)
             except VenueError as exc:
