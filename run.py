@@ -5,11 +5,12 @@
         --inventory-skew 0 --stop-loss -1 --take-profit 5 --duration 3600 --interval 10
 
 ``--sim`` first starts the exchange emulator with a generated account.  The
-processes run under supervisord (config and unix socket in the private run
-directory), the guardian first; the strategy's reports stream to this console
-with every warning of every process.  Ctrl-C, SIGTERM or the end of
-``--duration`` stops them in reverse order (the strategy cancels its orders),
-then any order still open on the symbol is cancelled here; exit code 0.
+processes run under supervisord on the top-level ``supervisord.conf``, the one
+production uses (unix socket in the private run directory), the guardian first;
+the strategy's reports stream to this console with every warning of every
+process.  Ctrl-C, SIGTERM or the end of ``--duration`` stops them in reverse
+order (the strategy cancels its orders), then any order still open on the
+symbol is cancelled here; exit code 0.
 """
 
 from __future__ import annotations
@@ -35,13 +36,13 @@ from services.secrets import AsterV3Credentials, ParadexCredentials, Secret, cre
 from services.supervise import (
     PROGRAMS,
     SOCKET_NAME,
+    SUPERVISORD_CONF,
     LogTail,
     Supervisor,
     SupervisorError,
-    programs_for,
     reap,
-    render_config,
     socket_alive,
+    supervisord_env,
     tail_text,
 )
 from strategy.markets import MarketError, load_rules, unknown_symbol_message
@@ -52,6 +53,9 @@ from venues.factory import SUPPORTED, open_venue
 ROOT = Path(__file__).resolve().parent
 EMULATOR_START_S = 30.0
 SUPERVISOR_START_S = 15.0
+# How long the programs may take to come up (supervisord's startsecs is 5 s; the guardian checks the venue).
+PROGRAMS_START_S = 60.0
+_START_FAILED = ("BACKOFF", "FATAL", "EXITED")
 END_GRACE_S = 30.0
 POLL_S = 0.2
 # The emulator lists every venue's markets; each venue spells its symbols its own way.
@@ -258,22 +262,19 @@ class Launcher:
         config_path = cfg.run_dir / "config.toml"
         config_path.write_text(config_to_toml(cfg))
         config_path.chmod(0o600)
-        conf = render_config(
-            run_dir=cfg.run_dir,
-            logs_dir=self.logs_dir,
-            programs=programs_for(python=sys.executable, config_path=config_path),
-            cwd=ROOT,
-        )
-        conf_path = cfg.run_dir / "supervisord.conf"
-        conf_path.write_text(conf)
-        conf_path.chmod(0o600)
+        env = {
+            **self.env,
+            **supervisord_env(
+                config_path=config_path, run_dir=cfg.run_dir, logs_dir=self.logs_dir, python=sys.executable
+            ),
+        }
         with (self.logs_dir / "supervisord.stderr.log").open("ab") as err:
             self.supervisord = subprocess.Popen(
-                [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(conf_path)],
+                [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(SUPERVISORD_CONF)],
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
-                env=self.env,
+                env=env,
                 start_new_session=True,
             )
         supervisor = Supervisor(cfg.run_dir / SOCKET_NAME)
@@ -285,15 +286,25 @@ class Launcher:
                 )
             time.sleep(0.1)
         self.supervisor = supervisor
-        for name in PROGRAMS:
-            if self.stop_requested.is_set():
-                return
-            print(f"starting {name}...", flush=True)
-            self.started.append(name)
-            try:
-                supervisor.start(name)
-            except SupervisorError as exc:
-                raise LaunchError(f"{exc}:\n{tail_text(self.logs_dir / (name + '.err.log'))}") from None
+        # supervisord starts the whole group (guardian first); wait until each has stayed up.
+        self.started = list(PROGRAMS)
+        print(f"starting {', '.join(PROGRAMS)}...", flush=True)
+        deadline = time.monotonic() + PROGRAMS_START_S
+        waiting = list(PROGRAMS)
+        while waiting and not self.stop_requested.is_set():
+            for name in list(waiting):
+                try:
+                    state = supervisor.info(name)["statename"]
+                except SupervisorError as exc:
+                    raise LaunchError(str(exc)) from None
+                if state == "RUNNING":
+                    waiting.remove(name)
+                elif state in _START_FAILED:
+                    log_text = tail_text(self.logs_dir / f"{name}.err.log")
+                    raise LaunchError(f"{name} did not start ({state}):\n{log_text}")
+            if waiting and time.monotonic() > deadline:
+                raise LaunchError(f"{', '.join(waiting)} not up after {PROGRAMS_START_S:g} s")
+            time.sleep(POLL_S)
 
     # ------------------------------------------------------------ running and stopping
 

@@ -25,11 +25,9 @@ from typing import Any
 
 from harness import ROOT, Emulator, child_env, free_port, wait_for, write_config
 
-from services.supervise import Supervisor
+from services.supervise import PROGRAMS, SUPERVISORD_CONF, Supervisor, supervisord_env
 
-CONF = ROOT / "supervisord.conf"
-GROUP = "perp-mm"
-PROGRAMS = ("risk", "order_gateway", "md_gateway", "strategy")
+CONF = SUPERVISORD_CONF
 METRICS_PORT_SETTINGS = {
     "risk": "risk_metrics_port",
     "order_gateway": "orders_metrics_port",
@@ -79,10 +77,9 @@ class SupervisedStack:
         )
         env = child_env(
             emulator,
-            PERP_MM_CONFIG=str(config_path),
-            PERP_MM_RUN_DIR=str(run_dir),
-            MM_LOG_DIR=str(logs_dir),
-            MM_PYTHON=sys.executable,
+            **supervisord_env(
+                config_path=config_path, run_dir=run_dir, logs_dir=logs_dir, python=sys.executable
+            ),
             **paper,
             **(extra_env or {}),
         )
@@ -112,7 +109,7 @@ class SupervisedStack:
 
     def info(self, program: str) -> dict[str, Any]:
         """supervisord's process info (``statename``, ``pid``...) for one program of the group."""
-        return self.supervisor.info(f"{GROUP}:{program}")
+        return self.supervisor.info(program)
 
     def states(self) -> dict[str, str]:
         return {program: self.info(program)["statename"] for program in (*PROGRAMS, "emulator")}

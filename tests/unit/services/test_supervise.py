@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import configparser
 import io
-import shlex
 import socket
 import subprocess
 import sys
@@ -15,57 +13,48 @@ import pytest
 from supervisor.options import ServerOptions
 
 from services.supervise import (
+    GROUP,
     PROGRAMS,
     SOCKET_NAME,
+    SUPERVISORD_CONF,
     LogTail,
+    Supervisor,
     outlive,
-    programs_for,
     reap,
-    render_config,
     socket_alive,
     stopping_peers,
+    supervisord_env,
     tail_text,
 )
 
 
-def parsed(text: str) -> configparser.RawConfigParser:
-    parser = configparser.RawConfigParser()
-    parser.read_string(text)
-    return parser
-
-
-def test_programs_start_guardian_first_with_the_resolved_config() -> None:
-    programs = programs_for(python="/py", config_path=Path("/run/config.toml"))
-    assert [p.name for p in programs] == list(PROGRAMS) == ["risk", "md_gateway", "order_gateway", "strategy"]
-    assert programs[0].command == ("/py", "-m", "risk", "--config", "/run/config.toml")
-    assert [p.priority for p in programs] == sorted(p.priority for p in programs)
-
-
-def test_config_has_a_private_socket_xmlrpc_and_manual_start(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run 100%"
-    programs = programs_for(python=sys.executable, config_path=run_dir / "config.toml")
-    conf = parsed(render_config(run_dir=run_dir, logs_dir=tmp_path / "logs", programs=programs, cwd=tmp_path))
-    assert conf["unix_http_server"]["file"] == str(run_dir / SOCKET_NAME).replace("%", "%%")
-    assert conf["unix_http_server"]["chmod"] == "0700"
-    assert conf["supervisord"]["nodaemon"] == "true"
-    assert "supervisor.rpcinterface_factory" in conf["rpcinterface:supervisor"]
-    strategy = conf["program:strategy"]
-    assert strategy["autostart"] == "false"
-    assert strategy["autorestart"] == "unexpected"
-    # supervisord expands %%; the command splits back to the exact arguments.
-    command = shlex.split(strategy["command"].replace("%%", "%"))
-    assert command == [sys.executable, "-m", "strategy", "--config", str(run_dir / "config.toml")]
-    assert strategy["stderr_logfile"].endswith("strategy.err.log")
-
-
-def test_supervisord_accepts_the_generated_config(tmp_path: Path) -> None:
-    programs = programs_for(python=sys.executable, config_path=tmp_path / "config.toml")
-    path = tmp_path / "supervisord.conf"
-    path.write_text(render_config(run_dir=tmp_path, logs_dir=tmp_path, programs=programs, cwd=tmp_path))
+def test_the_top_level_config_with_its_environment_is_what_supervisord_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = supervisord_env(
+        config_path=tmp_path / "config.toml", run_dir=tmp_path, logs_dir=tmp_path, python="/py"
+    )
+    assert env["MM_EMULATOR"] == "false"
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     options = ServerOptions()
-    options.realize(["-c", str(path)])
-    names = [group.name for group in options.process_group_configs]
-    assert sorted(names) == sorted(PROGRAMS)
+    options.realize(["-c", str(SUPERVISORD_CONF)])
+    (group,) = options.process_group_configs
+    assert group.name == GROUP
+    programs = {p.name: p for p in group.process_configs}
+    assert sorted(programs) == sorted([*PROGRAMS, "emulator"])
+    assert [p.name for p in sorted(programs[n] for n in PROGRAMS)] == list(PROGRAMS)
+    risk = programs["risk"].command
+    assert risk.startswith("/py ") and risk.endswith(f"risk run --config {tmp_path / 'config.toml'}")
+    assert options.server_configs[0]["file"] == str(tmp_path / SOCKET_NAME)
+    assert not programs["emulator"].autostart
+
+
+def test_supervisor_names_programs_in_their_group(tmp_path: Path) -> None:
+    supervisor = Supervisor(tmp_path / SOCKET_NAME)
+    assert supervisor.spec("strategy") == "perp-mm:strategy"
+    assert supervisor.spec("other:strategy") == "other:strategy"
+    assert Supervisor(tmp_path / SOCKET_NAME, group="g").spec("risk") == "g:risk"
 
 
 def test_log_tail_copies_new_lines_and_keeps_warnings_with_their_traceback(tmp_path: Path) -> None:
