@@ -178,7 +178,10 @@ async def test_market_fill_position_collateral_history(
     assert [f.order_id for f in fills] == [filled.order_id] and not fills[0].is_maker
     assert fills[0].fee_asset == "USDC" and fills[0].fee > 0
     balance = await venue.collateral()
-    assert balance.equity == emu.engine.margin(account.api_key).equity.quantize(Decimal("0.000001"))
+    margin = emu.engine.margin(account.api_key)
+    assert balance.equity == margin.equity.quantize(Decimal("0.000001"))
+    assert balance.margin_fraction is not None and margin.margin_fraction is not None
+    assert abs(balance.margin_fraction - margin.margin_fraction) < Decimal("0.1")
     await venue.place_order(_place(Side.SELL, None, tif=TimeInForce.IOC, reduce_only=True))
     assert (await venue.position(SYMBOL)).quantity == 0
     since_ms = int(time.time() * 1000) - 60_000

@@ -185,6 +185,12 @@ def position_from_venue(raw: Any, *, mark: Decimal | None) -> Position:
     )
 
 
+def position_notional(raw: Any) -> Decimal:
+    """A position's value at mark, from its entry and unrealized PnL (q*mark = q*entry + upnl)."""
+    position = position_from_venue(raw, mark=None)
+    return abs(position.quantity * position.entry_price + (position.unrealized_pnl or 0))
+
+
 def funding_from_venue(raw: Any) -> FundingPayment:
     return FundingPayment(
         symbol=str(field(raw, "market")), payment_id=str(field(raw, "id")), amount=dec(field(raw, "payment"))

@@ -11,6 +11,7 @@ order whose outcome is unknown is never re-sent but looked up by client id.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from decimal import Decimal
@@ -41,6 +42,7 @@ from venues.paradex.parse import (
     order_body,
     order_from_venue,
     position_from_venue,
+    position_notional,
     rows,
 )
 from venues.paradex.signing import order_hash, order_message, signature_json
@@ -270,15 +272,23 @@ class ParadexRest:
         return Position(symbol=symbol, quantity=Decimal(0), entry_price=Decimal(0), mark_price=mark)
 
     async def collateral(self) -> Balance:
+        """Equity and free collateral; the margin fraction is equity over the positions' notional at mark."""
         raw = await self.transport.call("GET", "/account", private=True)
         try:
-            return Balance(
+            equity = dec(field(raw, "account_value"))
+            balance = Balance(
                 asset=str(raw.get("settlement_asset") or "USDC"),
-                equity=dec(field(raw, "account_value")),
+                equity=equity,
                 available=dec(field(raw, "free_collateral")),
             )
         except (MalformedResponse, AttributeError) as exc:
             raise Unavailable(f"malformed account: {exc}") from exc
+        positions = await self.transport.call("GET", "/positions", private=True)
+        notional = sum(
+            (_parsed("position", position_notional, row) for row in _parsed("positions", rows, positions)),
+            Decimal(0),
+        )
+        return dataclasses.replace(balance, margin_fraction=equity / notional if notional else None)
 
     async def fills(self, symbol: str, *, since_ms: int | None = None, limit: int = 500) -> list[Fill]:
         """Fill history, oldest first: from ``since_ms`` on, else the newest ``limit``."""

@@ -24,6 +24,7 @@ from venues.paradex.parse import (
     order_body,
     order_from_venue,
     position_from_venue,
+    position_notional,
     rows,
     trade_from_venue,
 )
@@ -175,6 +176,8 @@ def test_fill_position_funding_mark() -> None:
     position = position_from_venue(short | {"unrealized_pnl": "-1.5"}, mark=Decimal(3001))
     assert position.quantity == Decimal("-2.5") and position.unrealized_pnl == Decimal("-1.5")
     assert position_from_venue(short | {"size": "-2.5"}, mark=None).quantity == Decimal("-2.5")
+    # At mark 3001 the short's value is 2.5 * 3001, from entry and unrealized PnL alone.
+    assert position_notional(short | {"unrealized_pnl": "-2.5"}) == Decimal("7502.5")
     closed = position_from_venue(short | {"status": "CLOSED"}, mark=None)
     assert closed.quantity == 0 and closed.entry_price == 0
     payment = funding_from_venue({"id": "p1", "market": "ETH-USD-PERP", "payment": "-0.25", "index": "12"})
