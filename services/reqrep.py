@@ -63,7 +63,9 @@ class RequestClient:
             frame = encode(msg, seq=self._seq, ts=now, sent=now, src=self._src)
             try:
                 # The send is inside the timeout too: a DEALER with no live connection blocks on send.
-                return await asyncio.wait_for(self._attempt(corr, frame, future, msg.TYPE), timeout_s)
+                # (asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.)
+                async with asyncio.timeout(timeout_s):
+                    return await self._attempt(corr, frame, future, msg.TYPE)
             except TimeoutError:
                 log.debug("no reply to %s (attempt %d of %d)", msg.TYPE, attempt + 1, retries + 1)
             finally:

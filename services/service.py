@@ -100,7 +100,8 @@ class Service(abc.ABC):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await work
             try:
-                await asyncio.wait_for(self.shutdown(), self.stop_deadline_s)
+                async with asyncio.timeout(self.stop_deadline_s):
+                    await self.shutdown()
             except TimeoutError:
                 log.error("shutdown did not finish within %.1f s", self.stop_deadline_s)
                 code = code or 1
