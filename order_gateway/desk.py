@@ -18,10 +18,19 @@ from decimal import Decimal
 from order_gateway import metrics as og_metrics
 from order_gateway.calls import VenueCalls
 from order_gateway.journal import UNKNOWN, Journal, JournalOrder
-from order_gateway.limits import Limits, Refusal, TokenBucket, check_client_id, check_place, check_state
+from order_gateway.limits import (
+    Limits,
+    Refusal,
+    TokenBucket,
+    check_client_id,
+    check_place,
+    check_state,
+    is_guardian,
+)
 from order_gateway.state import SymbolState
 from services.bus import Publisher
 from services.codec import Envelope
+from services.logs import log_once
 from services.wire import (
     Balance,
     Cancel,
@@ -291,7 +300,16 @@ class OrderDesk:
         now_s = time.monotonic()
         if not self.state.apply(update, now_s=now_s):
             return
-        self.journal.record_order(update, now_ns=time.time_ns())
+        ours = self.journal.record_order(update, now_ns=time.time_ns())
+        if not ours and update.status.is_open and not is_guardian(update.client_id):
+            # Not placed through this gateway (by hand, or another bot on the account): it counts
+            # in the worst-case position; the next reconciliation cancels it.
+            log_once(
+                log,
+                f"stranger:{update.order_id}",
+                f"order {update.order_id} (client id {update.client_id}) on {self.symbol} was not placed "
+                "through this gateway",
+            )
         if update.filled_quantity > 0:
             # The stream sends each fill next to the order's update; if it has not come
             # by the deadline, the fill history is read (``fills_missing``).

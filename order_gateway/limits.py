@@ -117,6 +117,11 @@ def check_client_id(client_id: int) -> Refusal | None:
     return None
 
 
+def is_guardian(client_id: int | None) -> bool:
+    """True for the client ids the guardian gives its own orders."""
+    return client_id is not None and client_id >= GUARDIAN_CLIENT_ID_MIN
+
+
 def check_state(place: Place, *, state: TradingState, why: str) -> Refusal | None:
     """HALTED admits no order; REDUCING only reduce-only ones."""
     if state is TradingState.HALTED:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from order_gateway.limits import GUARDIAN_CLIENT_ID_MIN, Exposure
+from order_gateway.limits import Exposure, is_guardian
 from services.wire import OrderStatus, OrderUpdate, Place, Position, Side
 
 CLOSED_MEMORY = 10_000
@@ -133,7 +133,7 @@ def plan_reconcile(
             listed.add(order.client_id)
         if is_ours(order):
             plan.adopt.append(order)
-        elif order.client_id is not None and order.client_id >= GUARDIAN_CLIENT_ID_MIN:
+        elif is_guardian(order.client_id):
             plan.foreign.append(order)
         else:
             plan.cancel.append(order)
