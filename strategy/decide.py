@@ -166,10 +166,11 @@ def plan_actions(
     has not yet shown in the position.
 
     ``budget`` caps the places (None: no cap).  The reduce goes first, then
-    quotes from the inside out, both sides in turn; a wrong quote whose
-    replacement does not fit stays resting rather than leave its side empty,
-    and quotes beyond the new ladder are cancelled whatever the budget, so the
-    worst case never exceeds the old or the new ladder.
+    quotes from the inside out, at each depth a missing quote before a wrong
+    one and the wronger first; a wrong quote whose replacement does not fit
+    stays resting rather than leave its side empty, and quotes beyond the new
+    ladder are cancelled whatever the budget, so the worst case never exceeds
+    the old or the new ladder.
     """
     if mode is Mode.PULL:
         return Actions(cancel=(*_open(quotes), *_open(reduces)))
@@ -201,7 +202,9 @@ def plan_actions(
         surplus, pairs = _side_changes(layers, resting, tick=tick)
         cancel += surplus
         ranked += [(depth, side_rank, layer, old) for depth, (layer, old) in enumerate(pairs)]
-    ranked.sort(key=lambda item: (item[0], item[1]))
+    # Short of budget, an empty place in the ladder comes before a quote that is merely off, and the
+    # most-off quote before the others, so one side moving every tick cannot starve the other.
+    ranked.sort(key=lambda item: (item[0], *_urgency(item[2], item[3]), item[1]))
     chosen = ranked if spare is None else ranked[: max(0, spare)]
     cancel += [old for _, _, _, old in chosen if old is not None]
     return Actions(
@@ -210,6 +213,12 @@ def plan_actions(
         reduce=reduce,
         deferred=held + len(ranked) - len(chosen),
     )
+
+
+def _urgency(layer: Layer, old: OrderUpdate | None) -> tuple[int, Decimal]:
+    if old is None or old.price is None:
+        return 0, Decimal(0)
+    return 1, -abs(old.price - layer.price)
 
 
 def _side_changes(

@@ -355,6 +355,25 @@ def test_a_wrong_quote_stays_until_its_replacement_fits_the_budget() -> None:
     assert actions.deferred == 2
 
 
+def test_short_budget_fills_an_empty_side_before_moving_a_quote_that_is_only_off() -> None:
+    # The bid is off by a tick; the ask side is empty: with one order to spend, the ask goes first.
+    actions = ladder_actions(1, quotes=[order(Side.BUY, "99.49", oid="1"), order(Side.BUY, "99.48", oid="2")])
+    assert [(i.side, i.price) for i in actions.quotes] == [(Side.SELL, D("100.50"))]
+    assert actions.cancel == ()
+
+
+def test_short_budget_moves_the_most_off_quote_first() -> None:
+    quotes = [
+        order(Side.BUY, "99.49", oid="1"),
+        order(Side.BUY, "99.48", oid="2"),
+        order(Side.SELL, "100.40", oid="3"),
+        order(Side.SELL, "100.52", oid="4"),
+    ]
+    actions = ladder_actions(1, quotes=quotes)
+    assert [(i.side, i.price) for i in actions.quotes] == [(Side.SELL, D("100.50"))]
+    assert [o.order_id for o in actions.cancel] == ["3"]
+
+
 def test_quotes_beyond_the_new_ladder_go_whatever_the_budget() -> None:
     # Long 4.95 of max 5: the ladder keeps no bid, so every resting bid must go, budget or not.
     bids = [order(Side.BUY, "99.49", oid="1"), order(Side.BUY, "99.47", oid="2")]
