@@ -36,6 +36,7 @@ from venues.emulator.aster_state import CLIENT_ORDER_ID, ClientOrderIds, Countdo
 from venues.emulator.core import EmulatorCore
 from venues.emulator.faults import HANG_S
 from venues.emulator.records import UINT32_MAX, Order, OrderRejected, OrderRequest
+from venues.emulator.validation import check_request
 from venues.precision import fmt
 
 MAX_BATCH = 5
@@ -162,7 +163,6 @@ class AsterApi:
             reduce_only=_flag(params, "reduceOnly"),
             client_id=numeric_id if numeric_id is not None and numeric_id <= UINT32_MAX else None,
         )
-        self._check_notional(request)
         return request, client_order_id
 
     def _check_notional(self, request: OrderRequest) -> None:
@@ -176,8 +176,14 @@ class AsterApi:
     def _place(self, account_id: str, params: Mapping[str, str]) -> dict[str, Any]:
         request, client_order_id = self._order_request(account_id, params)
         now_ms = self.core.now_ms()
+        engine = self.core.engine
         try:
-            order, events = self.core.engine.place(account_id, request, now_ms=now_ms)
+            # Tick, step and minimum quantity are judged before the notional, as on the venue.
+            check_request(
+                request, engine.markets.get(request.symbol), known_account=engine.has_account(account_id)
+            )
+            self._check_notional(request)
+            order, events = engine.place(account_id, request, now_ms=now_ms)
         except OrderRejected as error:
             raise rejection(error) from None
         self.client_ids.assign(account_id, order.symbol, order.order_id, client_order_id)

@@ -56,7 +56,10 @@ class _Connection:
 
     def send(self, stream: str, data: dict[str, Any]) -> bool:
         """Queue an event; False when the outbox is full (the caller drops the connection)."""
-        payload = {"stream": stream, "data": data} if self.combined else data
+        return self.reply({"stream": stream, "data": data} if self.combined else data)
+
+    def reply(self, payload: dict[str, Any]) -> bool:
+        """Queue a message as it is (answers to commands); False when the outbox is full."""
         try:
             self.outbox.put_nowait(json.dumps(payload, separators=(",", ":")))
         except asyncio.QueueFull:
@@ -149,26 +152,24 @@ class AsterStreams:
         except json.JSONDecodeError:
             command = None
         if not isinstance(command, dict):
-            connection.outbox.put_nowait(json.dumps({"code": 2, "msg": "Invalid request"}))
+            connection.reply({"code": 2, "msg": "Invalid request"})
             return
         request_id, method, params = command.get("id"), command.get("method"), command.get("params") or []
         if method == "LIST_SUBSCRIPTIONS":
-            connection.outbox.put_nowait(json.dumps({"result": sorted(connection.streams), "id": request_id}))
+            connection.reply({"result": sorted(connection.streams), "id": request_id})
             return
         if method not in ("SUBSCRIBE", "UNSUBSCRIBE") or not isinstance(params, list):
-            connection.outbox.put_nowait(json.dumps({"code": 2, "msg": "Invalid request", "id": request_id}))
+            connection.reply({"code": 2, "msg": "Invalid request", "id": request_id})
             return
         bad = [p for p in params if not isinstance(p, str) or not self._valid(p)]
         if bad:
-            connection.outbox.put_nowait(
-                json.dumps({"code": 2, "msg": f"Invalid stream {bad[0]!r}", "id": request_id})
-            )
+            connection.reply({"code": 2, "msg": f"Invalid stream {bad[0]!r}", "id": request_id})
             return
         if method == "SUBSCRIBE":
             connection.streams.update(params)
         else:
             connection.streams.difference_update(params)
-        connection.outbox.put_nowait(json.dumps({"result": None, "id": request_id}))
+        connection.reply({"result": None, "id": request_id})
 
     def _close_later(self, connection: _Connection, *, code: int, reason: str) -> None:
         self._connections.discard(connection)
