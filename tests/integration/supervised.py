@@ -75,14 +75,10 @@ class SupervisedStack:
                 "MM_EMULATOR_PORT": str(paper_port),
             }
         )
-        env = child_env(
-            emulator,
-            **supervisord_env(
-                config_path=config_path, run_dir=run_dir, logs_dir=logs_dir, python=sys.executable
-            ),
-            **paper,
-            **(extra_env or {}),
+        production = supervisord_env(
+            config_path=config_path, run_dir=run_dir, logs_dir=logs_dir, python=sys.executable
         )
+        env = child_env(emulator, **{**production, **paper, **(extra_env or {})})
         with (logs_dir / "supervisord.stdout").open("wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "supervisor.supervisord", "-c", str(CONF)],
