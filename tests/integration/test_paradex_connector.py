@@ -417,3 +417,15 @@ async def test_a_dropped_private_stream_comes_back_live(
         order = _place(Side.BUY, None, tif=TimeInForce.IOC)
         await venue.place_order(order)
         assert (await _first(events, Fill)).client_id == order.client_id
+
+
+async def test_a_refused_bearer_on_the_stream_is_refreshed(
+    setup: tuple[EmulatorServer, AccountSpec, ParadexVenue],
+) -> None:
+    emu, _, venue = setup
+    await venue.open_orders(SYMBOL)  # a token is cached
+    before = venue.transport.jwt.refreshes
+    emu.front.auth._jwt_key = secrets.token_bytes(32)  # type: ignore[attr-defined]  # the venue drops it
+    async with aclosing(venue.private_stream(SYMBOL)) as events:
+        assert (await _first(events, ExStatus)).state is FeedState.LIVE  # after 40111 and a fresh token
+        assert venue.transport.jwt.refreshes == before + 1
