@@ -93,8 +93,8 @@ class ParadexAuth:
     """Public keys of the accounts, JWTs, signature checks and the per-account rate limit."""
 
     def __init__(self, core: EmulatorCore, *, jwt_lifetime_s: float) -> None:
-        if jwt_lifetime_s <= 0:
-            raise ValueError("jwt_lifetime_s must be positive")
+        if jwt_lifetime_s < 1:
+            raise ValueError("jwt_lifetime_s must be at least 1 (tokens expire in whole seconds)")
         self.core = core
         self.jwt_lifetime_s = jwt_lifetime_s
         self.chain_id = chain_id_felt(CHAIN_ID)

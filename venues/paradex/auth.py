@@ -24,6 +24,7 @@ from venues.paradex.parse import jwt_lifetime_s
 log = logging.getLogger(__name__)
 
 DEFAULT_LIFETIME_S = 300.0
+MAX_RETRY_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ class JwtKeeper:
             self._task = asyncio.get_running_loop().create_task(self._refresh_loop(), name="paradex-jwt")
 
     async def _refresh_loop(self) -> None:
+        failures = 0
         while True:
             times = self._times
             delay_s = 0.0 if times is None else times.refresh_at_s - self._clock()
@@ -114,9 +116,13 @@ class JwtKeeper:
                     continue  # refreshed in line meanwhile
             try:
                 await self.refresh(stale=self._token)
+                failures = 0
             except VenueError as exc:
-                log.warning("paradex JWT refresh failed (retrying in %.1f s): %s", self.retry_s, exc)
-                await asyncio.sleep(self.retry_s)
+                # Doubling pauses: a key the venue refuses must not hammer its auth limit (600/min per IP).
+                delay_s = min(self.retry_s * 2**failures, MAX_RETRY_S)
+                failures += 1
+                log.warning("paradex JWT refresh failed (retrying in %.1f s): %s", delay_s, exc)
+                await asyncio.sleep(delay_s)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from venues.emulator.catalog import select_markets
 from venues.emulator.core import EmulatorConfig, EmulatorCore
 from venues.emulator.faults import FaultSpec
@@ -50,3 +52,9 @@ def test_address_key_is_canonical() -> None:
     assert address_key("abc") is None
     assert address_key("0xnothex") is None
     assert address_key(None) is None
+
+
+def test_lifetimes_are_whole_seconds() -> None:
+    core, _, _ = _auth(300)
+    with pytest.raises(ValueError, match="at least 1"):
+        ParadexAuth(core, jwt_lifetime_s=0.5)
