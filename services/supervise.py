@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import http.client
 import json
+import os
 import re
 import signal
 import socket
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from supervisor import childutils
-from supervisor.xmlrpc import SupervisorTransport
+from supervisor.xmlrpc import Faults, SupervisorTransport
 
 # The programs of the group in priority order: the guardian first up, last down.
 PROGRAMS: tuple[str, ...] = ("risk", "order_gateway", "md_gateway", "strategy")
@@ -40,6 +41,7 @@ SOCKET_NAME = "supervisor.sock"
 # supervisord puts its control URL, and the program's name and group, in every child's environment.
 SERVER_URL_VAR = "SUPERVISOR_SERVER_URL"
 _STOPPING = "STOPPING"
+_NAME_PREFIX = b"SUPERVISOR_PROCESS_NAME="
 _LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} (\w+)\s")
 _LOUD = {"WARNING", "ERROR", "CRITICAL"}
 
@@ -127,14 +129,46 @@ def stopping_peers(env: Mapping[str, str], *, programs: Collection[str]) -> list
     group = env.get("SUPERVISOR_GROUP_NAME", "")
     own = env.get("SUPERVISOR_PROCESS_NAME", "")
     rpc = childutils.getRPCInterface(dict(env))
+    try:
+        infos = rpc.supervisor.getAllProcessInfo()
+    except xmlrpc.client.Fault as fault:
+        if fault.faultCode != Faults.SHUTDOWN_STATE:
+            raise
+        # supervisord is shutting down (SIGTERM, systemctl stop) and answers nothing more, but it is
+        # stopping every program: the ones still alive are the ones still stopping.
+        return living_programs(programs, parent_pid=os.getppid(), own=own)
     return sorted(
         info["name"]
-        for info in rpc.supervisor.getAllProcessInfo()
+        for info in infos
         if info["group"] == group
         and info["name"] != own
         and info["name"] in programs
         and info["statename"] == _STOPPING
     )
+
+
+def living_programs(programs: Collection[str], *, parent_pid: int, own: str = "") -> list[str]:
+    """Which of ``programs`` run as live children of ``parent_pid`` (named by the
+    ``SUPERVISOR_PROCESS_NAME`` supervisord gave them), read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # Fields after the parenthesised command: state ppid ...
+            state, ppid = (entry / "stat").read_text().rpartition(")")[2].split()[:2]
+            if int(ppid) != parent_pid or state == "Z":
+                continue
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+        names = [
+            item[len(_NAME_PREFIX) :].decode(errors="replace")
+            for item in environ
+            if item.startswith(_NAME_PREFIX)
+        ]
+        found += [name for name in names if name in programs and name != own]
+    return sorted(found)
 
 
 async def outlive(

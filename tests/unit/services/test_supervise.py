@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
 import subprocess
 import sys
 import threading
+import time
+import xmlrpc.client
 from collections.abc import Iterator
 from pathlib import Path
 from xmlrpc.server import SimpleXMLRPCServer
 
 import pytest
 from supervisor.options import ServerOptions
+from supervisor.xmlrpc import Faults
 
 from services.supervise import (
     GROUP,
@@ -19,6 +23,7 @@ from services.supervise import (
     SUPERVISORD_CONF,
     LogTail,
     Supervisor,
+    living_programs,
     outlive,
     reap,
     socket_alive,
@@ -196,3 +201,30 @@ async def test_outlive_waits_for_nothing_outside_supervisord_or_when_it_is_gone(
     assert await outlive({}, programs=("strategy",), timeout_s=10) == []
     gone = {"SUPERVISOR_SERVER_URL": "unix:///nonexistent/supervisor.sock"}
     assert await outlive(gone, programs=("strategy",), timeout_s=10) == []
+
+
+def test_living_programs_are_the_named_live_children(tmp_path: Path) -> None:
+    env = {**os.environ, "SUPERVISOR_PROCESS_NAME": "strategy"}
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
+    try:
+        me = os.getpid()
+        wait = 0
+        while living_programs(("strategy",), parent_pid=me) != ["strategy"] and wait < 50:
+            time.sleep(0.02)  # the child's environment is readable once it has exec'd
+            wait += 1
+        assert living_programs(("strategy", "order_gateway"), parent_pid=me) == ["strategy"]
+        assert living_programs(("order_gateway",), parent_pid=me) == []
+        assert living_programs(("strategy",), parent_pid=me, own="strategy") == []
+    finally:
+        child.kill()
+        child.wait()
+    assert living_programs(("strategy",), parent_pid=os.getpid()) == []
+
+
+def test_a_supervisord_shutting_down_is_answered_from_proc(supervisord: FakeSupervisord) -> None:
+    def shutting_down() -> None:
+        raise xmlrpc.client.Fault(Faults.SHUTDOWN_STATE, "SHUTDOWN_STATE")
+
+    supervisord.server.register_function(shutting_down, "supervisor.getAllProcessInfo")
+    # This test process has no sibling named like a program: nothing is left to wait for.
+    assert stopping_peers(_env(supervisord), programs=("a-program-nobody-runs",)) == []
