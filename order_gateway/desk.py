@@ -244,7 +244,8 @@ class OrderDesk:
         if placing is not None:
             # Cancelling by client id before the venue has the order would miss it.
             try:
-                await asyncio.wait_for(placing.wait(), IN_FLIGHT_WAIT_S)
+                async with asyncio.timeout(IN_FLIGHT_WAIT_S):
+                    await placing.wait()
             except TimeoutError:
                 return OrderReply(
                     ok=False, reason=RejectReason.UNKNOWN_STATE, message="its place is still in flight"

@@ -164,7 +164,8 @@ class OrderGateway(Service):
         shown = self.trading()
         while True:
             try:
-                got = await asyncio.wait_for(sub.recv(), 0.25)
+                async with asyncio.timeout(0.25):
+                    got = await sub.recv()
             except TimeoutError:
                 got = None
             if got is not None:
