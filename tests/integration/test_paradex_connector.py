@@ -14,6 +14,7 @@ from typing import TypeVar
 import aiohttp
 import pytest
 
+from md_gateway.service import rest_snapshot
 from services.wire import (
     Bbo,
     Book,
@@ -429,3 +430,22 @@ async def test_a_refused_bearer_on_the_stream_is_refreshed(
     async with aclosing(venue.private_stream(SYMBOL)) as events:
         assert (await _first(events, ExStatus)).state is FeedState.LIVE  # after 40111 and a fresh token
         assert venue.transport.jwt.refreshes == before + 1
+
+
+async def test_rest_depth_serves_the_market_data_gateway_fallback(
+    setup: tuple[EmulatorServer, AccountSpec, ParadexVenue],
+) -> None:
+    emu, _, venue = setup
+    before = emu.engine.ids.last_update[SYMBOL]
+    depth = await venue.rest.depth(SYMBOL)
+    # The simulated market moves meanwhile: the snapshot is one of the book's states since ``before``.
+    assert before <= depth.last_update_id <= emu.engine.ids.last_update[SYMBOL]
+    assert min(len(depth.bids), len(depth.asks)) >= 5
+    assert [p for p, _ in depth.bids] == sorted((p for p, _ in depth.bids), reverse=True)
+    assert [p for p, _ in depth.asks] == sorted(p for p, _ in depth.asks)
+    assert depth.bids[0][0] < depth.asks[0][0]
+    events = await rest_snapshot(venue, SYMBOL)
+    kinds = {type(event.msg) for event in events}
+    assert kinds == {Book, Bbo, Mark}
+    mark = next(event.msg for event in events if isinstance(event.msg, Mark))
+    assert mark.funding_rate is not None

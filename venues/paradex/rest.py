@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from services.wire import (
     Balance,
     Fill,
     FundingPayment,
+    Level,
     Mark,
     OrderStatus,
     OrderType,
@@ -31,7 +33,7 @@ from services.wire import (
 )
 from services.wire import RejectReason as Why
 from venues.base import Rejected, Unavailable, UnknownOrderState, VenueError
-from venues.common.parse import MalformedResponse, dec, field
+from venues.common.parse import MalformedResponse, dec, field, integer, levels
 from venues.paradex.errors import cancel_rejection
 from venues.paradex.parse import (
     SIDE_TO_VENUE,
@@ -56,6 +58,14 @@ MAX_PAGE = 1000
 FIRST_FOLLOW_S = 0.01
 
 
+@dataclass(frozen=True, slots=True)
+class DepthSnapshot:
+    bids: list[Level]
+    asks: list[Level]
+    last_update_id: int
+    ts_ns: int | None
+
+
 class ParadexRest:
     """The REST half of the connector, on one ``ParadexTransport``."""
 
@@ -67,12 +77,14 @@ class ParadexRest:
         follow_timeout_s: float = 2.0,
         resolve_poll_s: float = 0.25,
         resolve_timeout_s: float = 30.0,
+        depth_levels: int = 20,
     ) -> None:
         self.transport = transport
         self.follow_poll_s = follow_poll_s
         self.follow_timeout_s = follow_timeout_s
         self.resolve_poll_s = resolve_poll_s
         self.resolve_timeout_s = resolve_timeout_s
+        self.depth_levels = depth_levels
         self._rules: dict[str, MarketRules] = {}
 
     # ------------------------------------------------------------ public data
@@ -98,6 +110,20 @@ class ParadexRest:
             return self._rules[symbol]
         except KeyError:
             raise Rejected(f"no perpetual market {symbol!r} on Paradex", reason=Why.MALFORMED) from None
+
+    async def depth(self, symbol: str) -> DepthSnapshot:
+        """The order book over REST (``/orderbook/{market}``), for a feed that fell silent."""
+        raw = await self.transport.call("GET", f"/orderbook/{symbol}", params={"depth": self.depth_levels})
+        try:
+            stamp = raw.get("last_updated_at") if isinstance(raw, dict) else None
+            return DepthSnapshot(
+                bids=levels(field(raw, "bids")),
+                asks=levels(field(raw, "asks")),
+                last_update_id=integer(field(raw, "seq_no")),
+                ts_ns=integer(stamp) * 1_000_000 if stamp else None,
+            )
+        except MalformedResponse as exc:
+            raise Unavailable(f"malformed order book: {exc}") from exc
 
     async def mark(self, symbol: str) -> Mark:
         raw = await self.transport.call("GET", "/markets/summary", params={"market": symbol})
