@@ -92,6 +92,7 @@ class Reconciler:
             desk.on_order(order, ts_ns=now_ns)
         for order in plan.foreign:
             log.info("leaving the guardian's order %s (client id %s) alone", order.order_id, order.client_id)
+            desk.on_order(order, ts_ns=now_ns)
         for order in plan.cancel:
             await self._cancel_stranger(order)
         await self.fetch_fills()
