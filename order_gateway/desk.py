@@ -160,7 +160,8 @@ class OrderDesk:
             done.set()
         og_metrics.ACK_LATENCY.observe(time.monotonic() - sent_s)
         self.on_order(update, ts_ns=time.time_ns())
-        return OrderReply(ok=True, order=update)
+        # The stream may have told more already (a fill racing the REST answer).
+        return OrderReply(ok=True, order=self.state.latest(update.order_id) or update)
 
     def _pre_trade(self, place: Place) -> Refusal | None:
         if place.symbol != self.symbol:

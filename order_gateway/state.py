@@ -35,7 +35,7 @@ class SymbolState:
         self.in_flight: dict[int, Place] = {}
         self.unknown: dict[int, Place] = {}
         self.position: Position | None = None
-        self._closed: OrderedDict[str, OrderStatus] = OrderedDict()
+        self._closed: OrderedDict[str, OrderUpdate] = OrderedDict()
 
     def apply(self, update: OrderUpdate, *, now_s: float) -> bool:
         """Take the venue's view of an order; True when it changed what we knew."""
@@ -58,13 +58,18 @@ class SymbolState:
             self.open[update.order_id] = Tracked(update, now_s)
         else:
             self.open.pop(update.order_id, None)
-            self._closed[update.order_id] = update.status
+            self._closed[update.order_id] = update
             while len(self._closed) > CLOSED_MEMORY:
                 self._closed.popitem(last=False)
         return True
 
     def is_closed(self, order_id: str) -> bool:
         return order_id in self._closed
+
+    def latest(self, order_id: str) -> OrderUpdate | None:
+        """The newest state known of an order, open or recently closed."""
+        tracked = self.open.get(order_id)
+        return tracked.order if tracked is not None else self._closed.get(order_id)
 
     def set_position(self, position: Position) -> bool:
         """Take a position update; True when the quantity or entry changed."""

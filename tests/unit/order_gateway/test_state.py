@@ -129,3 +129,14 @@ def test_closed_while_away_from_the_fills() -> None:
     assert closed_while_away(p, order_id="9", filled=D("0.5"))[0] is OrderStatus.CANCELLED
     assert closed_while_away(p, order_id="9", filled=D(0))[0] is OrderStatus.CANCELLED
     assert closed_while_away(p, order_id=None, filled=D(0))[0] is OrderStatus.REJECTED
+
+
+def test_latest_is_the_newest_state_open_or_closed() -> None:
+    state = SymbolState(SYM)
+    assert state.latest("1") is None
+    state.apply(order(), now_s=0)
+    assert state.latest("1") == order()
+    done = order(filled="1", status=OrderStatus.FILLED)
+    state.apply(done, now_s=1)
+    state.apply(order(), now_s=2)
+    assert state.latest("1") == done
