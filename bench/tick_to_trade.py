@@ -195,13 +195,14 @@ def main(argv: list[str] | None = None) -> int:
                 )
         raw = asyncio.run(_measure(url, config_path, moves=args.moves, pace_s=args.pace_s))
     finally:
+        # One at a time, strategy first: it cancels its orders through a gateway that is still up.
         for proc in reversed(children):
             proc.terminate()
-        for proc in reversed(children):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
         emulator.terminate()
         emulator.wait(timeout=20)
     if not raw["latencies_ms"]:

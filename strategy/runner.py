@@ -96,6 +96,7 @@ class StrategyService(Service):
         self._acted_plan: QuotePlan | None = None
         self._last_requote_s: float | None = None
         self._not_before_s = 0.0
+        self._retry_at_s: float | None = None
         self._cancel_all_due = False
         self._was_synced = False
         self._resync_after_s = 0.0
@@ -259,10 +260,15 @@ class StrategyService(Service):
             self._event = True
             # Time the quote from the book only when the book is what moved it.
             book_moved = acted is None or (plan.bid, plan.ask) != (acted.bid, acted.ask)
+        retry_due = self._retry_at_s is not None and now >= self._retry_at_s
         if now < self._not_before_s or not requote_due(
-            now_s=now, last_requote_s=self._last_requote_s, interval_s=self.cfg.interval, event=self._event
+            now_s=now,
+            last_requote_s=self._last_requote_s,
+            interval_s=self.cfg.interval,
+            event=self._event or retry_due,
         ):
             return
+        self._retry_at_s = None
         actions = plan_actions(
             mode=self._gate.mode,
             plan=plan,
@@ -282,10 +288,9 @@ class StrategyService(Service):
             gateway, actions, tick_ts_ns=self._book_ts_ns if book_moved else None
         )
         if not done:
-            # A refused or failed request: try again soon, not only at the next event.
-            self._event = True
-            self._not_before_s = time.monotonic() + RETRY_AFTER_S
-        elif self._event:
+            # A refused or failed request: try again soon even if no event comes (an event is sooner).
+            self._retry_at_s = time.monotonic() + RETRY_AFTER_S
+        if self._event:
             now = time.monotonic()
             self._not_before_s = now + self.pacer.wait_s(now_s=now)
         self._publish_quotes(plan if self._gate.mode is Mode.QUOTE else None)
