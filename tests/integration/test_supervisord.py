@@ -85,6 +85,8 @@ def test_supervised_stack_survives_a_killed_strategy_and_stops_clean(
     result = stack.ctl("stop", "all")
     assert result.returncode == 0, result.stdout + result.stderr
     assert all(stack.info(p)["statename"] == "STOPPED" for p in PROGRAMS), stack.states()
+    # Each stopped on its own terms: the strategy's last cancel-all was answered (the gateway waited).
+    assert {p: stack.info(p)["exitstatus"] for p in PROGRAMS} == dict.fromkeys(PROGRAMS, 0), stack.logs()
     assert _open_orders(emulator) == [], f"orders left on the venue\n{stack.logs()}"
     order = [name for name in stack.stop_order() if name in PROGRAMS]
     assert sorted(order[-4:]) == sorted(PROGRAMS), order
