@@ -1,6 +1,6 @@
 """Tick to trade: the emulator moves the book; how long until the strategy's new order is at the exchange.
 
-    python -m bench.tick_to_trade [--moves 500] [--pace-s 0.17] [--out FILE]
+    python -m bench.tick_to_trade [--moves 500] [--pace-s 0.2] [--out FILE]
 
 Runs the emulator (random walk and taker flow paused, no request limit) and the
 four real processes (guardian, both gateways, strategy with one layer a side).
@@ -166,7 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.tick_to_trade", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--moves", type=int, default=500)
-    parser.add_argument("--pace-s", type=float, default=0.17, help="seconds between moves")
+    parser.add_argument(
+        "--pace-s",
+        type=float,
+        default=0.2,
+        help="seconds between moves (4 venue calls each: under the gateway's 25/s)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "tick_to_trade.json")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(dir="/tmp", prefix="pmb"))
