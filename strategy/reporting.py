@@ -2,7 +2,8 @@
 
 The report's three blocks come from ``strategy.report``; this module decides
 when they are due, prints them to the console (stdout), logs them and
-publishes the same figures on the bus and as Prometheus metrics.
+publishes the same figures on the bus and as Prometheus metrics.  Fills,
+funding and marks reach the PnL behind them through ``feed_tracker``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from decimal import Decimal
 from typing import TextIO, cast
 
 from services.bus import Publisher
+from services.logs import log_once
 from services.wire import Level, OrderUpdate, PnlReport, Quotes, Side
 from strategy import metrics
+from strategy.exec_state import Changes
 from strategy.pnl import PnlTracker
 from strategy.quoter import QuotePlan, active_quotes
 from strategy.report import Lang, render_report
@@ -27,6 +30,26 @@ _WAITING = {
     "zh-TW": "等待行情與訂單狀態…",
     "en": "waiting for market data and the order stream...",
 }
+
+
+def feed_tracker(tracker: PnlTracker, changes: Changes) -> None:
+    """Apply what the exec stream reported to the PnL; a message it cannot take is logged and skipped."""
+    for fill in changes.fills:
+        try:
+            new = tracker.on_fill(fill)
+        except ValueError as exc:
+            log_once(log, "bad_fill", f"fill {fill.trade_id} left out of the PnL: {exc}")
+            continue
+        if new:
+            maker = "maker" if fill.is_maker else "taker"
+            log.info("filled %s %s @ %s (%s)", fill.side.value, fill.quantity, fill.price, maker)
+    for payment in changes.funding:
+        try:
+            tracker.on_funding(payment)
+        except ValueError as exc:
+            log_once(log, "bad_funding", f"funding {payment.payment_id} left out of the PnL: {exc}")
+    if changes.mark is not None and changes.mark > 0:
+        tracker.on_mark(changes.mark)
 
 
 class Reporter:

@@ -45,7 +45,7 @@ from strategy.gateway import GatewayClient
 from strategy.pnl import PnlTracker
 from strategy.positions import PositionAction, position_action
 from strategy.quoter import QuoteParams, QuotePlan, plan_quotes, requote_needed
-from strategy.reporting import Reporter
+from strategy.reporting import Reporter, feed_tracker
 from venues.precision import MarketRules
 
 log = logging.getLogger("strategy")
@@ -195,21 +195,8 @@ class StrategyService(Service):
             self._risk_state, self._risk_state_seen_s = body.state, now
 
     def _absorb(self, changes: Changes) -> None:
-        tracker = self.tracker
-        if tracker is not None:
-            for fill in changes.fills:
-                if tracker.on_fill(fill):
-                    log.info(
-                        "filled %s %s @ %s (%s)",
-                        fill.side.value,
-                        fill.quantity,
-                        fill.price,
-                        "maker" if fill.is_maker else "taker",
-                    )
-            for payment in changes.funding:
-                tracker.on_funding(payment)
-            if changes.mark is not None and changes.mark > 0:
-                tracker.on_mark(changes.mark)
+        if self.tracker is not None:
+            feed_tracker(self.tracker, changes)
         if changes.fills or changes.position_changed or changes.orders_changed:
             self._event = True
 

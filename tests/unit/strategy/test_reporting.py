@@ -7,10 +7,20 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from services.wire import Fill, OrderStatus, OrderType, OrderUpdate, PnlReport, Quotes, Side
+from services.wire import (
+    Fill,
+    FundingPayment,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    PnlReport,
+    Quotes,
+    Side,
+)
+from strategy.exec_state import Changes
 from strategy.pnl import PnlTracker
 from strategy.quoter import QuoteParams, plan_quotes
-from strategy.reporting import Reporter
+from strategy.reporting import Reporter, feed_tracker
 from venues.precision import MarketRules
 
 RULES = MarketRules(
@@ -149,3 +159,32 @@ def test_metrics_follow_the_figures() -> None:
     assert sample("mm_pnl_quote", kind="unrealized") == 0.004
     spread = sample("mm_quote_spread_bps")
     assert spread is not None and abs(spread - (150.04 - 149.96) / 150 * 1e4) < 1e-6
+
+
+def fill(trade_id: str, *, symbol: str = "SOL_USDC_PERP", side: Side = Side.BUY) -> Fill:
+    return Fill(
+        symbol=symbol,
+        trade_id=trade_id,
+        order_id=trade_id,
+        client_id=1,
+        side=side,
+        price=D("150"),
+        quantity=D("0.2"),
+        fee=D("0.006"),
+        fee_asset="USDC",
+        is_maker=True,
+    )
+
+
+def test_feed_tracker_applies_fills_funding_and_mark_and_skips_what_it_cannot_take() -> None:
+    tracker = PnlTracker(RULES)
+    changes = Changes(
+        fills=[fill("a"), fill("b", symbol="BTC_USDC_PERP"), fill("a")],
+        funding=[FundingPayment(symbol=RULES.symbol, payment_id="f1", amount=D("-0.01"))],
+        mark=D("151"),
+    )
+    feed_tracker(tracker, changes)
+    totals = tracker.snapshot()
+    assert totals.position == D("0.2") and totals.fill_count == 1
+    assert totals.funding == D("-0.01")
+    assert totals.unrealized == D("0.2")
