@@ -1,0 +1,125 @@
+"""The real processes against the emulator, for fault tests: start, kill, restart, read /metrics and logs."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import urllib.request
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from harness import (
+    Children,
+    Emulator,
+    account_state,
+    child_env,
+    free_port,
+    kill_process,
+    process_log,
+    read_config,
+    write_config,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+from order_gateway.service import journal_path
+
+SYM = "SOL_USDC_PERP"
+PORT_KEYS = {
+    "md_gateway": "md_metrics_port",
+    "order_gateway": "orders_metrics_port",
+    "strategy": "strategy_metrics_port",
+    "risk": "risk_metrics_port",
+}
+
+
+@dataclass
+class Stack:
+    """Processes of one test sharing a config; each exports /metrics on its own free port."""
+
+    emulator: Emulator
+    config: Path
+    children: Children
+    env: dict[str, str]
+    ports: dict[str, int]
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str) -> subprocess.Popen[bytes]:
+        """Start (or start again) process ``name``."""
+        self.procs[name] = self.children.start(name, self.config, self.env)
+        return self.procs[name]
+
+    def kill(self, name: str) -> None:
+        """SIGKILL process ``name`` and reap it."""
+        kill_process(self.procs[name])
+
+    def alive(self) -> bool:
+        """True while every process started is still running."""
+        return all(proc.poll() is None for proc in self.procs.values())
+
+    def metric(self, process: str, name: str, **labels: str) -> float:
+        """The sum of the samples of ``name`` on ``process``'s /metrics whose labels include ``labels``."""
+        url = f"http://127.0.0.1:{self.ports[process]}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            text = answer.read().decode()
+        total = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    total += sample.value
+        return total
+
+    def log(self, process: str, *, lines: int = 400) -> str:
+        return process_log(self.config, process, lines=lines)
+
+    def logs(self) -> str:
+        """The tail of every process's output, for a failing assertion's message."""
+        return "\n".join(f"--- {name} ---\n{self.log(name, lines=40)}" for name in self.procs)
+
+
+def make_stack(
+    run_dir: Path, emulator: Emulator, children: Children, *, env: dict[str, str] | None = None, **config: Any
+) -> Stack:
+    """A stack on ``emulator`` with ``config`` overrides (nothing started yet)."""
+    ports = {name: free_port() for name in PORT_KEYS}
+    settings: dict[str, Any] = {"max_orders": 1, "interval": 300, "duration": 600, "md_stale": 2}
+    settings.update({PORT_KEYS[name]: port for name, port in ports.items()})
+    settings.update(config)
+    path = write_config(run_dir, **settings)
+    return Stack(emulator, path, children, env if env is not None else child_env(emulator), ports)
+
+
+def open_orders(emulator: Emulator) -> list[dict[str, Any]]:
+    orders: list[dict[str, Any]] = account_state(emulator)["open_orders"]
+    return orders
+
+
+def quoting(emulator: Emulator) -> bool:
+    """A bid and an ask of the account rest on the emulator's book."""
+    return {o["side"] for o in open_orders(emulator)} == {"buy", "sell"}
+
+
+def no_orders(emulator: Emulator) -> bool:
+    return not open_orders(emulator)
+
+
+def position(emulator: Emulator) -> Decimal:
+    held = account_state(emulator)["positions"].get(SYM)
+    return Decimal(held["quantity"]) if held else Decimal(0)
+
+
+def orders_placed(emulator: Emulator) -> int:
+    """How many orders the account has placed on the emulator so far."""
+    placed: int = account_state(emulator)["orders_placed"]
+    return placed
+
+
+def journal_rows(config: Path, query: str) -> list[tuple[Any, ...]]:
+    """Rows of a read-only query on the order gateway's journal."""
+    path = journal_path(read_config(config))
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return db.execute(query).fetchall()
+    finally:
+        db.close()
