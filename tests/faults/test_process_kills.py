@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,9 +21,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120
 POLL_S = 0.25  # slack for polling the emulator's state
 
 
-async def wait(stack: Stack, predicate: object, timeout_s: float, what: str, **kw: float) -> object:
+async def wait(
+    stack: Stack, predicate: Callable[[], object], timeout_s: float, what: str, *, interval_s: float = 0.05
+) -> None:
+    """``async_wait_for`` whose failure shows every process's log."""
     try:
-        return await async_wait_for(predicate, timeout_s, what=what, **kw)  # type: ignore[arg-type]
+        await async_wait_for(predicate, timeout_s, what=what, interval_s=interval_s)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{stack.logs()}") from None
 
@@ -135,7 +139,9 @@ async def test_order_gateway_killed_in_a_burst_then_strategy_journal_and_exchang
             )
 
         await wait(stack, agree, 30, "journal, exchange and strategy to agree")
+        took_s = time.monotonic() - restarted_at
+        print(f"agreement {took_s:.2f} s after the restart")
         # No orphan: within 5 s of the new gateway, everything on the exchange is known everywhere.
-        assert time.monotonic() - restarted_at <= 5.0 + 10.0, "agreement took too long"
+        assert took_s <= 5.0, f"agreement took {took_s:.2f} s"
         await wait(stack, lambda: quoting(emulator), 30, "quoting again")
         assert stack.alive(), stack.logs()
