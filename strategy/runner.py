@@ -331,18 +331,25 @@ class StrategyService(Service):
             self._resync_after_s = now + RESYNC_RETRY_S
             return
         if self.tracker is None:
-            self.tracker = PnlTracker(
-                self.rules,
-                target_position=self.cfg.target_position,
-                position=self.exec.position,
-                entry_price=self.exec.entry_price,
-            )
+            self.tracker = self._new_tracker()
         self._was_synced = True
         self._absorb(changes)
         log.info(
             "joined the order stream: position %s, %d open orders",
             self.exec.position,
             len(self.exec.all_orders()),
+        )
+
+    def _new_tracker(self) -> PnlTracker:
+        """The PnL from the joined position; without a usable entry price, priced at mid (or flat)."""
+        position, entry = self.exec.position, self.exec.entry_price
+        if position and not (entry and entry > 0):
+            mid = (self._bid + self._ask) / 2 if self._bid and self._ask else None
+            start = f"the mid {mid}" if mid else "flat"
+            log.warning("no entry price for the position of %s: the PnL starts from %s", position, start)
+            position, entry = (position, mid) if mid else (Decimal(0), None)
+        return PnlTracker(
+            self.rules, target_position=self.cfg.target_position, position=position, entry_price=entry
         )
 
     def _publish_quotes(self, plan: QuotePlan | None) -> None:
