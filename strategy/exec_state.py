@@ -35,6 +35,7 @@ GUARDIAN_ID_BIT = 1 << 31
 _ID_SPACE = 1 << 31
 _BUFFER_MAX = 100_000
 _CLOSED_MEMORY = 10_000
+_ROLES_MEMORY = 10_000
 
 
 class ClientIds:
@@ -92,15 +93,18 @@ class ExecState:
         self.position_version = 0
         self._orders: dict[str, OrderUpdate] = {}
         self._closed: OrderedDict[str, None] = OrderedDict()
-        self._roles: dict[int, Role] = {}
+        self._roles: OrderedDict[int, Role] = OrderedDict()
         self._buffer: list[tuple[Envelope, int]] = []
         self._reduce_fill: tuple[int, float] | None = None
 
     # ------------------------------------------------------------ roles and orders
 
     def assign(self, client_id: int, role: Role) -> None:
-        """Record the role of an order about to be placed."""
+        """Record the role of an order about to be placed (the oldest are forgotten past a bound)."""
         self._roles[client_id] = role
+        # An order whose role was forgotten is adopted by its reduce-only flag, which says the same.
+        if len(self._roles) > _ROLES_MEMORY:
+            self._roles.popitem(last=False)
 
     def role(self, order: OrderUpdate) -> Role:
         if order.client_id is not None and order.client_id in self._roles:

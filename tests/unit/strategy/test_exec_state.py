@@ -214,6 +214,16 @@ def test_roles_are_kept_and_strangers_adopted() -> None:
     assert [o.order_id for o in state.orders(Role.REDUCE)] == ["2", "3"]
 
 
+def test_roles_are_bounded_and_a_forgotten_one_is_adopted_the_same() -> None:
+    state = synced()
+    state.assign(1, Role.REDUCE)
+    for client_id in range(2, 10_002):
+        state.assign(client_id, Role.QUOTE)
+    state.on_reply(order("1", reduce_only=True), now_s=0.0)
+    assert len(state._roles) == 10_000 and 1 not in state._roles
+    assert [o.order_id for o in state.orders(Role.REDUCE)] == ["1"]
+
+
 def test_guardian_orders_and_fills_are_not_ours() -> None:
     guardian_id = GUARDIAN_ID_BIT | 5
     state = synced(5, order("1", client_id=guardian_id))
