@@ -3,13 +3,15 @@
 ``GET state``; ``POST price`` (jump, trend, volatility, funding), ``position``
 (set one directly), ``faults`` (replace the fault set; ``{}`` clears),
 ``reset`` (fresh market and accounts, same seed; faults cleared, every
-WebSocket closed), ``taker`` (flow rate, pause).  A bad body answers 400
+WebSocket closed), ``taker`` (flow rate, pause), ``book`` (a floor of depth
+updates per second, ``depth_churn.DepthChurn``).  A bad body answers 400
 ``{"error": ...}``.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
@@ -87,6 +89,7 @@ class ControlApi:
             ("faults", self.faults),
             ("reset", self.reset),
             ("taker", self.taker),
+            ("book", self.book),
         ):
             app.router.add_post(f"/_emulator/{name}", self._wrap(action))
 
@@ -148,6 +151,7 @@ class ControlApi:
                 "bid": fmt(bid[0]) if bid is not None else None,
                 "ask": fmt(ask[0]) if ask is not None else None,
                 "funding_rate": fmt(mark.funding_rate),
+                "depth_updates_per_s": self.core.depth_churn.rate(symbol),
             }
         requests = self.core.requests
         return {
@@ -224,3 +228,9 @@ class ControlApi:
             "rate_per_s": {s: simulator.taker_rate(s) for s in simulator.symbols},
             "paused": {s: simulator.is_paused(s) for s in simulator.symbols},
         }
+
+    async def book(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        symbol = self._symbol(body)
+        rate = float(_decimal(body, "updates_per_s"))
+        self.core.depth_churn.set_rate(symbol, rate, now_s=time.monotonic())
+        return {"ok": True, "depth_updates_per_s": self.core.depth_churn.rate(symbol)}

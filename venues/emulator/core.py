@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from venues.emulator.catalog import MarketProfile
 from venues.emulator.credentials import AccountSpec
+from venues.emulator.depth_churn import DepthChurn
 from venues.emulator.engine import Engine, FeeSchedule, IdSource
 from venues.emulator.events import Event
 from venues.emulator.faults import FaultSpec, FaultState
@@ -50,6 +51,7 @@ class EmulatorCore:
         self.requests: Counter[str] = Counter()
         self._ids = IdSource()
         self._listeners: list[Listener] = []
+        self.depth_churn = DepthChurn(self.profiles)
         self._stopping = asyncio.Event()
         self.engine, self.simulator = self._build()
 
@@ -90,6 +92,7 @@ class EmulatorCore:
         stream bug must not turn a done operation into an error answer.
         """
         if events:
+            self.depth_churn.observe(events)
             for listener in self._listeners:
                 try:
                     listener(events)
@@ -101,9 +104,17 @@ class EmulatorCore:
         if self.freeze_remaining_s() == 0:
             self.publish(self.simulator.step(self.now_ms()))
 
+    def step_depth_churn(self) -> float | None:
+        """Run the depth churn slots that are due (none while frozen); seconds until the next one."""
+        now_s = time.monotonic()
+        if self.freeze_remaining_s() == 0:
+            self.publish(self.depth_churn.step(self.engine, now_s=now_s, now_ms=self.now_ms()))
+        return self.depth_churn.wait_s(now_s=time.monotonic())
+
     def reset(self) -> None:
-        """A fresh book and accounts at their starting collateral, same seed, no faults; ids keep counting."""
+        """A fresh book and accounts at their starting collateral, same seed, no faults or churn; same ids."""
         self.apply_faults(FaultSpec())
+        self.depth_churn.clear()
         self.engine, self.simulator = self._build()
         self.simulator.step(self.now_ms())
 

@@ -120,6 +120,7 @@ class EmulatorServer:
             self.front = BackpackFrontEnd(self.core)
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._churner: asyncio.Task[None] | None = None
         self.port = 0
 
     @property
@@ -151,12 +152,14 @@ class EmulatorServer:
         self._runner = runner
         self.port = runner.addresses[0][1]
         self._ticker = asyncio.create_task(self._tick(), name="emulator-ticker")
+        self._churner = asyncio.create_task(self._churn(), name="emulator-depth-churn")
 
     async def stop(self) -> None:
         self.core.stop()
-        if self._ticker is not None:
-            await self._ticker
-            self._ticker = None
+        for task in (self._ticker, self._churner):
+            if task is not None:
+                await task
+        self._ticker = self._churner = None
         await self.front.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -170,6 +173,16 @@ class EmulatorServer:
                 # A bug in one step must not freeze the market for the rest of the run.
                 log.exception("simulator step failed")
             await self.core.hold(self.core.config.tick_interval_s)
+
+    async def _churn(self) -> None:
+        while not self.core.stopping:
+            try:
+                wait_s = self.core.step_depth_churn()
+            except Exception:
+                log.exception("depth churn step failed")
+                wait_s = None
+            # Idle, look again for a rate set through the control API at the market's own pace.
+            await self.core.hold(self.core.config.tick_interval_s if wait_s is None else max(wait_s, 0.001))
 
     async def __aenter__(self) -> EmulatorServer:
         await self.start()
