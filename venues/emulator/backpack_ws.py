@@ -59,6 +59,12 @@ def _message(stream: str, data: dict[str, Any]) -> str:
     return json.dumps({"stream": stream, "data": data}, separators=(",", ":"))
 
 
+def _malformed(stream: str, data: dict[str, Any]) -> str:
+    """``data`` with every field but the event type and symbol unparseable (fault injection)."""
+    broken = {key: value if key in ("e", "s") else "\ufffd" for key, value in data.items()}
+    return _message(stream, broken)
+
+
 def _merge(events: list[BookEvent]) -> tuple[int, int, list[Level], list[Level]]:
     """One depth update from consecutive book events: first and last ids, latest quantity per level."""
     bids: dict[Decimal, Decimal] = {}
@@ -245,10 +251,12 @@ class BackpackStreams:
         if not subscribers:
             return
         text = _message(stream, data)
+        malformed = _malformed(stream, data) if self.core.faults.take_malformed(stream) else None
         for connection in list(subscribers):
             if api_key is not None and connection.keys.get(stream) != api_key:
                 continue
-            if not connection.send(text):
+            sent = (malformed is None or connection.send(malformed)) and connection.send(text)
+            if not sent:
                 self._close_later(connection, code=1008, reason="slow consumer")
 
     def _wanted(self, streams: tuple[str, ...], api_key: str) -> bool:
@@ -263,6 +271,7 @@ class BackpackStreams:
         """Turn one batch of engine events into stream messages, in order."""
         now_us = self.core.now_ms() * 1000
         books: dict[str, list[BookEvent]] = {}
+        replays: list[tuple[tuple[str, ...], dict[str, Any], str]] = []
         for event in events:
             if isinstance(event, BookEvent):
                 books.setdefault(event.symbol, []).append(event)
@@ -272,6 +281,8 @@ class BackpackStreams:
                     data = order_update(event, now_us=now_us)
                     for stream in streams:
                         self._broadcast(stream, data, api_key=event.account_id)
+                    if event.fill is not None and self.core.faults.spec.replay_fills:
+                        replays.append((streams, data, event.account_id))
             elif isinstance(event, PositionEvent):
                 streams = ("account.positionUpdate", f"account.positionUpdate.{event.position.symbol}")
                 if self._wanted(streams, event.account_id):
@@ -283,6 +294,9 @@ class BackpackStreams:
                 self._broadcast(f"trade.{event.symbol}", self._trade(event, now_us))
             elif isinstance(event, MarkEvent):
                 self._send_mark(event.symbol, force=False)
+        for replay_streams, replay, api_key in replays:
+            for stream in replay_streams:
+                self._broadcast(stream, replay, api_key=api_key)
         for symbol, book_events in books.items():
             self._send_depth(symbol, book_events, now_us)
 

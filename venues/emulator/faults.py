@@ -39,6 +39,8 @@ class FaultSpec:
     clock_offset_ms: int = 0
     drop_ws: bool = False
     depth_gap: bool = False
+    malformed_ws: bool = False
+    replay_fills: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +50,8 @@ class FaultSpec:
             "freeze_s": self.freeze_s,
             "hang_after_execute": self.hang_after_execute,
             "clock_offset_ms": self.clock_offset_ms,
+            "malformed_ws": self.malformed_ws,
+            "replay_fills": self.replay_fills,
         }
 
 
@@ -70,7 +74,7 @@ def parse_faults(body: Any) -> FaultSpec:
     unknown = sorted(set(body) - known)
     if unknown:
         raise ValueError(f"unknown fault(s): {', '.join(unknown)}")
-    for flag in ("drop_ws", "depth_gap"):
+    for flag in ("drop_ws", "depth_gap", "malformed_ws", "replay_fills"):
         if not isinstance(body.get(flag, False), bool):
             raise ValueError(f"{flag} must be true or false")
     return FaultSpec(
@@ -82,6 +86,8 @@ def parse_faults(body: Any) -> FaultSpec:
         clock_offset_ms=_number(body, "clock_offset_ms", integer=True, low=-86_400_000, high=86_400_000),
         drop_ws=body.get("drop_ws", False),
         depth_gap=body.get("depth_gap", False),
+        malformed_ws=body.get("malformed_ws", False),
+        replay_fills=body.get("replay_fills", False),
     )
 
 
@@ -94,6 +100,7 @@ class FaultState:
     hangs_left: int = 0
     depth_gap_pending: bool = False
     depth_gapped: set[str] = field(default_factory=set)
+    malformed_sent: set[str] = field(default_factory=set)
     frozen_until_s: float = 0.0  # on the monotonic clock
     _rng: random.Random = field(init=False)
 
@@ -106,6 +113,7 @@ class FaultState:
         self.hangs_left = spec.hang_after_execute
         self.depth_gap_pending = spec.depth_gap
         self.depth_gapped = set()
+        self.malformed_sent = set()
         self.frozen_until_s = now_s + spec.freeze_s if spec.freeze_s else 0.0
 
     def freeze_remaining_s(self, now_s: float) -> float:
@@ -134,4 +142,11 @@ class FaultState:
         self.depth_gapped.add(symbol)
         if self.depth_gapped >= symbols:
             self.depth_gap_pending = False
+        return True
+
+    def take_malformed(self, stream: str) -> bool:
+        """True once per stream after ``malformed_ws`` was set (a malformed copy precedes its message)."""
+        if not self.spec.malformed_ws or stream in self.malformed_sent:
+            return False
+        self.malformed_sent.add(stream)
         return True

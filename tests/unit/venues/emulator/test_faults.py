@@ -77,3 +77,22 @@ def test_depth_gap_drops_one_message_per_symbol() -> None:
         False,
     ]
     assert not state.depth_gap_pending
+
+
+def test_malformed_ws_is_once_per_stream_until_set_again() -> None:
+    state = FaultState(seed=1)
+    assert not state.take_malformed("depth.A")
+    state.apply(parse_faults({"malformed_ws": True}), now_s=0)
+    assert [state.take_malformed(s) for s in ("depth.A", "depth.A", "trade.A")] == [True, False, True]
+    state.apply(FaultSpec(malformed_ws=True), now_s=0)
+    assert state.take_malformed("depth.A")
+    state.apply(FaultSpec(), now_s=0)
+    assert not state.take_malformed("trade.B")
+
+
+def test_replay_fills_and_malformed_ws_are_flags() -> None:
+    spec = parse_faults({"replay_fills": True})
+    assert spec.replay_fills and not spec.malformed_ws
+    assert spec.to_json()["replay_fills"] is True
+    with pytest.raises(ValueError, match="replay_fills must be true or false"):
+        parse_faults({"replay_fills": 1})
