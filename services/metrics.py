@@ -23,6 +23,11 @@ BUS_DROPPED = Counter(
 BUS_STALE = Counter(
     "mm_bus_stale_total", "Messages older than the subscriber's age limit on arrival", ["type"]
 )
+VENUE_MALFORMED = Counter(
+    "mm_venue_malformed_total",
+    "Venue stream payloads that could not be parsed and were skipped",
+    ["venue", "kind"],
+)
 LOOP_LAG = Gauge("mm_loop_lag_seconds", "How late the event loop woke the heartbeat timer")
 HEARTBEAT_TS = Gauge("mm_heartbeat_timestamp_seconds", "Unix time of this process's last heartbeat")
 UP_INFO = Gauge("mm_process_info", "Constant 1, labelled with the process identity", ["process", "instance"])

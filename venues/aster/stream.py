@@ -25,7 +25,6 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.uri import parse_uri
 
-from services.logs import log_once
 from services.wire import ExStatus, FeedState, MdStatus, Message, OrderUpdate
 from venues.aster.events import (
     bbo_from_ws,
@@ -39,7 +38,7 @@ from venues.aster.parse import PositionLegs, update_legs_from_ws
 from venues.aster.rest import AsterRest, DepthSnapshot
 from venues.base import AuthError, VenueError, VenueEvent
 from venues.common.book import Applied, LocalBook
-from venues.common.parse import MalformedResponse, field, integer, levels, loads
+from venues.common.parse import MalformedResponse, field, integer, levels, loads, skip_malformed
 from venues.common.retry import backoff_s
 
 log = logging.getLogger(__name__)
@@ -153,7 +152,7 @@ class AsterStream:
                     try:
                         msg = _market_message(kind, data)
                     except MalformedResponse as exc:
-                        log_once(log, f"aster.ws.{kind}.malformed", f"malformed Aster {kind} message: {exc}")
+                        skip_malformed(log, exc, venue="aster", kind=kind)
                         continue
                     if msg is not None:
                         yield VenueEvent(ts_ns, msg)
@@ -206,7 +205,7 @@ class AsterStream:
                             self.rest.client_ids.remember(event.msg)
                         yield event
                 except MalformedResponse as exc:
-                    log_once(log, f"aster.ws.{kind}.malformed", f"malformed Aster {kind} message: {exc}")
+                    skip_malformed(log, exc, venue="aster", kind=str(kind))
 
     async def _keepalive(self) -> None:
         try:
@@ -250,7 +249,7 @@ async def _receive(ws: ClientConnection, *, timeout_s: float) -> dict[str, Any]:
         try:
             message = loads(frame)
         except MalformedResponse as exc:
-            log_once(log, "aster.ws.frame.malformed", f"malformed Aster frame: {exc}")
+            skip_malformed(log, exc, venue="aster", kind="frame")
             continue
         if not isinstance(message, dict):
             continue
@@ -278,7 +277,7 @@ def _apply_depth(book: LocalBook, data: Any) -> Applied:
         previous_id = integer(field(data, "pu"))
         bids, asks = levels(data.get("b") or []), levels(data.get("a") or [])
     except MalformedResponse as exc:
-        log_once(log, "aster.ws.depth.malformed", f"malformed Aster depth message: {exc}")
+        skip_malformed(log, exc, venue="aster", kind="depth")
         book.reset()
         return Applied.GAP
     return book.apply(first_id=first_id, last_id=last_id, previous_id=previous_id, bids=bids, asks=asks)

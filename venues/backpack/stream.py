@@ -27,7 +27,6 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.uri import parse_uri
 
-from services.logs import log_once
 from services.wire import ExStatus, FeedState, MdStatus, Message
 from venues.backpack.events import (
     bbo_from_ws,
@@ -41,7 +40,7 @@ from venues.backpack.events import (
 from venues.backpack.rest import BackpackRest, DepthSnapshot
 from venues.base import AuthError, VenueError, VenueEvent
 from venues.common.book import Applied, LocalBook
-from venues.common.parse import MalformedResponse, field, integer, levels, loads
+from venues.common.parse import MalformedResponse, field, integer, levels, loads, skip_malformed
 from venues.common.retry import backoff_s
 
 log = logging.getLogger(__name__)
@@ -161,9 +160,7 @@ class BackpackStream:
                 try:
                     msg = _market_message(kind, data)
                 except MalformedResponse as exc:
-                    log_once(
-                        log, f"backpack.ws.{kind}.malformed", f"malformed Backpack {kind} message: {exc}"
-                    )
+                    skip_malformed(log, exc, venue="backpack", kind=kind)
                     continue
                 if msg is not None:
                     yield VenueEvent(ts_ns, msg)
@@ -207,9 +204,7 @@ class BackpackStream:
                 elif stream.startswith("account.positionUpdate"):
                     yield VenueEvent(ts_ns, position_from_ws(data))
             except MalformedResponse as exc:
-                log_once(
-                    log, f"backpack.ws.{stream}.malformed", f"malformed Backpack {stream} message: {exc}"
-                )
+                skip_malformed(log, exc, venue="backpack", kind=stream)
 
     async def _account_snapshot(self, symbol: str) -> AsyncIterator[VenueEvent]:
         # Events buffered meanwhile follow it, so the last state seen is still the newest.
@@ -239,7 +234,7 @@ class BackpackStream:
             try:
                 message = loads(frame)
             except MalformedResponse as exc:
-                log_once(log, "backpack.ws.frame.malformed", f"malformed Backpack frame: {exc}")
+                skip_malformed(log, exc, venue="backpack", kind="frame")
                 continue
             if not isinstance(message, dict):
                 continue
@@ -266,7 +261,7 @@ def _apply_depth(book: LocalBook, data: Any) -> Applied:
         first_id, last_id = integer(field(data, "U")), integer(field(data, "u"))
         bids, asks = levels(data.get("b") or []), levels(data.get("a") or [])
     except MalformedResponse as exc:
-        log_once(log, "backpack.ws.depth.malformed", f"malformed Backpack depth message: {exc}")
+        skip_malformed(log, exc, venue="backpack", kind="depth")
         book.reset()
         return Applied.GAP
     return book.apply(first_id=first_id, last_id=last_id, bids=bids, asks=asks)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from services import metrics
+from services.logs import log_once
 from services.wire import Level
 
 
@@ -74,3 +77,9 @@ def levels(raw: Any) -> list[Level]:
             raise MalformedResponse(f"bad level {item!r}")
         result.append((dec(item[0]), dec(item[1])))
     return result
+
+
+def skip_malformed(logger: logging.Logger, exc: Exception, *, venue: str, kind: str) -> None:
+    """Count an unparseable stream payload (``mm_venue_malformed_total``); log the first of each kind."""
+    metrics.VENUE_MALFORMED.labels(venue, kind).inc()
+    log_once(logger, f"{venue}.ws.{kind}.malformed", f"malformed {venue} {kind} message, skipped: {exc}")

@@ -30,7 +30,7 @@ from services.logs import log_once
 from services.wire import ExStatus, FeedState, MdStatus, Message
 from venues.base import AuthError, VenueError, VenueEvent
 from venues.common.book import Applied, LocalBook
-from venues.common.parse import MalformedResponse, loads
+from venues.common.parse import MalformedResponse, loads, skip_malformed
 from venues.common.retry import backoff_s
 from venues.paradex import sbe
 from venues.paradex.auth import JwtKeeper
@@ -85,7 +85,7 @@ class Rpc:
                 return {"method": "subscription", "params": {"channel": channel, "data": data}}
             message = loads(frame)
         except MalformedResponse as exc:
-            log_once(log, "paradex.ws.frame.malformed", f"malformed Paradex frame: {exc}")
+            skip_malformed(log, exc, venue="paradex", kind="frame")
             return {}
         return message if isinstance(message, dict) else {}
 
@@ -236,7 +236,7 @@ class ParadexStream:
                     continue
                 msg = _market_message(kind, data)
             except MalformedResponse as exc:
-                log_once(log, f"paradex.ws.{kind}.malformed", f"malformed Paradex {kind} message: {exc}")
+                skip_malformed(log, exc, venue="paradex", kind=kind)
                 continue
             if msg is not None:
                 yield VenueEvent(_ts_ns(data), msg)
@@ -277,9 +277,7 @@ class ParadexStream:
                 elif channel == "positions" and data.get("market") == symbol:
                     yield VenueEvent(_ts_ns(data), position_from_venue(data, mark=None))
             except MalformedResponse as exc:
-                log_once(
-                    log, f"paradex.ws.{channel}.malformed", f"malformed Paradex {channel} message: {exc}"
-                )
+                skip_malformed(log, exc, venue="paradex", kind=channel)
 
     async def reauth(self, rpc: Rpc, *, refused: str | None = None) -> tuple[int, str]:
         """Send a valid token on a live connection (its answer arrives among the notifications)."""
