@@ -7,8 +7,10 @@ Definitions (all in the quote currency):
   a fill through zero closes the whole position and opens the rest at its price.
 - ``unrealized``: ``position * mark - cost basis`` (None until a mark is known).
 - ``fees``: fees paid, net of rebates (a negative venue fee is a rebate).  A fee
-  charged in the base asset counts at the fill price; a fee in any other asset
-  cannot be priced here and is kept apart in ``other_fees``.
+  charged in the base asset counts at the fill price; on a USD-quoted market a
+  fee in the USD stablecoin it settles in counts at par (Paradex: USD markets,
+  USDC collateral); a fee in any other asset cannot be priced here and is kept
+  apart in ``other_fees``.
 - ``funding``: funding received (> 0) or paid (< 0).
 - ``net_realized = realized - fees + funding`` (the report's cumulative PnL);
   ``total = net_realized + unrealized``.
@@ -35,6 +37,8 @@ _ZERO = Decimal(0)
 _COST_QUANTUM = Decimal("1e-12")
 # Wide enough that sums and products of venue-sized prices and sizes are exact.
 _CTX = Context(prec=60)
+# USD-quoted perpetuals settle PnL and fees in a USD stablecoin, one for one (Paradex: USDC).
+_USD_SETTLEMENT = frozenset({"USDC"})
 
 
 class _RecentIds:
@@ -272,7 +276,8 @@ class PnlTracker:
 
     def _fee_in_quote(self, fill: Fill) -> Decimal:
         asset = fill.fee_asset.upper()
-        if asset in ("", self._rules.quote_asset.upper()):
+        quote = self._rules.quote_asset.upper()
+        if asset in ("", quote) or (quote == "USD" and asset in _USD_SETTLEMENT):
             return fill.fee
         if asset == self._rules.base_asset.upper():
             return fill.fee * fill.price

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal as D
 from typing import Any
 
@@ -163,6 +164,17 @@ def test_fees_in_quote_base_and_rebates() -> None:
     s = t.snapshot()
     assert s.fees == D("0.11")
     assert s.other_fees == {"BNB": D("0.5")}
+
+
+def test_a_usd_market_counts_its_usdc_fees_at_par() -> None:
+    # Paradex lists BTC-USD-PERP quoted in USD and charges fees in USDC, its settlement asset.
+    usd = dataclasses.replace(RULES, symbol="BTC-USD-PERP", base_asset="BTC", quote_asset="USD")
+    t = PnlTracker(usd)
+    t.on_fill(fill(Side.BUY, "0.005", "60000", fee="0.06", symbol=usd.symbol))
+    t.on_fill(fill(Side.SELL, "0.005", "60010", fee="0.15", fee_asset="USDT", symbol=usd.symbol))
+    s = t.snapshot()
+    assert s.fees == D("0.06")
+    assert s.other_fees == {"USDT": D("0.15")}
 
 
 def test_funding_is_signed_and_deduplicated() -> None:
