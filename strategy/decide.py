@@ -6,9 +6,10 @@ sends what they return.
 
 - ``gate``: the mode the inputs allow.  No guardian (no ``rk.state`` or
   ``hb.risk`` within ``guardian_timeout_s``), a market-data feed that is
-  reconnecting or has not updated the book within ``md_stale_s``, an unsynced
-  order stream or ``HALTED`` pull every order; ``REDUCING`` keeps only
-  reduce-only orders; otherwise the strategy quotes.
+  reconnecting or has neither updated the book nor reported itself live
+  within ``md_stale_s``, an unsynced order stream or ``HALTED`` pull every
+  order; ``REDUCING`` keeps only reduce-only orders; otherwise the strategy
+  quotes.
 - ``requote_due``: on an event (the ladder moved, a fill, a position or mode
   change) at once, else every ``interval_s``.
 - ``plan_actions``: the cancels and places that turn the resting orders into

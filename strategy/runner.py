@@ -185,9 +185,12 @@ class StrategyService(Service):
             if self.tracker is not None and body.mark > 0:
                 self.tracker.on_mark(body.mark)
         elif isinstance(body, MdStatus) and body.symbol in ("", self.symbol):
-            # STALE is a quiet stream, with the gateway serving REST snapshots meanwhile: the book
-            # stays usable while those arrive (md_stale_s judges that); RECONNECTING is a lost feed.
+            # LIVE (repeated every second) vouches that the stream delivered within md_stale: a quiet
+            # book is still the book.  STALE is a silent stream, with the gateway serving REST
+            # snapshots meanwhile, which keep the book fresh; RECONNECTING is a lost feed.
             self._md_connected = body.state is not FeedState.RECONNECTING
+            if body.state is FeedState.LIVE and self._bid is not None:
+                self._md_seen_s = now
         elif isinstance(body, RiskState) and body.symbol in ("", self.symbol):
             if body.state is not self._risk_state:
                 log.info("trading state %s (%s)", body.state.value, body.reason or "no reason given")
