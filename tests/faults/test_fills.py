@@ -1,0 +1,91 @@
+"""Duplicate and out-of-order fill events from the venue: the journal and the strategy's PnL count each once.
+
+The emulator's ``replay_fills`` sends every private order update that carries
+a fill a second time, after the rest of its batch (so after the position
+update it caused): the order gateway and the strategy see the same trade again,
+late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from faultstack import SYM, journal_rows, make_stack, position
+from harness import (
+    Children,
+    Emulator,
+    FakeGuardian,
+    account_state,
+    async_wait_for,
+    bus_for,
+    emulator_control,
+    wait_connected,
+)
+
+from services.bus import Subscriber
+from services.wire import Fill, PnlReport
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
+
+
+async def next_report(sub: Subscriber, *, timeout_s: float) -> PnlReport:
+    async def find() -> PnlReport:
+        while True:
+            got = await sub.recv()
+            if isinstance(got.body, PnlReport):
+                return got.body
+
+    return await asyncio.wait_for(find(), timeout_s)
+
+
+async def test_replayed_fills_are_journaled_published_and_counted_in_the_pnl_once(
+    run_dir: Path, emulator: Emulator, children: Children
+) -> None:
+    stack = make_stack(run_dir, emulator, children, interval=1, max_orders=2)
+    bus = bus_for(stack.config)
+    pnl = bus.subscriber(["strategy"], ["st.pnl."], max_age_s=None)
+    fills = bus.subscriber(["exec"], ["ex.fill."], max_age_s=None)
+    published: list[str] = []
+
+    async def collect() -> None:
+        while True:
+            got = await fills.recv()
+            if isinstance(got.body, Fill):
+                published.append(got.body.trade_id)
+
+    collector = asyncio.create_task(collect())
+    try:
+        emulator_control(emulator.rest_url, "faults", {"replay_fills": True})
+        emulator_control(emulator.rest_url, "taker", {"symbol": SYM, "rate_per_s": 4})
+        async with FakeGuardian(stack.config):
+            for name in ("md_gateway", "order_gateway", "strategy"):
+                stack.start(name)
+            await wait_connected(pnl, timeout_s=60)
+            await async_wait_for(lambda: len(account_state(emulator)["fills"]) >= 4, 60, what="fills")
+            emulator_control(emulator.rest_url, "taker", {"pause": True})
+            # Every fill has reached both once the journal has them all; the next report includes them.
+            venue_fills = account_state(emulator)["fills"]
+            await async_wait_for(
+                lambda: len(journal_rows(stack.config, "SELECT trade_id FROM fills")) >= len(venue_fills),
+                20,
+                what="the journal to hold every fill",
+            )
+            venue_fills = account_state(emulator)["fills"]
+            await asyncio.sleep(1.0)
+            report = await next_report(pnl, timeout_s=10)
+        trade_ids = Counter(str(f["trade_id"]) for f in venue_fills)
+        journaled = Counter(str(row[0]) for row in journal_rows(stack.config, "SELECT trade_id FROM fills"))
+        assert journaled == trade_ids, stack.logs()
+        assert Counter(published) == trade_ids, (published, trade_ids)
+        assert report.volume_base == sum((Decimal(f["quantity"]) for f in venue_fills), Decimal(0))
+        assert report.fees == sum((Decimal(f["fee"]) for f in venue_fills), Decimal(0))
+        assert report.position == position(emulator)
+        assert stack.metric("order_gateway", "mm_fills_total") == len(venue_fills)
+        assert stack.alive(), stack.logs()
+    finally:
+        collector.cancel()
+        bus.close()
