@@ -54,6 +54,7 @@ class SupervisorRestarter:
         self._busy = False
         self._restarted_s: float | None = None
         self.restarts = 0
+        self._finished_logged = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SupervisorRestarter | None:
@@ -65,6 +66,8 @@ class SupervisorRestarter:
 
         Within ``settle_s`` of the last restart nothing is done: the new instance is
         still starting, and restarting it again would only delay its first heartbeat.
+        A program that exited by itself with status 0 finished its run (``--duration``)
+        and is left down, as supervisord's ``exitcodes = 0`` leaves it.
         """
         if self._busy:
             return False
@@ -75,19 +78,27 @@ class SupervisorRestarter:
         self._busy = True
         try:
             async with asyncio.timeout(self.timeout_s):
-                await asyncio.to_thread(self._restart_blocking)
+                restarted = await asyncio.to_thread(self._restart_blocking)
         except (OSError, xmlrpc.client.Error, TimeoutError) as exc:
             log.error("could not restart %s through supervisord: %s", self.name, exc)
             return False
         finally:
             self._busy = False
+        if not restarted:
+            if not self._finished_logged:
+                self._finished_logged = True
+                log.info("not restarting %s: it finished its run (exit status 0)", self.name)
+            return False
         self._restarted_s = self.clock()
         self.restarts += 1
         log.warning("restarted %s through supervisord", self.name)
         return True
 
-    def _restart_blocking(self) -> None:
+    def _restart_blocking(self) -> bool:
         rpc = childutils.getRPCInterface(self._env)
+        info = rpc.supervisor.getProcessInfo(self.name)
+        if info["statename"] == "EXITED" and info["exitstatus"] == 0:
+            return False
         try:
             rpc.supervisor.stopProcess(self.name, True)
         except xmlrpc.client.Fault as fault:
@@ -99,3 +110,4 @@ class SupervisorRestarter:
         except xmlrpc.client.Fault as fault:
             if fault.faultCode != Faults.ALREADY_STARTED:
                 raise
+        return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import xmlrpc.client
 from collections.abc import Iterator
@@ -15,16 +16,26 @@ from risk.supervisor import SupervisorRestarter, program_name
 
 
 class FakeSupervisord:
-    """Answers stopProcess/startProcess like supervisord; ``running`` says whether the program runs."""
+    """Answers getProcessInfo/stopProcess/startProcess like supervisord.
+
+    ``running`` says whether the program runs; else it ended with ``exitstatus``.
+    """
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
         self.running = True
+        self.exitstatus = 0
         self.fail_start = False
         self.server = SimpleXMLRPCServer(("127.0.0.1", 0), logRequests=False, allow_none=True)
+        self.server.register_function(self.info, "supervisor.getProcessInfo")
         self.server.register_function(self.stop, "supervisor.stopProcess")
         self.server.register_function(self.start, "supervisor.startProcess")
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def info(self, name: Any) -> dict[str, Any]:
+        if self.running:
+            return {"name": name, "statename": "RUNNING", "exitstatus": 0}
+        return {"name": name, "statename": "EXITED", "exitstatus": self.exitstatus}
 
     def stop(self, name: Any, wait: Any) -> bool:
         self.calls.append(("stop", name))
@@ -85,10 +96,25 @@ async def test_restart_stops_then_starts_the_strategy_in_its_group(supervisord: 
 
 
 async def test_a_strategy_already_gone_is_just_started(supervisord: FakeSupervisord) -> None:
-    supervisord.running = False
+    supervisord.running, supervisord.exitstatus = False, 1
     restarter = SupervisorRestarter({"SUPERVISOR_SERVER_URL": supervisord.url})
     assert await restarter.restart()
     assert supervisord.calls == [("stop", "strategy"), ("start", "strategy")]
+
+
+async def test_a_strategy_that_finished_its_run_is_left_down(
+    supervisord: FakeSupervisord, caplog: pytest.LogCaptureFixture
+) -> None:
+    supervisord.running, supervisord.exitstatus = False, 0
+    restarter = SupervisorRestarter({"SUPERVISOR_SERVER_URL": supervisord.url}, settle_s=0.0)
+    caplog.set_level(logging.INFO, logger="risk.supervisor")
+    assert not await restarter.restart()
+    assert not await restarter.restart()
+    assert supervisord.calls == []
+    assert restarter.restarts == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        "not restarting strategy: it finished its run (exit status 0)"
+    ]
 
 
 async def test_a_failed_start_is_reported_not_raised(supervisord: FakeSupervisord) -> None:
