@@ -66,6 +66,8 @@ class AsterFrontEnd:
             try:
                 if self.core.freeze_remaining_s() == 0:
                     self.api.fire_countdowns()
+                    if self.core.faults.take_listen_key_expiry():
+                        self.api.listen_keys.expire_all()
                     self.api.listen_keys.expire(now_ms=self.core.now_ms())
                     self.streams.check_listen_keys()
                     if time.monotonic() >= marks_at:

@@ -89,6 +89,12 @@ class ListenKeys:
         entry = self._keys.get(key)
         return entry[0] if entry is not None and entry[1] > now_ms else None
 
+    def expire_all(self) -> list[str]:
+        """Remove and return every key, live or not (fault injection: all lapse at once)."""
+        expired = list(self._keys)
+        self._keys.clear()
+        return expired
+
     def expire(self, *, now_ms: int) -> list[str]:
         """Remove and return every key past its expiry."""
         expired = [key for key, (_, expires_ms) in self._keys.items() if expires_ms <= now_ms]

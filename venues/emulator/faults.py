@@ -41,6 +41,7 @@ class FaultSpec:
     depth_gap: bool = False
     malformed_ws: bool = False
     replay_fills: bool = False
+    expire_listen_keys: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +53,7 @@ class FaultSpec:
             "clock_offset_ms": self.clock_offset_ms,
             "malformed_ws": self.malformed_ws,
             "replay_fills": self.replay_fills,
+            "expire_listen_keys": self.expire_listen_keys,
         }
 
 
@@ -74,7 +76,7 @@ def parse_faults(body: Any) -> FaultSpec:
     unknown = sorted(set(body) - known)
     if unknown:
         raise ValueError(f"unknown fault(s): {', '.join(unknown)}")
-    for flag in ("drop_ws", "depth_gap", "malformed_ws", "replay_fills"):
+    for flag in ("drop_ws", "depth_gap", "malformed_ws", "replay_fills", "expire_listen_keys"):
         if not isinstance(body.get(flag, False), bool):
             raise ValueError(f"{flag} must be true or false")
     return FaultSpec(
@@ -88,6 +90,7 @@ def parse_faults(body: Any) -> FaultSpec:
         depth_gap=body.get("depth_gap", False),
         malformed_ws=body.get("malformed_ws", False),
         replay_fills=body.get("replay_fills", False),
+        expire_listen_keys=body.get("expire_listen_keys", False),
     )
 
 
@@ -101,6 +104,7 @@ class FaultState:
     depth_gap_pending: bool = False
     depth_gapped: set[str] = field(default_factory=set)
     malformed_sent: set[str] = field(default_factory=set)
+    listen_key_expiry_pending: bool = False
     frozen_until_s: float = 0.0  # on the monotonic clock
     _rng: random.Random = field(init=False)
 
@@ -114,6 +118,7 @@ class FaultState:
         self.depth_gap_pending = spec.depth_gap
         self.depth_gapped = set()
         self.malformed_sent = set()
+        self.listen_key_expiry_pending = spec.expire_listen_keys
         self.frozen_until_s = now_s + spec.freeze_s if spec.freeze_s else 0.0
 
     def freeze_remaining_s(self, now_s: float) -> float:
@@ -150,3 +155,8 @@ class FaultState:
             return False
         self.malformed_sent.add(stream)
         return True
+
+    def take_listen_key_expiry(self) -> bool:
+        """True once after ``expire_listen_keys`` was set: every listen key lapses now."""
+        pending, self.listen_key_expiry_pending = self.listen_key_expiry_pending, False
+        return pending

@@ -60,3 +60,10 @@ def test_countdowns_fire_once_and_zero_disarms() -> None:
     countdowns.set("a", "SOLUSDT", countdown_ms=100, now_ms=0)
     countdowns.set("a", "SOLUSDT", countdown_ms=0, now_ms=50)
     assert countdowns.due(now_ms=1000) == [] and countdowns.deadline_ms("a", "SOLUSDT") is None
+
+
+def test_expire_all_lapses_live_keys_too() -> None:
+    keys = ListenKeys(ttl_ms=1000)
+    first, second = keys.open("a", now_ms=0), keys.open("b", now_ms=0)
+    assert sorted(keys.expire_all()) == sorted([first, second])
+    assert keys.account(first, now_ms=1) is None and not keys.keep_alive("b", now_ms=1)

@@ -96,3 +96,10 @@ def test_replay_fills_and_malformed_ws_are_flags() -> None:
     assert spec.to_json()["replay_fills"] is True
     with pytest.raises(ValueError, match="replay_fills must be true or false"):
         parse_faults({"replay_fills": 1})
+
+
+def test_expire_listen_keys_is_taken_once() -> None:
+    state = FaultState(seed=1)
+    assert not state.take_listen_key_expiry()
+    state.apply(parse_faults({"expire_listen_keys": True}), now_s=0)
+    assert [state.take_listen_key_expiry() for _ in range(2)] == [True, False]
