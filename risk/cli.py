@@ -14,7 +14,6 @@ import sys
 import time
 import tomllib
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from risk.control import ControlError, render_status, send_command
@@ -52,6 +51,8 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
     parser = build_parser(prog=prog, description=DESCRIPTIONS[command])
     _add_arguments(parser, command)
     args = parser.parse_args(words)
+    if getattr(args, "timeout", None) is not None and not args.timeout > 0:
+        parser.error(f"--timeout {args.timeout} must be above 0 seconds")
     if command != "run":
         _fill_unused(args, _QUOTING_NEUTRAL)
     if command in CONTROL and not any(_given(args, name, env) for name in _MARKET_NEUTRAL):
@@ -63,7 +64,7 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
         return 2
     if command in CONTROL:
         return asyncio.run(_control(cfg, command, note=args.reason, timeout_s=args.timeout))
-    options = _guard_options(args, parser)
+    options = _guard_options(cfg, args)
     setup_logging("risk", fmt=cfg.log_format, level=cfg.log_level)
     if command == "run":
         code = asyncio.run(_preflight(cfg, options, env=env))
@@ -85,35 +86,6 @@ def _add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         group.add_argument(
             "--timeout", type=float, default=30.0, help="seconds to keep trying before exiting 1 (default 30)"
         )
-    group.add_argument(
-        "--margin-fraction-limit",
-        help="REDUCING when the venue's margin fraction (equity over position notional) falls to this; "
-        "unset: off",
-    )
-    group.add_argument(
-        "--leverage", help="leverage for the start-up margin check (default: the account's own, else 1)"
-    )
-    group.add_argument(
-        "--poll-interval", type=float, default=1.0, help="seconds between REST polls (default 1)"
-    )
-    group.add_argument(
-        "--near-poll-interval",
-        type=float,
-        default=0.25,
-        help="seconds between polls while a position is near a limit (default 0.25)",
-    )
-    group.add_argument(
-        "--startup-grace",
-        type=float,
-        default=30.0,
-        help="seconds to wait for a first strategy heartbeat and market data (default 30)",
-    )
-    group.add_argument(
-        "--dead-man-timeout",
-        type=float,
-        default=15.0,
-        help="the venue's cancel-on-silence timer, where it has one (default 15)",
-    )
     group.add_argument(
         "--skip-margin-check",
         action="store_true",
@@ -141,29 +113,15 @@ def _fill_unused(args: argparse.Namespace, values: Mapping[str, str]) -> None:
             setattr(args, name, value)
 
 
-def _guard_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> GuardOptions:
-    def positive_decimal(text: str | None, option: str) -> Decimal | None:
-        if text is None:
-            return None
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            parser.error(f"{option} {text!r} is not a number")
-        if not value.is_finite() or value <= 0:
-            parser.error(f"{option} {text} must be above 0")
-        return value
-
-    for option in ("poll_interval", "near_poll_interval", "startup_grace", "dead_man_timeout", "timeout"):
-        value = getattr(args, option, None)
-        if value is not None and not value > 0:
-            parser.error(f"--{option.replace('_', '-')} {value} must be above 0 seconds")
+def _guard_options(cfg: Config, args: argparse.Namespace) -> GuardOptions:
+    """The guardian's options: its settings come from the shared config (command line, env, file)."""
     return GuardOptions(
-        margin_fraction_limit=positive_decimal(args.margin_fraction_limit, "--margin-fraction-limit"),
-        leverage=positive_decimal(args.leverage, "--leverage"),
-        poll_interval_s=args.poll_interval,
-        near_poll_interval_s=args.near_poll_interval,
-        startup_grace_s=args.startup_grace,
-        dead_man_timeout_s=args.dead_man_timeout,
+        margin_fraction_limit=cfg.margin_fraction_limit,
+        leverage=cfg.leverage,
+        poll_interval_s=cfg.poll_interval,
+        near_poll_interval_s=cfg.near_poll_interval,
+        startup_grace_s=cfg.startup_grace,
+        dead_man_timeout_s=cfg.dead_man_timeout,
         check_margin=not args.skip_margin_check,
     )
 

@@ -371,4 +371,5 @@ class GuardianEngine:
                 await switch.arm(self.symbol, timeout_s=timeout_s)
             except VenueError as exc:
                 log.error("could not re-arm the venue's dead-man switch: %s", exc)
-            await asyncio.sleep(timeout_s / 3)
+            # Re-armed every quarter of its timer (120 s armed, re-armed every 30 s by default).
+            await asyncio.sleep(timeout_s / 4)

@@ -32,7 +32,7 @@ class GuardOptions:
     poll_interval_s: float = 1.0
     near_poll_interval_s: float = 0.25
     startup_grace_s: float = 30.0
-    dead_man_timeout_s: float = 15.0
+    dead_man_timeout_s: float = 120.0
     check_margin: bool = True
 
 

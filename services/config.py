@@ -119,6 +119,30 @@ class Config:
     md_stale: float = field(
         metadata=_opt("guardian", "seconds without market data before quotes are pulled", 5.0)
     )
+    margin_fraction_limit: Decimal | None = field(
+        metadata=_opt(
+            "guardian",
+            "REDUCING when the margin fraction (equity over position notional) falls to this",
+            None,
+        )
+    )
+    leverage: Decimal | None = field(
+        metadata=_opt(
+            "guardian", "leverage for the start-up margin check; unset: the account's own, else 1", None
+        )
+    )
+    poll_interval: float = field(metadata=_opt("guardian", "seconds between the guardian's REST polls", 1.0))
+    near_poll_interval: float = field(
+        metadata=_opt("guardian", "seconds between polls while the position is near a limit", 0.25)
+    )
+    startup_grace: float = field(
+        metadata=_opt("guardian", "seconds to wait for a first strategy heartbeat and market data", 30.0)
+    )
+    dead_man_timeout: float = field(
+        metadata=_opt(
+            "guardian", "the venue's cancel-on-silence timer (Aster, Paradex), re-armed every quarter", 120.0
+        )
+    )
 
     run_dir: Path = field(metadata=_opt("runtime", "private directory for sockets (mode 0700)", _COMPUTED))
     data_dir: Path = field(metadata=_opt("runtime", "directory for the journal", Path("data")))

@@ -41,6 +41,12 @@ _POSITIVE = {
     "hang_timeout": "seconds without a strategy heartbeat before risk acts",
     "md_stale": "seconds without market data before quotes are pulled",
     "order_rate_limit": "orders per second",
+    "margin_fraction_limit": "it is the lowest margin fraction (equity over position notional) allowed",
+    "leverage": "it is the account's leverage, e.g. 10",
+    "poll_interval": "seconds between the guardian's polls",
+    "near_poll_interval": "seconds between the guardian's polls near a limit",
+    "startup_grace": "seconds",
+    "dead_man_timeout": "seconds",
 }
 _NOT_NEGATIVE = {
     "target_position": "it is the absolute position to hold",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -40,13 +41,31 @@ def test_a_missing_symbol_is_refused(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_guardian_options_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(["watch", *SOL, "--poll-interval", "0"], env={})
-    assert exited.value.code == 2
-    assert "--poll-interval 0.0 must be above 0 seconds" in capsys.readouterr().err
+    assert main(["watch", *SOL, "--poll-interval", "0"], env={}) == 2
+    assert "poll-interval 0 must be above 0" in capsys.readouterr().err
+    assert main(["watch", *SOL, "--leverage", "ten"], env={}) == 2
+    assert "--leverage = 'ten': expected a number" in capsys.readouterr().err
+    assert main(["watch", *SOL, "--margin-fraction-limit", "-1"], env={}) == 2
+    assert "margin-fraction-limit -1 must be above 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["watch", *SOL, "--leverage", "ten"], env={})
-    assert "--leverage 'ten' is not a number" in capsys.readouterr().err
+        main(["flatten", *SOL, "--timeout", "0"], env={})
+    assert "--timeout 0.0 must be above 0 seconds" in capsys.readouterr().err
+
+
+def test_guardian_settings_come_from_the_shared_config_file(tmp_path: Path) -> None:
+    from risk.cli import _guard_options
+    from services.config import build_parser, config_from_args
+
+    config = tmp_path / "c.toml"
+    config.write_text(
+        "margin_fraction_limit = 0.08\nleverage = 5\npoll_interval = 0.5\ndead_man_timeout = 60\n"
+    )
+    parser = build_parser()
+    parser.add_argument("--skip-margin-check", action="store_true")
+    args = parser.parse_args([*SOL, "--spread", "1", "--quantity", "0.1", "--config", str(config)])
+    options = _guard_options(config_from_args(args, env={}), args)
+    assert (options.margin_fraction_limit, options.leverage) == (Decimal("0.08"), Decimal("5"))
+    assert (options.poll_interval_s, options.dead_man_timeout_s, options.check_margin) == (0.5, 60.0, True)
 
 
 def test_status_needs_no_market_settings_and_says_when_nobody_answers(
