@@ -32,7 +32,7 @@ from types import FrameType
 
 from services.config import Config, ConfigError, config_to_toml, parse_config
 from services.endpoints import EndpointError, ensure_private_dir
-from services.secrets import AsterV3Credentials, ParadexCredentials, Secret, credentials_env
+from services.secrets import AsterV3Credentials, ParadexCredentials, Secret, credentials_env, load_credentials
 from services.supervise import (
     PROGRAMS,
     SOCKET_NAME,
@@ -144,6 +144,13 @@ class Launcher:
                     "(or 0 for a free one / metrics off)",
                     code=2,
                 )
+        if not cfg.sim:
+            # Missing or malformed keys are named before anything reaches the network.
+            try:
+                for role in ("trading", "risk"):
+                    load_credentials(cfg, role=role, env=self.env)
+            except ConfigError as exc:
+                raise LaunchError("; ".join(exc.problems), code=2) from None
         listed = [symbol for symbol in KNOWN_MARKETS if _SYMBOL_SHAPE[cfg.exchange](symbol)]
         if cfg.sim and cfg.symbol not in listed:
             raise LaunchError(unknown_symbol_message(cfg.symbol, listed, exchange="the emulator"), code=2)

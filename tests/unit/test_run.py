@@ -52,8 +52,19 @@ def test_a_sim_run_journals_in_its_own_directory(tmp_path: Path) -> None:
 
 
 def test_check_local_makes_the_run_dir_private(tmp_path: Path) -> None:
-    launcher(tmp_path).check_local()
+    launcher(tmp_path, "--sim").check_local()
     assert (tmp_path / "r").stat().st_mode & 0o777 == 0o700
+
+
+def test_check_local_names_missing_keys_before_any_network_call(tmp_path: Path) -> None:
+    live = launcher(tmp_path)
+    live.env = {}
+    with pytest.raises(run.LaunchError, match="set BACKPACK_API_KEY and BACKPACK_SECRET_KEY") as refused:
+        live.check_local()
+    assert refused.value.code == 2
+    live.env = {"BACKPACK_API_KEY": "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="}
+    with pytest.raises(run.LaunchError, match="missing: BACKPACK_SECRET_KEY"):
+        live.check_local()
 
 
 def test_check_local_refuses_a_run_dir_in_use(tmp_path: Path) -> None:
