@@ -3,8 +3,8 @@
 ``FeedMonitor`` turns stream events and the passing of time into the
 ``md.status`` the gateway publishes and into when to poll REST:
 
-- ``LIVE``: the stream is connected and delivered data within ``stale_after_s``.
-- ``STALE``: the stream is connected but silent for longer than ``stale_after_s``.
+- ``LIVE``: the stream is connected and delivered book data within ``stale_after_s``.
+- ``STALE``: the stream is connected but its book silent for longer than ``stale_after_s``.
 - ``RECONNECTING``: the stream dropped; it is being re-opened.
 
 Whatever the state, once the stream has been silent for ``stale_after_s`` the
@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 from services.wire import FeedState, MdStatus, Message
 
-DATA_TYPES = ("bbo", "book", "trade", "mark")
+# Only the book keeps the feed fresh: marks (about every second) and trades go on over a quiet
+# book, and the strategy judges freshness by the book, so a quiet book must be polled over REST.
+DATA_TYPES = ("bbo", "book")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from md_gateway.feed import FeedMonitor
-from services.wire import Bbo, FeedState, MdStatus, Ping
+from services.wire import Bbo, FeedState, Mark, MdStatus, Ping, Side, Trade
 
 SYM = "SOL_USDC_PERP"
 BBO = Bbo(symbol=SYM, bid=Decimal("99"), bid_qty=Decimal(1), ask=Decimal("101"), ask_qty=Decimal(1))
@@ -98,3 +98,19 @@ def test_other_messages_do_not_count_as_data() -> None:
 def test_bad_intervals_are_refused() -> None:
     with pytest.raises(ValueError):
         FeedMonitor(SYM, now_s=0.0, stale_after_s=0)
+
+
+def test_marks_and_trades_alone_leave_a_quiet_book_stale_and_polled() -> None:
+    feed = monitor()
+    feed.on_stream(LIVE, now_s=0.0)
+    feed.on_stream(BBO, now_s=0.1)
+    mark = Mark(symbol=SYM, mark=Decimal(100))
+    trade = Trade(symbol=SYM, trade_id="1", price=Decimal(100), quantity=Decimal(1), taker_side=Side.BUY)
+    for second in range(1, 6):
+        assert feed.on_stream(mark, now_s=float(second)) is None
+        assert feed.on_stream(trade, now_s=second + 0.5) is None
+    tick = feed.tick(now_s=5.6)
+    assert tick.changed and tick.status is not None and tick.status.state is FeedState.STALE
+    assert tick.poll
+    changed = feed.on_stream(BBO, now_s=5.7)
+    assert changed is not None and changed.state is FeedState.LIVE
