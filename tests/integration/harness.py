@@ -161,12 +161,13 @@ def start_emulator(
         stop_process(proc)
         raise
     first = accounts[0]
+    # A Paradex account is its address and L2 key (the emulator keys its state by the address).
     return Emulator(
         rest_url=rest_url,
         ws_url=ws_url,
         accounts_file=accounts_file,
-        api_key=first["api_key"],
-        secret=first["secret"],
+        api_key=first.get("api_key") or first["account_address"],
+        secret=first.get("secret") or first["l2_private_key"],
         proc=proc,
         accounts=accounts,
     )
