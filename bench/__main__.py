@@ -1,9 +1,12 @@
-"""Run every benchmark, merge their JSON into bench/results.json and print one table.
+"""Run the benchmarks, merge their JSON into bench/results.json and print one table of the headline figures.
 
-    python -m bench [NAME ...]      (default: every bench/*.py module with a main())
+    python -m bench [NAME ...]      (default: the benchmarks in BENCHMARKS, about 7 minutes)
 
 Each benchmark is its own module (``python -m bench.NAME``) that writes
-``bench/results/NAME.json``; this runner only sequences them and merges.
+``bench/results/NAME.json``; this runner only sequences them, merges every
+result file present and prints the table (Markdown, as the README shows it).
+Any other ``bench/*.py`` with a ``main()`` runs when named (``python -m bench
+soak``); the reference loop is a program the system benchmark starts.
 """
 
 from __future__ import annotations
@@ -12,21 +15,134 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).parent
 RESULTS_DIR = HERE / "results"
 MERGED = HERE / "results.json"
+BENCHMARKS = ("bus", "tick_to_trade", "risk_reaction", "system")
+NOT_BENCHMARKS = {"reference_loop"}
+
+Row = tuple[str, str, str]
 
 
 def available() -> list[str]:
     return sorted(
-        p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_") and "def main(" in p.read_text()
+        p.stem
+        for p in HERE.glob("*.py")
+        if not p.stem.startswith("_") and p.stem not in NOT_BENCHMARKS and "def main(" in p.read_text()
     )
 
 
+def _bus(r: dict[str, Any]) -> list[Row]:
+    ps, rr = r["pub_sub"], r["req_rep"]
+    return [
+        ("bus PUB->SUB, BBO envelopes, two processes over ipc", f"{ps['msgs_per_s']:,} msgs/s", ">= 100,000"),
+        (
+            "bus DEALER->ROUTER round trip",
+            f"p50 {rr['p50_us']:.0f} us, p99 {rr['p99_us']:.0f} us",
+            "p50 <= 200 us, p99 <= 1 ms",
+        ),
+    ]
+
+
+def _tick_to_trade(r: dict[str, Any]) -> list[Row]:
+    t = r["tick_to_trade_ms"]
+    return [
+        (
+            "tick to trade: book move to the new order at the exchange",
+            f"p50 {t['p50']:.1f} ms, p99 {t['p99']:.1f} ms ({r['measured']} moves)",
+            "",
+        )
+    ]
+
+
+def _risk_reaction(r: dict[str, Any]) -> list[Row]:
+    def cell(name: str) -> str:
+        row = r[name]
+        return f"p50 {row['p50']:.0f} ms, p99 {row['p99']:.0f} ms (n {row['n']})"
+
+    return [
+        ("stop-loss breach to closing fill, guardian with the bus", cell("stop_loss_bus"), ""),
+        ("stop-loss breach to closing fill, guardian polling alone (1 s)", cell("stop_loss_poll"), ""),
+        (
+            "strategy hang (SIGSTOP) to cancel-all, hang timeout 1.5 s",
+            cell("hang_to_cancel_all"),
+            "<= 2000 ms",
+        ),
+    ]
+
+
+def _system(r: dict[str, Any]) -> list[Row]:
+    ours, ref, ratios = r["system"], r["reference"], r["ratios"]
+    interval = f"{r['interval_s']:g} s"
+    reaction = f"{ours['reaction_ms']['p50']:.0f} ms vs {ref['reaction_ms']['p50'] / 1000:.1f} s"
+    cpu = ", ".join(f"{name} {pct:.1f}%" for name, pct in ours["cpu_pct"].items() if name != "emulator")
+    rss = ", ".join(f"{name} {mb:.0f}" for name, mb in ours["rss_mb"].items() if name != "emulator")
+    return [
+        (
+            f"reaction to a price jump, p50: stack vs reference loop (--interval {interval})",
+            f"{reaction} ({ratios['reaction_p50_reference_over_system']}x faster)",
+            "",
+        ),
+        (
+            "time at the correct price: stack vs reference loop",
+            f"{ours['time_at_correct_price']:.1%} vs {ref['time_at_correct_price']:.1%} "
+            f"({ratios['time_at_correct_price_system_over_reference']}x)",
+            "",
+        ),
+        (
+            "REST requests per minute, steady state: stack vs reference loop",
+            f"{ours['rest_per_min']:.0f} vs {ref['rest_per_min']:.0f} "
+            f"({ratios['rest_per_min_system_over_reference']}x; order entry "
+            f"{ours['rest_per_min_order_entry']:.0f} vs {ref['rest_per_min_order_entry']:.0f})",
+            "",
+        ),
+        *_fast_row(r),
+        (f"CPU per process at {ours['book_updates_per_s']:.0f} book updates/s", cpu, ""),
+        ("resident memory per process (MB)", rss, ""),
+    ]
+
+
+def _fast_row(r: dict[str, Any]) -> list[Row]:
+    """The reference loop at a short interval, when the run had one."""
+    fast = r.get("reference_fast")
+    if fast is None:
+        return []
+    return [
+        (
+            f"reference loop at --interval {fast['interval_s']:g} s",
+            f"reaction p50 {fast['reaction_ms']['p50']:.0f} ms, at the correct price "
+            f"{fast['time_at_correct_price']:.1%}, {fast['rest_per_min']:.0f} REST requests/min",
+            "",
+        )
+    ]
+
+
+TABLE: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
+    "bus": _bus,
+    "tick_to_trade": _tick_to_trade,
+    "risk_reaction": _risk_reaction,
+    "system": _system,
+}
+
+
+def table(merged: dict[str, Any]) -> str:
+    """The headline figures of every known result present, as a Markdown table."""
+    lines = ["| benchmark | result | target |", "|---|---|---|"]
+    for name, rows in TABLE.items():
+        if name in merged:
+            try:
+                lines += [f"| {what} | {result} | {target} |" for what, result, target in rows(merged[name])]
+            except (KeyError, TypeError, ValueError) as exc:
+                lines.append(f"| {name} | result file lacks {exc} | |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
-    names = argv or available()
+    names = argv or list(BENCHMARKS)
     unknown = sorted(set(names) - set(available()))
     if unknown:
         print(
@@ -44,7 +160,8 @@ def main(argv: list[str]) -> int:
             failed.append(name)
     merged = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS_DIR.glob("*.json"))}
     MERGED.write_text(json.dumps(merged, indent=2) + "\n")
-    print(f"\nwrote {MERGED} ({', '.join(merged)})")
+    print(f"\nwrote {MERGED} ({', '.join(merged)})\n")
+    print(table(merged))
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
