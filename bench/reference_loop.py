@@ -101,10 +101,10 @@ async def run(cfg: Config) -> None:
     end_s = time.monotonic() + cfg.duration
     try:
         rules = (await venue.load_markets())[cfg.symbol]
-        print("READY", flush=True)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=min(cfg.interval, end_s - time.monotonic()))
+                async with asyncio.timeout(max(0.0, min(cfg.interval, end_s - time.monotonic()))):
+                    await stop.wait()
             if stop.is_set() or time.monotonic() >= end_s:
                 break
             try:
