@@ -14,7 +14,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from risk.model import Limits, Observation
-from services.wire import Balance, Bbo, Book, FeedState, Mark, MdStatus, Message, Position, Trade
+from services.wire import (
+    Balance,
+    Bbo,
+    Book,
+    FeedState,
+    Mark,
+    MdStatus,
+    Message,
+    Position,
+    StrategyDone,
+    Trade,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +50,7 @@ class Inputs:
         self.open_orders: int | None = None
         self.open_orders_as_of_s: float | None = None
         self.margin_fraction: Decimal | None = None
+        self.strategy_finished: str | None = None
 
     # ------------------------------------------------------------ the bus
 
@@ -49,6 +61,11 @@ class Inputs:
             if msg.state is FeedState.LIVE and msg.symbol in ("", self.symbol):
                 self._feed(as_of_s)
             return False
+        if isinstance(msg, StrategyDone):
+            changed = msg.symbol in ("", self.symbol) and msg.instance != self.strategy_finished
+            if changed:
+                self.strategy_finished = msg.instance
+            return changed
         if isinstance(msg, Balance):
             self.margin_fraction = msg.margin_fraction
             return False
@@ -115,6 +132,7 @@ class Inputs:
             open_orders=self.open_orders,
             feed_age_s=now_s - self.feed_seen_s if self.feed_seen_s is not None else None,
             position_age_s=now_s - self.position_as_of_s if self.position_as_of_s is not None else None,
+            strategy_finished=self.strategy_finished,
         )
 
     def _position(self, position: Position, as_of_s: float) -> bool:

@@ -100,6 +100,7 @@ class Observation:
     ``margin_fraction`` is the account's equity over its position notional (None
     without a position).  ``open_orders`` None means unknown.  ``position_age_s``
     is how old ``position`` is (None: never read), held to the mark's age limit.
+    ``strategy_finished`` is the newest strategy instance that announced a clean end.
     """
 
     now_s: float
@@ -114,6 +115,7 @@ class Observation:
     open_orders: int | None = None
     feed_age_s: float | None = None
     position_age_s: float | None = 0.0
+    strategy_finished: str | None = None
 
 
 class Reason(StrEnum):
@@ -123,6 +125,7 @@ class Reason(StrEnum):
     STARTUP = "startup"
     MANUAL = "manual"
     STRATEGY_HANG = "strategy_hang"
+    STRATEGY_DONE = "strategy_done"
     MD_STALE = "md_stale"
     POSITION_UNKNOWN = "position_unknown"
     STOP_LOSS = "stop_loss"
@@ -209,6 +212,10 @@ _TEXTS: dict[str, tuple[str, str]] = {
     ),
     "strategy_recovered": ("策略心跳恢復穩定", "Strategy heartbeats steady again"),
     "strategy_instance": ("偵測到新的策略實例", "A new strategy instance is heartbeating"),
+    "strategy_done": (
+        "策略已正常結束，停止交易直到新的策略啟動",
+        "Strategy finished its run: trading halted until a new strategy starts",
+    ),
     "md_stale": (
         "行情數據過期，已撤銷所有掛單並停止交易",
         "Market data stale: orders cancelled, trading halted",

@@ -4,11 +4,15 @@ A pure core: the guardian process feeds ``Guardian.decide`` an ``Observation``
 (everything it knows, with the time) and executes the returned actions in
 order.  No I/O, no clock: tests drive it with plain values.
 
-State priority: HALTED (manual, strategy hang, stale market data) beats
+State priority: HALTED (manual, strategy hang or finished, stale market data) beats
 REDUCING (stop-loss, take-profit, flatten, max position, margin) beats
 ACTIVE.  Entering any of these conditions cancels every resting order, since
 those orders were placed under rules that no longer hold; the strategy
 requotes within the new state.
+
+A strategy that announces a clean end (``Observation.strategy_finished``) is
+not hung: no restart and no flatten, only HALTED "strategy_done" until a new
+instance heartbeats steadily; one that stops beating without a word is hung.
 """
 
 from __future__ import annotations
@@ -118,6 +122,8 @@ class Guardian:
         self._hb_instance: str | None = None
         self._hb_fresh_since_s: float | None = None
         self._hung = False
+        self._finished: str | None = None
+        self._done = False
         self._last_restart_s = 0.0
         self._exit: _Exit | None = None
         self._over_max = False
@@ -175,7 +181,7 @@ class Guardian:
         plan = _Plan(logs=self._pending)
         self._pending = []
         self._manual(plan)
-        strategy_steady = self._watch_strategy(obs, plan) if self.limits.watch_strategy else True
+        strategy_halt = self._watch_strategy(obs, plan) if self.limits.watch_strategy else None
         mark_fresh = self._mark_fresh(obs)
         md_fresh = self._watch_md(obs, plan, mark_fresh=mark_fresh)
         position_known = self._watch_position(obs, plan)
@@ -192,7 +198,7 @@ class Guardian:
         self._plan_close(obs, plan)
 
         state, reason = self._resolve(
-            md_fresh=md_fresh, strategy_steady=strategy_steady, position_known=position_known
+            md_fresh=md_fresh, strategy_halt=strategy_halt, position_known=position_known
         )
         if state is TradingState.HALTED and obs.open_orders and plan.cancel is None:
             due = self._last_cancel_s is None or obs.now_s - self._last_cancel_s >= self.limits.cancel_retry_s
@@ -216,12 +222,12 @@ class Guardian:
         return Decision(state=state, reason=reason, actions=tuple(actions), unrealized_pnl=upnl)
 
     def _resolve(
-        self, *, md_fresh: bool, strategy_steady: bool, position_known: bool
+        self, *, md_fresh: bool, strategy_halt: Reason | None, position_known: bool
     ) -> tuple[TradingState, Reason]:
         """The first condition that holds, HALTED ones before REDUCING ones; else ACTIVE."""
         halted = (
             (Reason.MANUAL, self._halt_note is not None),
-            (Reason.STRATEGY_HANG, not strategy_steady),
+            (strategy_halt or Reason.STRATEGY_HANG, strategy_halt is not None),
             (Reason.MD_STALE, not md_fresh),
             (Reason.POSITION_UNKNOWN, not position_known),
         )
@@ -295,8 +301,27 @@ class Guardian:
             plan.logs.append(self._line("position_unknown", level="error", detail=detail))
         return False
 
-    def _watch_strategy(self, obs: Observation, plan: _Plan) -> bool:
-        """True once one strategy instance has heartbeated fresh for ``hang_settle_s``."""
+    def _watch_strategy(self, obs: Observation, plan: _Plan) -> Reason | None:
+        """None once one strategy instance has heartbeated fresh for ``hang_settle_s``; else why not."""
+        finished = obs.strategy_finished
+        if finished is not None and finished != self._finished:
+            self._finished, self._done = finished, True
+            self._hung = False
+            plan.cancel_all(Reason.STRATEGY_DONE)
+            plan.logs.append(self._line("strategy_done", level="info", detail=f"instance={finished}"))
+        if self._done and obs.strategy_instance in (None, self._finished):
+            # The finished instance beating while it exits, or gone since: nobody quotes, nothing hangs.
+            self._hb_instance, self._hb_fresh_since_s = self._finished, None
+            return Reason.STRATEGY_DONE
+        steady = self._watch_heartbeat(obs, plan)
+        if steady or self._hung:
+            self._done = False
+        if steady:
+            return None
+        return Reason.STRATEGY_DONE if self._done else Reason.STRATEGY_HANG
+
+    def _watch_heartbeat(self, obs: Observation, plan: _Plan) -> bool:
+        """True once one strategy instance has heartbeated fresh for ``hang_settle_s``; reacts to a hang."""
         limits, now_s = self.limits, obs.now_s
         age = obs.strategy_heartbeat_age_s
         if age is not None and age <= limits.hang_timeout_s:

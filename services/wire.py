@@ -370,6 +370,19 @@ class RiskStatus(Message):
 
 
 @message
+class StrategyDone(Message):
+    """On ``st.status``: this strategy instance ended on purpose (``--duration``, a stop), orders cancelled.
+
+    Sent before its last heartbeat, so the guardian tells a finished strategy from a hung one.
+    """
+
+    TYPE = "strategy_done"
+    instance: str
+    symbol: str = ""
+    reason: str = ""
+
+
+@message
 class Quotes(Message):
     TYPE = "quotes"
     symbol: str

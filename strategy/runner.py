@@ -26,6 +26,7 @@ from services.wire import (
     Mark,
     MdStatus,
     RiskState,
+    StrategyDone,
     TradingState,
 )
 from strategy import metrics
@@ -56,6 +57,9 @@ METRICS_EVERY_S = 1.0
 RETRY_AFTER_S = 0.5
 # Stay a little under the gateway's order rate so its limiter never has to refuse us.
 RATE_HEADROOM = 0.8
+# The clean-end announcement goes out this many times, a heartbeat apart: the bus closes without
+# lingering, and one copy in flight at exit could be lost.
+DONE_COPIES = 2
 
 
 class StrategyService(Service):
@@ -102,6 +106,7 @@ class StrategyService(Service):
         self._resync_after_s = 0.0
         self._metrics_due_s = 0.0
         self._quoted = False
+        self._finished = False
 
     # ------------------------------------------------------------ the loop
 
@@ -153,6 +158,7 @@ class StrategyService(Service):
                 await self._step(gateway)
                 self._maybe_report()
             log.info("duration of %g s reached: cancelling every order", self.cfg.duration)
+            self._finished = True
         finally:
             if receiving is not None:
                 receiving.cancel()
@@ -375,7 +381,26 @@ class StrategyService(Service):
     # ------------------------------------------------------------ the end
 
     async def shutdown(self) -> None:
-        """Cancel every order (verified by snapshot) and close the position when asked to."""
+        """Cancel every order (verified by snapshot), close the position when asked to, announce the end.
+
+        A run that ended on purpose (its ``--duration``, a stop signal) says so on ``st.status``
+        while still heartbeating, so the guardian does not take it for a hang; a crash says nothing.
+        """
+        try:
+            await self._wind_down()
+        finally:
+            if self._finished or self.stopping:
+                await self._announce_done(reason="duration" if self._finished else "stopped")
+
+    async def _announce_done(self, *, reason: str) -> None:
+        done = StrategyDone(instance=self.bus.instance, symbol=self.symbol, reason=reason)
+        for copy in range(DONE_COPIES):
+            if copy:
+                await asyncio.sleep(self.heartbeat_interval_s)
+            self.pub.publish("st.status", done)
+        log.info("announced the end of this run (%s) to the guardian", reason)
+
+    async def _wind_down(self) -> None:
         gateway = self.gateway
         if gateway is None:
             return

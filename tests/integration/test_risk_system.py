@@ -92,6 +92,36 @@ async def test_a_killed_strategy_is_caught_and_a_new_instance_resumes(
     )
 
 
+async def reason(config: Path) -> str | None:
+    try:
+        return (await send_command(read_config(config), "status", timeout_s=1.0)).reason
+    except ControlError:
+        return None
+
+
+async def test_a_strategy_stopped_on_purpose_is_not_taken_for_a_hang(
+    run_dir: Path, emulator: Emulator, children: Children
+) -> None:
+    config = write_config(run_dir, max_orders=1, interval=300, duration=300, hang_timeout=HANG_TIMEOUT_S)
+    procs = start_all(children, config, emulator)
+    try:
+        await async_wait_for(lambda: quoting(emulator), 60, what="quotes on both sides")
+    except AssertionError:
+        raise AssertionError(logs(config)) from None
+    procs["strategy"].send_signal(signal.SIGTERM)
+    assert procs["strategy"].wait(timeout=20) == 0, logs(config)
+    assert await reason(config) == "strategy_done", logs(config)
+    # Well past the hang timeout with no heartbeat: still a finished strategy, never a hang.
+    deadline = time.monotonic() + 3 * HANG_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert await reason(config) == "strategy_done", logs(config)
+    risk_log = process_log(config, "risk", lines=500)
+    assert "heartbeat lost" not in risk_log and "策略心跳中斷" not in risk_log, risk_log
+    assert not account_state(emulator)["open_orders"]
+    children.start("strategy", config, child_env(emulator))
+    await async_wait_for(lambda: quoting(emulator), 60, what="quoting by the new strategy")
+
+
 async def test_threshold_reduce_and_max_position_close_together_never_flip_the_position(
     run_dir: Path, emulator: Emulator, children: Children
 ) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from risk.inputs import Inputs, poll_interval_s
 from risk.model import Limits, Observation
-from services.wire import Balance, Bbo, FeedState, Mark, MdStatus, Position
+from services.wire import Balance, Bbo, FeedState, Mark, MdStatus, Position, StrategyDone
 
 SYM = "SOL_USDC_PERP"
 
@@ -99,6 +99,15 @@ def test_open_orders_from_polls_and_cancel_alls_in_time_order() -> None:
     inputs.on_cancelled_all(sent_s=2.0)
     inputs.on_poll_open_orders(3, sent_s=1.5)
     assert inputs.observation(now_s=3.0).open_orders == 0
+
+
+def test_a_strategy_announcing_its_end_is_remembered_by_instance() -> None:
+    inputs = Inputs(SYM)
+    assert inputs.observation(now_s=1.0).strategy_finished is None
+    assert not inputs.on_bus("st.status", StrategyDone(instance="s0", symbol="ETH_USDC_PERP"), as_of_s=1.0)
+    assert inputs.on_bus("st.status", StrategyDone(instance="s1", symbol=SYM), as_of_s=1.0)
+    assert not inputs.on_bus("st.status", StrategyDone(instance="s1", symbol=SYM), as_of_s=1.2)
+    assert inputs.observation(now_s=2.0).strategy_finished == "s1"
 
 
 def limits() -> Limits:

@@ -58,6 +58,7 @@ def test_state_reasons_are_stable_strings() -> None:
         "startup",
         "manual",
         "strategy_hang",
+        "strategy_done",
         "md_stale",
         "position_unknown",
         "stop_loss",

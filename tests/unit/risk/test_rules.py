@@ -354,6 +354,64 @@ def test_a_still_hung_strategy_is_restarted_again_after_the_interval() -> None:
     assert again.actions == (RestartStrategy(Reason.STRATEGY_HANG),)
 
 
+# ---------------------------------------------------------------- a strategy that finished its run
+
+
+def test_a_finished_strategy_halts_once_and_is_never_restarted_nor_flattened() -> None:
+    guardian = armed(limits(on_hang="flatten", restart_interval_s=30.0))
+    long = {"position": D("0.3"), "entry_price": D(100)}
+    done = guardian.decide(obs(2.0, strategy_finished="s1", **long))
+    assert done.actions[:2] == (SetState(HALTED, Reason.STRATEGY_DONE), CancelAll(Reason.STRATEGY_DONE))
+    assert log_keys(done) == ["strategy_done"] and of(done, Log)[0].level == "info"
+    # Its heartbeats go on while it exits, then stop for good: no hang, no restart, no close.
+    assert guardian.decide(obs(2.5, strategy_finished="s1", **long)).actions == ()
+    for now_s in (4.0, 31.0, 65.0, 120.0):
+        quiet = guardian.decide(
+            obs(now_s, strategy_finished="s1", strategy_heartbeat_age_s=now_s - 2, **long)
+        )
+        assert quiet.actions == () and (quiet.state, quiet.reason) == (HALTED, Reason.STRATEGY_DONE)
+
+
+def test_a_new_instance_after_a_finished_one_is_watched_again_once_steady() -> None:
+    guardian = armed(limits(hang_settle_s=1.0))
+    guardian.decide(obs(2.0, strategy_finished="s1"))
+    guardian.decide(obs(5.0, strategy_finished="s1", strategy_heartbeat_age_s=3.0))
+    settling = guardian.decide(obs(6.0, strategy_finished="s1", strategy_instance="s2"))
+    assert (settling.state, settling.reason) == (HALTED, Reason.STRATEGY_DONE)
+    assert log_keys(settling) == ["strategy_instance"] and not of(settling, RestartStrategy)
+    back = guardian.decide(obs(7.0, strategy_finished="s1", strategy_instance="s2"))
+    assert back.actions[0] == SetState(ACTIVE, Reason.NONE)
+    # The new instance going silent is a hang like any other.
+    hung = guardian.decide(
+        obs(9.0, strategy_finished="s1", strategy_instance="s2", strategy_heartbeat_age_s=2.0)
+    )
+    assert hung.actions[:3] == (
+        SetState(HALTED, Reason.STRATEGY_HANG),
+        CancelAll(Reason.STRATEGY_HANG),
+        RestartStrategy(Reason.STRATEGY_HANG),
+    )
+
+
+def test_a_new_instance_that_hangs_before_settling_is_caught() -> None:
+    guardian = armed(limits(hang_settle_s=1.0))
+    guardian.decide(obs(2.0, strategy_finished="s1"))
+    guardian.decide(obs(3.0, strategy_finished="s1", strategy_instance="s2"))
+    hung = guardian.decide(
+        obs(5.0, strategy_finished="s1", strategy_instance="s2", strategy_heartbeat_age_s=2.0)
+    )
+    assert (hung.state, hung.reason) == (HALTED, Reason.STRATEGY_HANG)
+    assert of(hung, RestartStrategy) == [RestartStrategy(Reason.STRATEGY_HANG)]
+
+
+def test_the_next_instance_finishing_halts_again() -> None:
+    guardian = armed(limits(hang_settle_s=1.0))
+    guardian.decide(obs(2.0, strategy_finished="s1"))
+    guardian.decide(obs(3.0, strategy_finished="s1", strategy_instance="s2"))
+    guardian.decide(obs(4.0, strategy_finished="s1", strategy_instance="s2"))
+    second = guardian.decide(obs(5.0, strategy_finished="s2", strategy_instance="s2"))
+    assert second.actions[:2] == (SetState(HALTED, Reason.STRATEGY_DONE), CancelAll(Reason.STRATEGY_DONE))
+
+
 # ---------------------------------------------------------------- stale market data
 
 

@@ -117,6 +117,7 @@ SAMPLES: list[wire.Message] = [
     wire.RiskStatus(
         state=wire.TradingState.ACTIVE, reason="", symbol="S", heartbeat_ages_s={"strategy": 0.2}
     ),
+    wire.StrategyDone(instance="strategy:1a2b", symbol="S", reason="duration"),
     wire.Quotes(symbol="S", bids=[(Decimal("1"), Decimal("1"))], asks=[], mid=Decimal("1.5")),
     wire.PnlReport(
         symbol="S",
