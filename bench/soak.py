@@ -166,7 +166,7 @@ class Soak:
         )  # fmt: skip
         try:
             self._run(emulator)
-        except (TimeoutError, OSError, SupervisorError) as exc:
+        except (TimeoutError, OSError, SupervisorError, SystemExit) as exc:
             self.result.problems.append(f"{type(exc).__name__}: {exc}")
         finally:
             emulator.stop()
@@ -209,7 +209,8 @@ class Soak:
             self.result.problems.append(f"run.py exited with {code}:\n{output[-3000:]}")
         if f"orders left open on {self.market.symbol} after stop: 0\n" not in output:
             self.result.problems.append(f"run.py did not report 0 orders left open:\n{output[-3000:]}")
-        cfg = load_config(["--config", str(self.run_dir / "config.toml")], env={})
+        # The journal's place, by the order gateway's own rule, from the command line run.py was given.
+        cfg = load_config(self._args(), env={})
         problems, figures = journal_problems(
             cfg, emulator.state(), start_collateral=start_collateral, account_id=emulator.account_id
         )

@@ -6,6 +6,7 @@ empty list means the check passed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -28,6 +29,9 @@ from venues.emulator.catalog import KNOWN_MARKETS
 ROOT = Path(__file__).resolve().parent.parent
 CENT = Decimal("0.01")
 MAX_RSS_GROWTH = 0.10
+# In a trending market the quotes move every few seconds; this long without a new one is a stall
+# (a guardian halt or a stop-loss close lasts a few seconds).
+MAX_QUOTE_GAP_S = 30.0
 EMULATOR_START_S = 30.0
 # Log lines that mean something went wrong: a level of ERROR or CRITICAL, a traceback,
 # or supervisord seeing a program die.
@@ -192,6 +196,7 @@ def journal_problems(
         snap = journal_pnl(journal, KNOWN_MARKETS[symbol].rules, mark=mark)
         left_in_journal = journal.active_orders(symbol)
         funding_payments = len(journal.funding(symbol))
+        quoted_ns = sorted(o.created_ns for o in journal.orders(symbol) if o.place.post_only)
     finally:
         journal.close()
     ours = {
@@ -213,11 +218,15 @@ def journal_problems(
         problems.append(f"{len(account['open_orders'])} order(s) left open on the emulator")
     if left_in_journal:
         problems.append(f"{len(left_in_journal)} order(s) still active in the journal")
+    gap_s = max((b - a for a, b in itertools.pairwise(quoted_ns)), default=0) / 1e9
+    if gap_s > MAX_QUOTE_GAP_S:
+        problems.append(f"no new quote for {gap_s:.0f} s: quoting stalled")
     figures: dict[str, Any] = {
         "fills": snap.fill_count,
         "orders_placed": account["orders_placed"],
         "funding_payments": funding_payments,
         "volume_quote": str(snap.volume_quote),
+        "max_quote_gap_s": round(gap_s, 1),
         **{name: str(value) for name, value in ours.items()},
     }
     return problems, figures
