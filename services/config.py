@@ -82,6 +82,14 @@ class Config:
         metadata=_opt("quoting", "0..1: how far quotes lean against the inventory", Decimal(0))
     )
     interval: float = field(metadata=_opt("quoting", "seconds between requotes when nothing happens", 60.0))
+    requote_threshold: Decimal = field(
+        metadata=_opt(
+            "quoting",
+            "requote when the target price moves by at least this fraction of the quote spread width, "
+            "and never less than one tick",
+            Decimal("0.1"),
+        )
+    )
     duration: float = field(metadata=_opt("quoting", "seconds to run, then cancel all orders", 3600.0))
     close_on_exit: bool = field(metadata=_opt("quoting", "also close the position when the run ends", False))
     lang: str = field(metadata=_opt("quoting", "language of the cycle reports", "zh-TW"))

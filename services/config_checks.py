@@ -147,6 +147,12 @@ def _quoting(v: Mapping[str, Any]) -> list[str]:
         )
     if skew is not None and not 0 <= skew <= 1:
         problems.append(f"inventory-skew {show(skew)} must be between 0 and 1 (0 turns skew off)")
+    threshold = v.get("requote_threshold")
+    if threshold is not None and not 0 <= threshold < 1:
+        problems.append(
+            f"requote-threshold {show(threshold)} must be 0 or more and below 1: it is the fraction of the "
+            "spread width the target price moves before a requote (0: every tick)"
+        )
     return problems
 
 

@@ -154,6 +154,7 @@ def plan_actions(
     reduce_mode: str,
     reduce_blocked: bool,
     tick: Decimal,
+    tolerance: Decimal | None = None,
     budget: int | None = None,
 ) -> Actions:
     """The orders to cancel and place so that what rests matches what ``mode`` and the plan want.
@@ -171,7 +172,8 @@ def plan_actions(
     one and the wronger first; a wrong quote whose replacement does not fit
     stays resting rather than leave its side empty, and quotes beyond the new
     ladder are cancelled whatever the budget, so the worst case never exceeds
-    the old or the new ladder.
+    the old or the new ladder.  A quote less than ``tolerance`` from its layer's
+    price stays (``quoter.requote_tolerance``; None: only an exact match stays).
     """
     if mode is Mode.PULL:
         return Actions(cancel=(*_open(quotes), *_open(reduces)))
@@ -200,7 +202,7 @@ def plan_actions(
             cancel += resting
             continue
         layers = [layer for layer in plan.layers if layer.side is side]
-        surplus, pairs = _side_changes(layers, resting, tick=tick)
+        surplus, pairs = _side_changes(layers, resting, tick=tick, tolerance=tolerance)
         cancel += surplus
         ranked += [(depth, side_rank, layer, old) for depth, (layer, old) in enumerate(pairs)]
     # Short of budget, an empty place in the ladder comes before a quote that is merely off, and the
@@ -223,14 +225,14 @@ def _urgency(layer: Layer, old: OrderUpdate | None) -> tuple[int, Decimal]:
 
 
 def _side_changes(
-    layers: Sequence[Layer], resting: Sequence[OrderUpdate], *, tick: Decimal
+    layers: Sequence[Layer], resting: Sequence[OrderUpdate], *, tick: Decimal, tolerance: Decimal | None
 ) -> tuple[list[OrderUpdate], list[tuple[Layer, OrderUpdate | None]]]:
     """One side's (orders to cancel in any case, [(layer to place, the wrong order it replaces)]).
 
     Wrong orders pair with missing layers from the inside out; wrong orders
     beyond the missing layers, or larger than a layer, are cancelled in any case.
     """
-    stale, missing = diff_orders(layers, resting, tick=tick)
+    stale, missing = diff_orders(layers, resting, tick=tick, tolerance=tolerance)
     size = layers[0].quantity if layers else Decimal(0)
     surplus = [order for order in stale if order.remaining > size]
     pairable = sorted(

@@ -20,6 +20,9 @@ Pure and exact: ``Decimal`` in, ``Decimal`` out, no I/O, no clock.  The rules
   ``+max_position`` (sells likewise against ``-max_position``), so the outermost
   layers are the first to go.  Because ``diff_orders`` replaces the resting
   orders with this ladder, the worst case after reconciling is the ladder's.
+- Requoting waits for the target to move by ``requote_tolerance``: a fraction
+  of the spread width, never less than one tick, so a market whose tick is tiny
+  next to the spread (BTC at 0.1) is not requoted on every book update.
 """
 
 from __future__ import annotations
@@ -212,17 +215,30 @@ def _side_ladder(
     return tuple(layers), reason
 
 
+def requote_tolerance(plan: QuotePlan, *, threshold: Decimal, tick: Decimal) -> Decimal:
+    """How far a quote may be from its target before it is replaced: ``threshold`` of the width, >= a tick."""
+    return max(tick, threshold * (plan.raw_ask - plan.raw_bid))
+
+
 def diff_orders(
-    desired_layers: Sequence[Layer], resting_orders: Iterable[OrderUpdate], *, tick: Decimal
+    desired_layers: Sequence[Layer],
+    resting_orders: Iterable[OrderUpdate],
+    *,
+    tick: Decimal,
+    tolerance: Decimal | None = None,
 ) -> tuple[list[OrderUpdate], list[Layer]]:
-    """(to_cancel, to_place): keep resting orders that match a layer exactly, replace the rest.
+    """(to_cancel, to_place): keep resting orders that match a layer, replace the rest.
 
     A resting order matches a desired layer of the same side, price and
     remaining size (each layer matches at most one order), so a quote that is
-    still right keeps its queue priority.  ``resting_orders`` are the quoter's own
-    orders; closed ones are ignored, and an order priced off the tick grid never
-    matches (the venue changed its tick).  Send the cancels before the places: the
-    worst-case exposure then never exceeds the old or the new ladder.
+    still right keeps its queue priority.  With a ``tolerance`` (see
+    ``requote_tolerance``), the orders and layers left over are then paired per
+    side from the inside out, and an order of the layer's size less than
+    ``tolerance`` from its price is kept too.  ``resting_orders`` are the
+    quoter's own orders; closed ones are ignored, and an order priced off the
+    tick grid never matches (the venue changed its tick).  Send the cancels
+    before the places: the worst-case exposure then never exceeds the old or
+    the new ladder.
     """
     wanted: dict[tuple[Side, Decimal, Decimal], int] = {}
     for layer in desired_layers:
@@ -243,14 +259,55 @@ def diff_orders(
         if wanted.get(key, 0) > 0:
             wanted[key] -= 1
             to_place.append(layer)
-    return to_cancel, to_place
+    if tolerance is None or tolerance <= tick:
+        return to_cancel, to_place
+    return _keep_near(to_cancel, to_place, tick=tick, tolerance=tolerance)
 
 
-def requote_needed(previous: QuotePlan | None, new: QuotePlan) -> bool:
-    """True when the ladder changed: a price moved by a tick or more, or a layer came, went or resized."""
+def _keep_near(
+    stale: list[OrderUpdate], missing: list[Layer], *, tick: Decimal, tolerance: Decimal
+) -> tuple[list[OrderUpdate], list[Layer]]:
+    """Pair the leftover orders and layers of each side from the inside out; keep the near pairs."""
+    kept_orders: set[int] = set()
+    kept_layers: set[int] = set()
+    for side in (Side.BUY, Side.SELL):
+        orders = sorted(
+            (i for i, order in enumerate(stale) if order.side is side and order.price is not None),
+            key=lambda i: -side.sign * (stale[i].price or Decimal(0)),
+        )
+        layers = sorted(
+            (i for i, layer in enumerate(missing) if layer.side is side),
+            key=lambda i: -side.sign * missing[i].price,
+        )
+        for order_index, layer_index in zip(orders, layers, strict=False):
+            order, layer = stale[order_index], missing[layer_index]
+            price = order.price or Decimal(0)
+            if (
+                order.remaining == layer.quantity
+                and is_multiple(price, tick)
+                and abs(price - layer.price) < tolerance
+            ):
+                kept_orders.add(order_index)
+                kept_layers.add(layer_index)
+    return (
+        [order for i, order in enumerate(stale) if i not in kept_orders],
+        [layer for i, layer in enumerate(missing) if i not in kept_layers],
+    )
+
+
+def requote_needed(previous: QuotePlan | None, new: QuotePlan, *, tolerance: Decimal) -> bool:
+    """True when the ladder changed: a layer came, went or resized, or a price moved by ``tolerance`` or more.
+
+    ``tolerance`` is ``requote_tolerance`` (one tick: any price move requotes).
+    """
     if previous is None:
         return True
-    return previous.layers != new.layers
+    if len(previous.layers) != len(new.layers):
+        return True
+    return any(
+        (old.side, old.quantity) != (layer.side, layer.quantity) or abs(old.price - layer.price) >= tolerance
+        for old, layer in zip(previous.layers, new.layers, strict=True)
+    )
 
 
 def active_quotes(resting_orders: Iterable[OrderUpdate]) -> tuple[Decimal | None, Decimal | None]:

@@ -45,7 +45,7 @@ from strategy.exec_state import Changes, ClientIds, ExecState, Role
 from strategy.gateway import GatewayClient
 from strategy.pnl import PnlTracker
 from strategy.positions import PositionAction, position_action
-from strategy.quoter import QuoteParams, QuotePlan, plan_quotes, requote_needed
+from strategy.quoter import QuoteParams, QuotePlan, plan_quotes, requote_needed, requote_tolerance
 from strategy.reporting import Reporter, feed_tracker
 from venues.precision import MarketRules
 
@@ -251,8 +251,9 @@ class StrategyService(Service):
         self._set_gate(gate(self._inputs(now), now_s=now, md_stale_s=self.cfg.md_stale))
         plan = self._plan()
         acted = self._acted_plan
+        tolerance = self._tolerance(plan)
         book_moved = False
-        if plan is not None and requote_needed(acted, plan):
+        if plan is not None and requote_needed(acted, plan, tolerance=tolerance):
             self._event = True
             # Time the quote from the book only when the book is what moved it.
             book_moved = acted is None or (plan.bid, plan.ask) != (acted.bid, acted.ask)
@@ -274,6 +275,7 @@ class StrategyService(Service):
             reduce_mode=self.cfg.reduce_mode,
             reduce_blocked=self.exec.reduce_blocked(now_s=now),
             tick=self.rules.tick_size,
+            tolerance=tolerance,
             budget=self.pacer.available(now_s=now),
         )
         # Quotes held back for the rate limit are placed as soon as it allows.
@@ -290,6 +292,12 @@ class StrategyService(Service):
             now = time.monotonic()
             self._not_before_s = now + self.pacer.wait_s(now_s=now)
         self._publish_quotes(plan if self._gate.mode is Mode.QUOTE else None)
+
+    def _tolerance(self, plan: QuotePlan | None) -> Decimal:
+        tick = self.rules.tick_size
+        if plan is None:
+            return tick
+        return requote_tolerance(plan, threshold=self.cfg.requote_threshold, tick=tick)
 
     def _plan(self) -> QuotePlan | None:
         if self._bid is None or self._ask is None or not self.exec.synced:

@@ -35,9 +35,6 @@ def _start(run_dir: Path, out_file: Path) -> subprocess.Popen[bytes]:
         "--spread", "0.05", "--quantity", "0.005", "--max-orders", "2", "--target-position", "0",
         "--max-position", "0.15", "--position-threshold", "0.06", "--inventory-skew", "0.3",
         "--stop-loss", "-25", "--take-profit", "50", "--duration", "20", "--interval", str(INTERVAL_S),
-        # A 0.1 tick on a 60 000 price moves the quotes on almost every book update: the
-        # default 10 orders/s would starve one side, Paradex itself admits 800 order actions/s.
-        "--order-rate-limit", "40",
         "--run-dir", str(run_dir / "r"), "--data-dir", str(run_dir / "d"),
         "--md-metrics-port", "0", "--orders-metrics-port", "0",
         "--strategy-metrics-port", "0", "--risk-metrics-port", "0",

@@ -88,6 +88,19 @@ def test_skew_bounds_are_allowed() -> None:
     assert problems_with(inventory_skew=Decimal(0)) == problems_with(inventory_skew=Decimal(1)) == []
 
 
+@pytest.mark.parametrize("threshold", ["-0.1", "1", "2"])
+def test_requote_threshold_is_a_fraction_below_one(threshold: str) -> None:
+    assert only_problem(requote_threshold=Decimal(threshold)).startswith(
+        f"requote-threshold {threshold} must be 0 or more and below 1"
+    )
+
+
+def test_requote_threshold_zero_means_every_tick_and_is_allowed() -> None:
+    assert (
+        problems_with(requote_threshold=Decimal(0)) == problems_with(requote_threshold=Decimal("0.5")) == []
+    )
+
+
 def test_positive_stop_loss_explains_the_sign() -> None:
     problem = only_problem(stop_loss=Decimal(25))
     assert problem.startswith("stop-loss 25 must be negative")

@@ -146,6 +146,35 @@ def test_quote_mode_places_the_whole_ladder_when_nothing_rests() -> None:
     assert actions.reduce is None
 
 
+def test_quotes_within_the_requote_tolerance_stay_and_the_far_ones_move() -> None:
+    # The ladder wants 99.50/99.48 and 100.50/100.52.
+    resting = [
+        order(Side.BUY, "99.52", oid="1"),
+        order(Side.BUY, "99.50", oid="2"),
+        order(Side.SELL, "100.53", oid="3"),
+        order(Side.SELL, "100.56", oid="4"),
+    ]
+    common: dict[str, object] = {
+        "mode": Mode.QUOTE,
+        "plan": plan(),
+        "quotes": resting,
+        "reduces": [],
+        "position_action": None,
+        "reduce_mode": "market",
+        "reduce_blocked": False,
+        "tick": TICK,
+    }
+    near = plan_actions(**common, tolerance=D("0.04"))  # type: ignore[arg-type]
+    # 99.50 rests exactly; 99.52 is 4 ticks from 99.48, 100.53 is 3 from 100.50, 100.56 is 4 from 100.52.
+    assert sorted(o.order_id for o in near.cancel) == ["1", "4"]
+    assert sorted((i.side, i.price) for i in near.quotes) == [
+        (Side.BUY, D("99.48")),
+        (Side.SELL, D("100.52")),
+    ]
+    exact = plan_actions(**common)  # type: ignore[arg-type]
+    assert sorted(o.order_id for o in exact.cancel) == ["1", "3", "4"]
+
+
 def test_quote_mode_keeps_right_orders_and_replaces_only_the_wrong_one() -> None:
     keep_bid = order(Side.BUY, "99.50", oid="1")
     keep_ask = order(Side.SELL, "100.50", oid="2")

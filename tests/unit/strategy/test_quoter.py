@@ -12,12 +12,14 @@ from services.wire import OrderStatus, OrderType, OrderUpdate, Side
 from strategy.quoter import (
     Layer,
     QuoteParams,
+    QuotePlan,
     SuppressReason,
     active_quotes,
     diff_orders,
     layer_offsets_ticks,
     plan_quotes,
     requote_needed,
+    requote_tolerance,
     skew_offset,
 )
 from venues.precision import MarketRules
@@ -30,6 +32,8 @@ RULES = MarketRules(
     step_size=D("0.01"),
     min_quantity=D("0.01"),
 )
+
+TICK = D("0.01")
 
 
 def params(**over: object) -> QuoteParams:
@@ -332,15 +336,17 @@ def test_requote_only_on_a_tick_move() -> None:
     k = D("0.3")
     # offset 0.015: raw 99.485 / 100.485 -> 99.48 / 100.49
     first = plan(position="0.5", inventory_skew=k)
-    assert requote_needed(None, first)
+    assert requote_needed(None, first, tolerance=TICK)
     # offset 0.018 moves the raw quotes by 0.003, under a tick: same prices, no requote
-    assert not requote_needed(first, plan(position="0.6", inventory_skew=k))
+    assert not requote_needed(first, plan(position="0.6", inventory_skew=k), tolerance=TICK)
     # offset 0.027: the bid drops a tick
-    assert requote_needed(first, plan(position="0.9", inventory_skew=k))
+    assert requote_needed(first, plan(position="0.9", inventory_skew=k), tolerance=TICK)
     # the book moves a tick
-    assert requote_needed(first, plan(bid="100.00", ask="100.02", position="0.5", inventory_skew=k))
+    assert requote_needed(
+        first, plan(bid="100.00", ask="100.02", position="0.5", inventory_skew=k), tolerance=TICK
+    )
     # a side suppressed by the position limit is a change too
-    assert requote_needed(first, plan(position="10", inventory_skew=k))
+    assert requote_needed(first, plan(position="10", inventory_skew=k), tolerance=TICK)
 
 
 def test_active_quotes_are_best_open_prices() -> None:
@@ -354,3 +360,62 @@ def test_active_quotes_are_best_open_prices() -> None:
     ]
     assert active_quotes(resting) == (D("99.5"), D("100.5"))
     assert active_quotes([]) == (None, None)
+
+
+BTC = MarketRules(
+    symbol="BTC-USD-PERP",
+    base_asset="BTC",
+    quote_asset="USD",
+    tick_size=D("0.1"),
+    step_size=D("0.001"),
+    min_quantity=D("0.001"),
+)
+
+
+def btc_plan(bid: str, ask: str) -> QuotePlan:
+    return plan(bid=bid, ask=ask, rules=BTC, spread_pct=D("0.01"), quantity=D("0.01"), max_orders=2)
+
+
+def test_the_requote_tolerance_is_a_fraction_of_the_width_and_never_under_a_tick() -> None:
+    # SOL at 150 with a 0.05% spread: width 0.075, a tenth of it is under the 0.01 tick.
+    sol = plan(bid="149.99", ask="150.01", spread_pct=D("0.05"))
+    assert requote_tolerance(sol, threshold=D("0.1"), tick=TICK) == TICK
+    # BTC at 60000 with a 0.01% spread: width 6, a tenth is 0.6 = 6 ticks of 0.1.
+    btc = btc_plan("59999.9", "60000.1")
+    assert btc.raw_ask - btc.raw_bid == D("6.0000")
+    assert requote_tolerance(btc, threshold=D("0.1"), tick=D("0.1")) == D("0.6")
+    assert requote_tolerance(btc, threshold=D(0), tick=D("0.1")) == D("0.1")
+
+
+def test_btc_is_not_requoted_on_every_tick_but_on_a_tolerance_move() -> None:
+    first = btc_plan("59999.9", "60000.1")
+    tolerance = requote_tolerance(first, threshold=D("0.1"), tick=BTC.tick_size)
+    tick = BTC.tick_size
+    ticks_later = [btc_plan(str(D("59999.9") + n * tick), str(D("60000.1") + n * tick)) for n in range(1, 8)]
+    moved = [requote_needed(first, later, tolerance=tolerance) for later in ticks_later]
+    # The quotes follow the mid (give or take a tick of snapping): up to 4 ticks stay, 6 and more requote.
+    assert moved[:4] == [False] * 4 and moved[5:] == [True] * 2
+    # With a one-tick tolerance (the rule before the threshold) every tick was a requote.
+    assert all(requote_needed(first, later, tolerance=BTC.tick_size) for later in ticks_later)
+
+
+def test_diff_keeps_quotes_within_the_tolerance_and_replaces_the_far_ones() -> None:
+    desired = [
+        Layer(Side.BUY, D("99.50"), D("0.1")),
+        Layer(Side.BUY, D("99.48"), D("0.1")),
+        Layer(Side.SELL, D("100.50"), D("0.1")),
+        Layer(Side.SELL, D("100.52"), D("0.1")),
+    ]
+    near_bid = order(Side.BUY, "99.53", "0.1", order_id="near-bid")  # 3 ticks off the inner bid
+    near_outer = order(Side.BUY, "99.51", "0.1", order_id="near-outer")  # 3 ticks off the outer bid
+    far_ask = order(Side.SELL, "100.54", "0.1", order_id="far-ask")  # 4 ticks off the inner ask
+    exact_ask = order(Side.SELL, "100.52", "0.1", order_id="exact-ask")
+    small = order(Side.BUY, "99.49", "0.05", order_id="small")  # near, but not the layer's size
+    resting = [near_bid, near_outer, far_ask, exact_ask, small]
+    to_cancel, to_place = diff_orders(desired, resting, tick=TICK, tolerance=D("0.04"))
+    assert sorted(o.order_id for o in to_cancel) == ["far-ask", "small"]
+    assert to_place == [desired[2]]
+    # Without a tolerance only the exact quote stays.
+    to_cancel, to_place = diff_orders(desired, resting, tick=TICK)
+    assert sorted(o.order_id for o in to_cancel) == ["far-ask", "near-bid", "near-outer", "small"]
+    assert to_place == desired[:3]
