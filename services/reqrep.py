@@ -122,7 +122,6 @@ class RequestServer:
         self._sock.sndhwm = 10_000
         self._sock.rcvhwm = 10_000
         bus.security.bind(bus.ctx, self._sock, bus.endpoints.url(endpoint))
-        self._sync: zmq.Socket[bytes] = zmq.Socket.shadow(self._sock.underlying)
         self._src = bus.src
         self._seq = 0
         self._handler = handler
@@ -201,13 +200,18 @@ class RequestServer:
         self._seq += 1
         now = time.time_ns()
         frame = encode(reply, seq=self._seq, ts=now, sent=now, src=self._src)
-        try:
-            self._sync.send_multipart((peer, corr, frame), flags=zmq.NOBLOCK)
-        except zmq.ZMQError as exc:
+        # Through the asyncio socket, never a synchronous shadow of it: a send made behind its back
+        # can swallow the edge-triggered wake-up of the pending recv, and the server then reads
+        # nothing until another peer connects.  A NOBLOCK send here completes at once.
+        sent = asyncio.ensure_future(self._sock.send_multipart((peer, corr, frame), flags=zmq.NOBLOCK))
+        exc = sent.exception() if sent.done() else None
+        if isinstance(exc, zmq.ZMQError):
             # EHOSTUNREACH (ROUTER_MANDATORY): the client is gone; EAGAIN: its queue is full.
             metrics.BUS_DROPPED.labels("unroutable").inc()
             log_once(log, "unroutable_reply", f"could not deliver a reply: {exc}")
             return
+        if exc is not None:
+            raise exc
         metrics.bus_messages("out", reply.TYPE).inc()
 
     def _expire(self, now: float) -> None:

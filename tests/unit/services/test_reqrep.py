@@ -1,0 +1,64 @@
+"""The request server keeps reading while it answers (one process, loopback ipc sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import zmq
+
+from services.bus import Bus
+from services.codec import Envelope, Message, decode, encode
+from services.endpoints import Endpoints
+from services.reqrep import RequestServer
+from services.wire import Ping, Pong, TradingState
+
+
+async def _reply(client: zmq.Socket[bytes], *, timeout_s: float = 5.0) -> list[bytes]:
+    """The next reply on a synchronous DEALER, polled without blocking the event loop."""
+    deadline = time.monotonic() + timeout_s
+    while not client.poll(0):
+        assert time.monotonic() < deadline, "no reply"
+        await asyncio.sleep(0.01)
+    return client.recv_multipart()
+
+
+async def test_a_reply_sent_while_a_request_arrives_does_not_stall_the_server() -> None:
+    # The reply goes out while the next request is already queued and its wake-up not yet seen by
+    # the event loop: a send behind the asyncio socket's back used to swallow that wake-up, and the
+    # server read nothing more until another peer connected (the soak's stalled order gateway).
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="rq") as run_dir:
+        bus = Bus(Endpoints.in_run_dir(Path(run_dir)), process="order_gateway")
+        served: list[str] = []
+
+        async def handle(env: Envelope) -> Message:
+            served.append(env.type)
+            return Pong(process="order_gateway", state=TradingState.ACTIVE)
+
+        server = RequestServer(bus, "orders", handle)
+        serving = asyncio.create_task(server.serve())
+        client: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
+        client.setsockopt(zmq.IDENTITY, b"tester")
+        client.connect(bus.endpoints.orders)
+        try:
+            ping = encode(Ping(), seq=1, ts=1, sent=1, src="tester:1")
+            client.send_multipart([b"first", ping])
+            corr, frame = await _reply(client)
+            assert corr == b"first" and isinstance(decode(frame).body, Pong)
+            await asyncio.sleep(0.1)  # the server waits on its next recv
+
+            # Without yielding to the event loop: the next request arrives, then a reply is sent.
+            client.send_multipart([b"second", ping])
+            time.sleep(0.2)
+            server._send(b"tester", b"extra", Pong(process="order_gateway", state=TradingState.ACTIVE))
+
+            deadline = time.monotonic() + 3.0
+            while len(served) < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert served == ["ping", "ping"]
+        finally:
+            serving.cancel()
+            client.close(linger=0)
+            bus.close()
