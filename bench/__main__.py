@@ -12,6 +12,7 @@ soak``); the reference loop is a program the system benchmark starts.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -75,6 +76,13 @@ def _risk_reaction(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _times(ratio: float | None) -> str:
+    """A ratio as "236x" (or "1.4x" under ten; "n/a" without one)."""
+    if ratio is None:
+        return "n/a"
+    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
+
+
 def _system(r: dict[str, Any]) -> list[Row]:
     ours, ref, ratios = r["system"], r["reference"], r["ratios"]
     interval = f"{r['interval_s']:g} s"
@@ -84,19 +92,20 @@ def _system(r: dict[str, Any]) -> list[Row]:
     return [
         (
             f"reaction to a price jump, p50: stack vs reference loop (--interval {interval})",
-            f"{reaction} ({ratios['reaction_p50_reference_over_system']}x faster)",
+            f"{reaction} ({_times(ratios['reaction_p50_reference_over_system'])} faster)",
             "",
         ),
         (
             "time at the correct price: stack vs reference loop",
             f"{ours['time_at_correct_price']:.1%} vs {ref['time_at_correct_price']:.1%} "
-            f"({ratios['time_at_correct_price_system_over_reference']}x)",
+            f"({_times(ratios['time_at_correct_price_system_over_reference'])} as long)",
             "",
         ),
         (
             "REST requests per minute, steady state: stack vs reference loop",
             f"{ours['rest_per_min']:.0f} vs {ref['rest_per_min']:.0f} "
-            f"({ratios['rest_per_min_system_over_reference']}x; order entry "
+            f"({_times(ratios['rest_per_min_system_over_reference'])} as many; "
+            "placing or cancelling one order "
             f"{ours['rest_per_min_order_entry']:.0f} vs {ref['rest_per_min_order_entry']:.0f})",
             "",
         ),
@@ -151,6 +160,9 @@ def main(argv: list[str]) -> int:
         )
         return 2
     failed = []
+    started_utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    load_at_start = os.getloadavg()[0]
+    run_started = time.monotonic()
     for name in names:
         print(f"== bench.{name}", flush=True)
         started = time.monotonic()
@@ -158,7 +170,15 @@ def main(argv: list[str]) -> int:
         print(f"   ({time.monotonic() - started:.1f} s, exit {code})", flush=True)
         if code:
             failed.append(name)
-    merged = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS_DIR.glob("*.json"))}
+    merged: dict[str, Any] = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS_DIR.glob("*.json"))}
+    # Figures from a busy machine are not comparable with a quiet run's: say how busy it was.
+    merged["run"] = {
+        "benchmarks": names,
+        "started_utc": started_utc,
+        "seconds": round(time.monotonic() - run_started, 1),
+        "cpus": os.cpu_count(),
+        "load_average_1m": {"start": round(load_at_start, 2), "end": round(os.getloadavg()[0], 2)},
+    }
     MERGED.write_text(json.dumps(merged, indent=2) + "\n")
     print(f"\nwrote {MERGED} ({', '.join(merged)})\n")
     print(table(merged))

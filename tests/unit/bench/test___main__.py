@@ -54,7 +54,9 @@ def test_table_has_one_markdown_row_per_headline_figure() -> None:
     assert lines[:2] == ["| benchmark | result | target |", "|---|---|---|"]
     assert len(lines) == 2 + 2 + 1 + 3 + 6
     assert "| 106,940 msgs/s | >= 100,000 |" in lines[2]
-    assert "290 ms vs 5.2 s (17.93x faster)" in table(RESULTS)
+    assert "290 ms vs 5.2 s (18x faster)" in table(RESULTS)
+    assert "87.0% vs 6.0% (14x as long)" in table(RESULTS)
+    assert "750 vs 30 (25x as many; placing or cancelling one order 560 vs 12)" in table(RESULTS)
     assert "strategy 3.9%" in table(RESULTS) and "emulator" not in table(RESULTS)
     assert "| reference loop at --interval 1 s | reaction p50 600 ms, at the correct price 30.0%" in table(
         RESULTS
@@ -69,6 +71,14 @@ def test_table_has_one_markdown_row_per_headline_figure() -> None:
 def test_a_result_missing_a_figure_says_so_and_absent_ones_are_skipped() -> None:
     lines = table({"bus": {"pub_sub": {}}}).splitlines()
     assert len(lines) == 3 and lines[2].startswith("| bus | result file lacks")
+
+
+def test_small_ratios_keep_a_decimal() -> None:
+    few = {
+        **RESULTS["system"],
+        "ratios": {**RESULTS["system"]["ratios"], "reaction_p50_reference_over_system": 1.43},
+    }
+    assert "(1.4x faster)" in table({"system": few})
 
 
 def test_the_default_run_is_every_benchmark_and_not_the_reference_program() -> None:
