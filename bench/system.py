@@ -29,6 +29,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -358,8 +359,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
-    print(f"wrote {args.out} (logs in {tmp})")
-    return 0 if all(raw[d]["reaction_ms"]["n"] for d in raw) else 1
+    if all(raw[d]["reaction_ms"]["n"] for d in raw):
+        shutil.rmtree(tmp, ignore_errors=True)
+        print(f"wrote {args.out}")
+        return 0
+    print(f"wrote {args.out}; a design never reacted to a jump: logs in {tmp}", file=sys.stderr)
+    return 1
 
 
 def print_table(result: dict[str, Any]) -> None:
