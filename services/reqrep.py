@@ -25,7 +25,7 @@ from services import metrics
 from services.bus import Bus
 from services.codec import Envelope, Message, WireError, decode, encode
 from services.logs import log_once
-from services.wire import ErrorReply, RejectReason, idempotency_key
+from services.wire import CancelAllReply, ErrorReply, OrderReply, RejectReason, idempotency_key
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,16 @@ class RequestClient:
     def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
+
+
+_TRANSIENT_REASONS = frozenset({RejectReason.RATE_LIMITED, RejectReason.UNAVAILABLE})
+
+
+def is_transient_refusal(reply: Message) -> bool:
+    """True for a refusal that may not hold on a retry (rate limited, venue unavailable): never cached."""
+    if isinstance(reply, OrderReply | CancelAllReply):
+        return not reply.ok and reply.reason in _TRANSIENT_REASONS
+    return isinstance(reply, ErrorReply) and reply.reason in _TRANSIENT_REASONS
 
 
 class RequestServer:
@@ -194,6 +204,12 @@ class RequestServer:
                     if self._cache[key][1] is future:
                         del self._cache[key]
             reply = ErrorReply(reason=RejectReason.OTHER, message=f"handler failed: {exc}")
+        else:
+            if key is not None and is_transient_refusal(reply):
+                # Rate limited or unavailable now is not the answer for good: a retry runs again.
+                with contextlib.suppress(KeyError):
+                    if self._cache[key][1] is future:
+                        del self._cache[key]
         self._send(peer, corr, reply)
 
     def _send(self, peer: bytes, corr: bytes, reply: Message) -> None:

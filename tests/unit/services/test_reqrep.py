@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -12,8 +13,17 @@ import zmq
 from services.bus import Bus
 from services.codec import Envelope, Message, decode, encode
 from services.endpoints import Endpoints
-from services.reqrep import RequestServer
-from services.wire import Ping, Pong, TradingState
+from services.reqrep import RequestServer, is_transient_refusal
+from services.wire import (
+    Cancel,
+    CancelAllReply,
+    ErrorReply,
+    OrderReply,
+    Ping,
+    Pong,
+    RejectReason,
+    TradingState,
+)
 
 
 async def _reply(client: zmq.Socket[bytes], *, timeout_s: float = 5.0) -> list[bytes]:
@@ -61,4 +71,51 @@ async def test_a_reply_sent_while_a_request_arrives_does_not_stall_the_server() 
         finally:
             serving.cancel()
             client.close(linger=0)
+            bus.close()
+
+
+def test_only_rate_limited_and_unavailable_refusals_are_transient() -> None:
+    assert is_transient_refusal(OrderReply(ok=False, reason=RejectReason.RATE_LIMITED))
+    assert is_transient_refusal(CancelAllReply(ok=False, reason=RejectReason.UNAVAILABLE))
+    assert is_transient_refusal(ErrorReply(reason=RejectReason.RATE_LIMITED))
+    assert not is_transient_refusal(OrderReply(ok=False, reason=RejectReason.UNKNOWN_ORDER))
+    assert not is_transient_refusal(OrderReply(ok=True))
+    assert not is_transient_refusal(ErrorReply(reason=RejectReason.MALFORMED))
+    assert not is_transient_refusal(Pong(process="order_gateway"))
+
+
+async def test_a_transient_refusal_is_not_cached_so_a_retried_cancel_runs_again() -> None:
+    # A cancel refused while the venue rate-limits must be tried again, not answered from the cache
+    # (the strategy's quotes stayed stuck after a 429 storm), while a final answer stays cached.
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="rq") as run_dir:
+        bus = Bus(Endpoints.in_run_dir(Path(run_dir)), process="order_gateway")
+        answers = [
+            OrderReply(ok=False, reason=RejectReason.RATE_LIMITED),
+            OrderReply(ok=True),
+            OrderReply(ok=False, reason=RejectReason.OTHER),
+        ]
+        runs: list[int] = []
+
+        async def handle(env: Envelope) -> Message:
+            runs.append(1)
+            return answers[len(runs) - 1]
+
+        server = RequestServer(bus, "orders", handle)
+        serving = asyncio.create_task(server.serve())
+        client: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
+        client.connect(bus.endpoints.orders)
+        try:
+            cancel = encode(Cancel(symbol="SOL_USDC_PERP", order_id="7"), seq=1, ts=1, sent=1, src="t:1")
+            got = []
+            for corr in (b"a", b"b", b"c"):
+                client.send_multipart([corr, cancel])
+                _, frame = await _reply(client)
+                got.append(decode(frame).body)
+            assert got == [answers[0], answers[1], answers[1]]
+            assert len(runs) == 2
+        finally:
+            client.close(linger=0)
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
             bus.close()
