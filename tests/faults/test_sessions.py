@@ -136,6 +136,8 @@ async def test_paradex_jwts_expiring_every_two_seconds_never_stop_trading(
             await asyncio.sleep(3 * lifetime_s)
             await trades_on(stack, emu, emu.api_key, symbol)
             assert stack.metric("order_gateway", "mm_exec_stream_state", state="live") == 1
+            by_path = emulator_state(emu.rest_url)["requests"]["by_path"]
+            assert sum(n for path, n in by_path.items() if path.endswith("/auth")) >= 3, by_path
             assert stack.alive(), stack.logs()
     finally:
         emu.stop()

@@ -68,10 +68,13 @@ async def test_a_429_storm_keeps_the_request_rate_under_the_limit_and_nothing_cr
     stack = await start(run_dir, emulator, children, max_orders=3, order_rate_limit=50)
     async with FakeGuardian(stack.config):
         await wait(stack, lambda: quoting(emulator), 60, "quotes on both sides")
-        emulator_control(emulator.rest_url, "price", {"symbol": SYM, "volatility": "0.002"})
         emulator_control(emulator.rest_url, "faults", {"rate_limit_rate": 0.6})
         before, started_at = requests_total(emulator), time.monotonic()
-        await asyncio.sleep(6.0)
+        # Price jumps make the strategy replace every quote while most requests are refused.
+        fair = float(emulator_state(emulator.rest_url)["markets"][SYM]["fair"])
+        for step in (1.01, 1.0, 1.01, 1.0):
+            emulator_control(emulator.rest_url, "price", {"symbol": SYM, "jump_to": f"{fair * step:.2f}"})
+            await asyncio.sleep(1.5)
         rate_per_s = (requests_total(emulator) - before) / (time.monotonic() - started_at)
         emulator_control(emulator.rest_url, "faults", {})
         assert rate_per_s < BACKPACK_LIMIT_PER_S, rate_per_s
