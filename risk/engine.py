@@ -2,8 +2,9 @@
 
 ``GuardianEngine`` knows nothing of the bus: the process feeds it bus messages
 (``on_bus``) when there is a bus, and the standalone kill switch runs it with
-none.  Its tasks: the poll (position, mark, open orders, margin; faster near
-a limit), the decision loop (every ``decide_interval_s`` and at once when an
+none.  Its tasks: the poll (position and mark every ``poll_interval_s``,
+faster only near a limit; open orders only while HALTED; the margin now and
+then), the decision loop (every ``decide_interval_s`` and at once when an
 input changed), one worker sending cancel-alls and one sending closes.  The
 venue is never reached through the order gateway.
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from risk import metrics
-from risk.inputs import Inputs, poll_interval_s
+from risk.inputs import Inputs, open_orders_due, poll_interval_s
 from risk.model import (
     AlertMismatch,
     CancelAll,
@@ -35,7 +36,7 @@ from risk.rules import Guardian
 from risk.startup import GuardOptions
 from risk.supervisor import SupervisorRestarter
 from services.logs import log_once
-from services.wire import Message, RiskEvent, TradingState
+from services.wire import Message, OrderUpdate, RiskEvent, TradingState
 from venues.base import DeadManSwitch, Rejected, UnknownOrderState, Venue, VenueError
 from venues.precision import MarketRules, fmt
 
@@ -314,18 +315,19 @@ class GuardianEngine:
                 self.guardian.limits,
                 base_s=self.options.poll_interval_s,
                 near_s=self.options.near_poll_interval_s,
+                reduce_above=self.options.reduce_above,
             )
             await _wait_event(self._poll_now, interval_s)
             self._poll_now.clear()
 
     async def poll_once(self) -> None:
-        """Read position, mark and open orders (and the margin now and then) from the venue."""
+        """Read position and mark, open orders while HALTED and the margin now and then, from the venue."""
         sent_s = self.clock()
         started = time.perf_counter()
         position, mark, orders = await asyncio.gather(
             self.venue.position(self.symbol),
             self.venue.mark_price(self.symbol),
-            self.venue.open_orders(self.symbol),
+            self._open_orders(due=open_orders_due(self.guardian.state)),
             return_exceptions=True,
         )
         metrics.POLL_LATENCY.observe(time.perf_counter() - started)
@@ -341,7 +343,7 @@ class GuardianEngine:
             changed = self.inputs.on_poll_mark(mark, sent_s=sent_s) or changed
         if isinstance(orders, BaseException):
             self._poll_failed("open_orders", orders)
-        else:
+        elif orders is not None:
             self.inputs.on_poll_open_orders(len(orders), sent_s=sent_s)
         if self._balance_due():
             try:
@@ -350,6 +352,9 @@ class GuardianEngine:
                 self._poll_failed("collateral", exc)
         if changed:
             self._wake.set()
+
+    async def _open_orders(self, *, due: bool) -> list[OrderUpdate] | None:
+        return await self.venue.open_orders(self.symbol) if due else None
 
     def _balance_due(self) -> bool:
         if self.guardian.limits.margin_fraction_limit is None:

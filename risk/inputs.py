@@ -25,6 +25,7 @@ from services.wire import (
     Position,
     StrategyDone,
     Trade,
+    TradingState,
 )
 
 
@@ -163,22 +164,33 @@ def poll_interval_s(
     *,
     base_s: float,
     near_s: float,
+    reduce_above: Decimal = Decimal(0),
     near_fraction: Decimal = Decimal("0.5"),
 ) -> float:
     """``near_s`` while a position is open within ``near_fraction`` of a limit, else ``base_s``.
 
-    Near means: the position at ``near_fraction`` of the maximum or more, or the
+    Near means: the position at ``near_fraction`` of the maximum or more and past
+    ``reduce_above`` (the strategy's own reduce line, target plus threshold: a
+    position the strategy holds by design is not near anything), or the
     unrealized PnL past that fraction of the stop-loss or of the take-profit.
+    Without a mark the pace stays ``base_s``: a venue that fails to answer is not
+    helped by being asked four times as often.
     """
     if obs.position == 0:
         return base_s
-    if abs(obs.position) >= limits.max_position * near_fraction:
+    size = abs(obs.position)
+    if size >= limits.max_position * near_fraction and size > reduce_above:
         return near_s
     if obs.mark_price is None:
-        return near_s
+        return base_s
     upnl = (obs.mark_price - obs.entry_price) * obs.position
     if limits.stop_loss is not None and upnl <= limits.stop_loss * near_fraction:
         return near_s
     if limits.take_profit is not None and upnl >= limits.take_profit * near_fraction:
         return near_s
     return base_s
+
+
+def open_orders_due(state: TradingState) -> bool:
+    """Whether a poll reads the open orders: only HALTED acts on them (cancelling again while any rest)."""
+    return state is TradingState.HALTED

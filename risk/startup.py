@@ -31,6 +31,8 @@ class GuardOptions:
     leverage: Decimal | None = None
     poll_interval_s: float = 1.0
     near_poll_interval_s: float = 0.25
+    # The strategy's reduce line (target + threshold): up to it the position is the strategy's by design.
+    reduce_above: Decimal = Decimal(0)
     startup_grace_s: float = 30.0
     dead_man_timeout_s: float = 120.0
     check_margin: bool = True

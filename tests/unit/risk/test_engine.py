@@ -186,6 +186,23 @@ async def test_operator_commands(venue: FakeVenue) -> None:
     assert [e.action for e in recorder.events[:1]] == ["halt"]
 
 
+async def test_open_orders_are_polled_only_while_halted(venue: FakeVenue) -> None:
+    venue.resting = 2
+    recorder = Recorder()
+    async with running(make(venue, recorder)) as engine:
+        await until(lambda: engine.snapshot().state is TradingState.ACTIVE)
+        reads, polls = venue.calls.count("open_orders"), engine.polls
+        await until(lambda: engine.polls >= polls + 5)
+        assert venue.calls.count("open_orders") == reads
+        assert venue.calls.count("position") >= polls + 5
+        cancels = venue.cancel_alls
+        engine.command("halt", "by hand")
+        await until(lambda: venue.cancel_alls == cancels + 1)
+        venue.resting = 1  # placed late, after the halt's cancel-all: seen by the poll and cancelled again
+        await until(lambda: venue.calls.count("open_orders") >= reads + 3)
+        await until(lambda: venue.cancel_alls == cancels + 2 and venue.resting == 0)
+
+
 async def test_the_venue_dead_man_switch_is_kept_armed(dead_man_venue: FakeDeadManVenue) -> None:
     async with running(make(dead_man_venue, Recorder())):
         await until(lambda: len(dead_man_venue.armed) >= 3, timeout_s=3.0)

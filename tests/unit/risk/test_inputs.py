@@ -6,9 +6,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from risk.inputs import Inputs, poll_interval_s
+from risk.inputs import Inputs, open_orders_due, poll_interval_s
 from risk.model import Limits, Observation
-from services.wire import Balance, Bbo, FeedState, Mark, MdStatus, Position, StrategyDone
+from services.wire import Balance, Bbo, FeedState, Mark, MdStatus, Position, StrategyDone, TradingState
 
 SYM = "SOL_USDC_PERP"
 
@@ -135,7 +135,41 @@ def test_polls_faster_only_near_a_limit() -> None:
     assert every(observed("2")) == 0.25  # half the max position
     assert every(observed("1", mark="89")) == 0.25  # -11 of -20
     assert every(observed("-1", mark="79")) == 0.25  # +21 of +40
-    assert every(observed("1", mark=None)) == 0.25
+    # No mark (the venue not answering): asking four times as often would not help it.
+    assert every(observed("1", mark=None)) == 1.0
+
+
+def test_a_position_the_strategy_holds_by_design_is_not_near_the_max() -> None:
+    def every(position: str, reduce_above: str) -> float:
+        obs = observed(position)
+        return poll_interval_s(obs, limits(), base_s=1.0, near_s=0.25, reduce_above=D(reduce_above))
+
+    # Target 2.5 + threshold 0.5 of a max of 4: holding 3 is the plan, past it the strategy is reducing.
+    assert every("3", "3") == 1.0
+    assert every("-3", "3") == 1.0
+    assert every("3.1", "3") == 0.25
+    # Below half the max the reduce line does not make anything near.
+    assert every("1.5", "1") == 1.0
+
+
+def test_steady_state_cadence_under_a_controlled_clock() -> None:
+    """A minute of steady state: one poll a second, open orders read only while HALTED."""
+
+    def minute(obs: Observation, state: TradingState) -> tuple[int, int]:
+        now_s, polls, order_reads = 0.0, 0, 0
+        while now_s < 60.0:
+            polls += 1
+            order_reads += open_orders_due(state)
+            now_s += poll_interval_s(obs, limits(), base_s=1.0, near_s=0.25, reduce_above=D("0.5"))
+        return polls, order_reads
+
+    assert minute(observed("0"), TradingState.ACTIVE) == (60, 0)
+    assert minute(observed("1"), TradingState.ACTIVE) == (60, 0)
+    assert minute(observed("1"), TradingState.REDUCING) == (60, 0)
+    assert minute(observed("1", mark=None), TradingState.ACTIVE) == (60, 0)
+    assert minute(observed("0"), TradingState.HALTED) == (60, 60)
+    # Near the max (3 of 4): four a second, as the contract allows while near a limit.
+    assert minute(observed("3"), TradingState.ACTIVE) == (240, 0)
 
 
 def test_a_late_bus_message_never_moves_the_price_or_feed_back_in_time() -> None:
