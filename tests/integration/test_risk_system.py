@@ -7,6 +7,7 @@ racing on one position never flip it (both are reduce-only).
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from decimal import Decimal
@@ -120,6 +121,26 @@ async def test_a_strategy_stopped_on_purpose_is_not_taken_for_a_hang(
     assert not account_state(emulator)["open_orders"]
     children.start("strategy", config, child_env(emulator))
     await async_wait_for(lambda: quoting(emulator), 60, what="quoting by the new strategy")
+
+
+async def test_the_guardian_polls_once_a_second_and_leaves_open_orders_alone_while_active(
+    run_dir: Path, emulator: Emulator, children: Children
+) -> None:
+    config = write_config(run_dir, max_orders=1, interval=300, duration=300)
+    start_all(children, config, emulator)
+    try:
+        await async_wait_for(lambda: quoting(emulator), 60, what="quotes on both sides")
+    except AssertionError:
+        raise AssertionError(logs(config)) from None
+    assert await state(config) is TradingState.ACTIVE
+    before, started = emulator_state(emulator.rest_url)["requests"]["by_path"], time.monotonic()
+    await asyncio.sleep(6.0)
+    after, took_s = emulator_state(emulator.rest_url)["requests"]["by_path"], time.monotonic() - started
+    rate = {path: (after.get(path, 0) - before.get(path, 0)) / took_s for path in after}
+    # Position and mark once a second (only the guardian reads them in steady state); no open orders.
+    assert 0.5 <= rate["/api/v1/position"] <= 1.5, rate
+    assert 0.5 <= rate["/api/v1/markPrices"] <= 1.5, rate
+    assert rate.get("/api/v1/orders", 0.0) <= 1 / took_s, rate
 
 
 async def test_threshold_reduce_and_max_position_close_together_never_flip_the_position(
