@@ -243,6 +243,11 @@ _TEXTS: dict[str, tuple[str, str]] = {
 LOG_KEYS = frozenset(_TEXTS)
 
 
+def age_text(age_s: float | None) -> str:
+    """An age for a log line's detail: seconds to the millisecond, or "never"."""
+    return "never" if age_s is None else f"{age_s:.3f}"
+
+
 def text(key: str, lang: Lang) -> str:
     """The operator-facing text for a log key in ``lang`` ("zh" or "en")."""
     zh, en = _TEXTS[key]

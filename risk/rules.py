@@ -35,8 +35,10 @@ from risk.model import (
     Reason,
     RestartStrategy,
     SetState,
+    age_text,
     text,
 )
+from risk.watchdog import StrategyWatch
 from services.wire import Side, TradingState
 from venues.precision import fmt
 
@@ -65,10 +67,6 @@ def unrealized_pnl(*, position: Decimal, entry_price: Decimal, mark_price: Decim
     if mark_price is None:
         return None
     return (mark_price - entry_price) * position
-
-
-def _age(age_s: float | None) -> str:
-    return "never" if age_s is None else f"{age_s:.3f}"
 
 
 @dataclass(slots=True)
@@ -119,12 +117,7 @@ class Guardian:
         self._flatten_new = False
         self._md_reacted = False
         self._position_reacted = False
-        self._hb_instance: str | None = None
-        self._hb_fresh_since_s: float | None = None
-        self._hung = False
-        self._finished: str | None = None
-        self._done = False
-        self._last_restart_s = 0.0
+        self._strategy = StrategyWatch(limits)
         self._exit: _Exit | None = None
         self._over_max = False
         self._margin_low = False
@@ -279,9 +272,9 @@ class Guardian:
         if not self._md_reacted and (known_stale or self._past_grace(obs.now_s)):
             self._md_reacted = True
             plan.cancel_all(Reason.MD_STALE)
-            detail = f"md_age_s={_age(obs.md_age_s)} limit_s={self.limits.md_stale_s}"
+            detail = f"md_age_s={age_text(obs.md_age_s)} limit_s={self.limits.md_stale_s}"
             if self.limits.watch_feed:
-                detail += f" feed_age_s={_age(obs.feed_age_s)}"
+                detail += f" feed_age_s={age_text(obs.feed_age_s)}"
             plan.logs.append(self._line("md_stale", detail=detail))
         return False
 
@@ -297,60 +290,19 @@ class Guardian:
         if not self._position_reacted and (age is not None or self._past_grace(obs.now_s)):
             self._position_reacted = True
             plan.cancel_all(Reason.POSITION_UNKNOWN)
-            detail = f"position_age_s={_age(age)} limit_s={limit_s}"
+            detail = f"position_age_s={age_text(age)} limit_s={limit_s}"
             plan.logs.append(self._line("position_unknown", level="error", detail=detail))
         return False
 
     def _watch_strategy(self, obs: Observation, plan: _Plan) -> Reason | None:
         """None once one strategy instance has heartbeated fresh for ``hang_settle_s``; else why not."""
-        finished = obs.strategy_finished
-        if finished is not None and finished != self._finished:
-            self._finished, self._done = finished, True
-            self._hung = False
-            plan.cancel_all(Reason.STRATEGY_DONE)
-            plan.logs.append(self._line("strategy_done", level="info", detail=f"instance={finished}"))
-        if self._done and obs.strategy_instance in (None, self._finished):
-            # The finished instance beating while it exits, or gone since: nobody quotes, nothing hangs.
-            self._hb_instance, self._hb_fresh_since_s = self._finished, None
-            return Reason.STRATEGY_DONE
-        steady = self._watch_heartbeat(obs, plan)
-        if steady or self._hung:
-            self._done = False
-        if steady:
-            return None
-        return Reason.STRATEGY_DONE if self._done else Reason.STRATEGY_HANG
-
-    def _watch_heartbeat(self, obs: Observation, plan: _Plan) -> bool:
-        """True once one strategy instance has heartbeated fresh for ``hang_settle_s``; reacts to a hang."""
-        limits, now_s = self.limits, obs.now_s
-        age = obs.strategy_heartbeat_age_s
-        if age is not None and age <= limits.hang_timeout_s:
-            if self._hb_fresh_since_s is None or obs.strategy_instance != self._hb_instance:
-                if self._hb_instance is not None and obs.strategy_instance != self._hb_instance:
-                    detail = f"instance={obs.strategy_instance} previous={self._hb_instance}"
-                    plan.logs.append(self._line("strategy_instance", level="info", detail=detail))
-                self._hb_instance = obs.strategy_instance
-                self._hb_fresh_since_s = now_s
-            steady = now_s - self._hb_fresh_since_s >= limits.hang_settle_s
-            if steady and self._hung:
-                self._hung = False
-                plan.logs.append(self._line("strategy_recovered", level="info"))
-            return steady
-        self._hb_fresh_since_s = None
-        if not self._hung:
-            # A strategy not seen yet is still starting; after the grace it counts as hung.
-            if age is None and not self._past_grace(now_s):
-                return False
-            self._hung = True
-            self._last_restart_s = now_s
-            plan.cancel_all(Reason.STRATEGY_HANG)
+        verdict = self._strategy.observe(obs, past_grace=self._past_grace(obs.now_s))
+        if verdict.cancel is not None:
+            plan.cancel_all(verdict.cancel)
+        if verdict.restart:
             plan.restart = Reason.STRATEGY_HANG
-            detail = f"heartbeat_age_s={_age(age)} limit_s={limits.hang_timeout_s} on_hang={limits.on_hang}"
-            plan.logs.append(self._line("strategy_hang", level="error", detail=detail))
-        elif now_s - self._last_restart_s >= limits.restart_interval_s:
-            self._last_restart_s = now_s
-            plan.restart = Reason.STRATEGY_HANG
-        return False
+        plan.logs.extend(self._line(key, level=level, detail=detail) for key, level, detail in verdict.logs)
+        return verdict.halt
 
     def _watch_exit(self, obs: Observation, upnl: Decimal | None, plan: _Plan) -> None:
         limits = self.limits
@@ -431,7 +383,7 @@ class Guardian:
             reason, quantity = self._exit.reason, size
         elif self._flattening:
             reason, quantity = Reason.FLATTEN, size
-        elif self._hung and self.limits.on_hang == "flatten":
+        elif self._strategy.hung and self.limits.on_hang == "flatten":
             reason, quantity = Reason.STRATEGY_HANG, size
         elif size > self.limits.max_position:
             reason, quantity = Reason.MAX_POSITION, size - self.limits.max_position
