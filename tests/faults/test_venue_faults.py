@@ -92,11 +92,11 @@ async def test_timeouts_and_5xx_on_placement_make_no_duplicate_and_every_outcome
     async with FakeGuardian(stack.config):
         await wait(stack, lambda: quoting(emulator), 60, "quotes on both sides")
         emulator_control(emulator.rest_url, "price", {"symbol": SYM, "volatility": "0.002"})
-        # Two placements are executed but never answered (the connector times out after 5 s);
+        # A placement is executed but never answered (the connector times out after 5 s);
         # a third of all requests fail with 500 or 503, placements included (unknown outcome).
-        emulator_control(emulator.rest_url, "faults", {"error_rate": 0.3, "hang_after_execute": 2})
+        emulator_control(emulator.rest_url, "faults", {"error_rate": 0.3, "hang_after_execute": 1})
         await wait(stack, lambda: "outcome unknown" in stack.log("order_gateway"), 30, "an unknown outcome")
-        await asyncio.sleep(3.0)
+        await asyncio.sleep(1.0)
         emulator_control(emulator.rest_url, "faults", {})
         await wait(stack, lambda: nothing_unresolved(stack), 40, "every order's outcome known")
         assert stack.metric("order_gateway", "mm_orders_unknown") == 0
