@@ -193,10 +193,8 @@ class Soak:
             supervisor = Supervisor(self.run_dir / SOCKET_NAME)
             pids = self._wait_running(supervisor, proc)
             warmup_s = max(MIN_WARMUP_S, self.seconds * WARMUP_SHARE)
-            baseline = self._drive(emulator, proc, until=started + warmup_s, sample=None, pids=pids)
-            final = self._drive(
-                emulator, proc, until=started + self.seconds - 2.0, sample=baseline, pids=pids
-            )
+            baseline = self._drive(emulator, proc, until=started + warmup_s, pids=pids)
+            final = self._drive(emulator, proc, until=started + self.seconds - 2.0, pids=pids)
             self.result.problems.extend(rss_problems(baseline, final, supervisor=supervisor, pids=pids))
             self.result.figures["rss_kb"] = {name: [baseline[name], final[name]] for name in baseline}
             code = proc.wait(timeout=self.seconds + STOP_GRACE_S - (time.monotonic() - started))
@@ -256,7 +254,6 @@ class Soak:
         proc: subprocess.Popen[bytes],
         *,
         until: float,
-        sample: dict[str, int] | None,
         pids: dict[str, int],
     ) -> dict[str, int]:
         """Trend the market a leg at a time until ``until``; the processes' RSS (kB) at the end."""
