@@ -36,10 +36,6 @@ EMULATOR_START_S = 30.0
 # Log lines that mean something went wrong: a level of ERROR or CRITICAL, a traceback,
 # or supervisord seeing a program die.
 _BAD_LINE = re.compile(r" (ERROR|CRITICAL) |Traceback \(most recent call last\)|not expected")
-# The guardian reports a strategy whose heartbeat stopped (and halts, cancels); once the strategy
-# has finished its --duration that is the expected end of every run, not a finding.
-_HANG_LINE = re.compile(r" ERROR risk: .*\(heartbeat_age_s=\S+ limit_s=\S+ on_hang=\w+\)$")
-_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) ")
 
 
 @dataclass
@@ -144,31 +140,13 @@ def rss_problems(
 
 
 def log_problems(logs_dir: Path) -> list[str]:
-    """Every error, traceback or unexpected exit in the programs' and supervisord's logs.
-
-    The one expected error is the guardian's strategy-hang report after the strategy stopped.
-    """
-    finished_at = _strategy_stopped_at(logs_dir / "strategy.err.log")
+    """Every error, traceback or unexpected exit in the programs' and supervisord's logs."""
     problems = []
     for path in sorted(logs_dir.glob("*.log")):
         for line in path.read_text(errors="replace").splitlines():
-            if not _BAD_LINE.search(line):
-                continue
-            stamp = _STAMP.match(line)
-            if finished_at and stamp and stamp.group(1) >= finished_at and _HANG_LINE.search(line):
-                continue
-            problems.append(f"{path.name}: {line}")
+            if _BAD_LINE.search(line):
+                problems.append(f"{path.name}: {line}")
     return problems
-
-
-def _strategy_stopped_at(path: Path) -> str | None:
-    """The local time stamp of the strategy's last "strategy stopped" line, if any."""
-    found = None
-    for line in path.read_text(errors="replace").splitlines() if path.exists() else ():
-        stamp = _STAMP.match(line)
-        if stamp and line.endswith(" INFO  strategy: strategy stopped"):
-            found = stamp.group(1)
-    return found
 
 
 def journal_problems(
