@@ -17,7 +17,9 @@ from decimal import Decimal
 from order_gateway.limits import Exposure, is_guardian
 from services.wire import OrderStatus, OrderUpdate, Place, Position, Side
 
-CLOSED_MEMORY = 10_000
+# Late venue updates for a closed order arrive within seconds; 2,000 orders is minutes of history even at
+# Paradex-rate quoting (~18 orders/s), and keeps the gateway's memory flat on long runs.
+CLOSED_MEMORY = 2_000
 
 
 @dataclass(slots=True)

@@ -5,7 +5,9 @@ from the server (the ROUTER adds and strips the peer identity).  Every attempt
 has its own correlation id, so a late reply to an abandoned attempt is dropped,
 never taken for the answer to a newer one.  The server caches replies by the
 request's idempotency key (``wire.idempotency_key``): a retried request gets the
-first answer and its handler runs once.
+first answer and its handler runs once.  Clients retry within seconds, so replies
+are kept 60 s by default; idempotency over longer spans (a restarted client) is
+the order gateway's journal's job.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ class RequestServer:
         handler: Handler,
         *,
         key_fn: Callable[[Message], str | None] = idempotency_key,
-        cache_ttl_s: float = 300.0,
+        cache_ttl_s: float = 60.0,
         cache_max: int = 10_000,
     ) -> None:
         self._sock = bus.socket(zmq.ROUTER)
