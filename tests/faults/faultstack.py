@@ -46,9 +46,15 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
-        """Start (or start again) process ``name``."""
-        self.procs[name] = self.children.start(name, self.config, self.env)
-        return self.procs[name]
+        """Start (or start again) process ``name``; a restarted one keeps its place in the stop order."""
+        proc = self.children.start(name, self.config, self.env)
+        old = self.procs.get(name)
+        if old is not None and old in self.children.procs:
+            # Children stop in reverse start order: the strategy before the gateway it cancels through.
+            self.children.procs.remove(proc)
+            self.children.procs[self.children.procs.index(old)] = proc
+        self.procs[name] = proc
+        return proc
 
     def kill(self, name: str) -> None:
         """SIGKILL process ``name`` and reap it."""
