@@ -1,20 +1,26 @@
 """Tick to trade: the emulator moves the book; how long until the strategy's new order is at the exchange.
 
-    python -m bench.tick_to_trade [--moves 500] [--pace-s 0.2] [--out FILE]
+    python -m bench.tick_to_trade [--moves 500] [--step 0.05] [--pace-s 0.2] [--out FILE]
 
 Runs the emulator (random walk and taker flow paused, no request limit) and the
 four real processes (guardian, both gateways, strategy with one layer a side).
-Each move jumps the fair price by 0.5 (POST /_emulator/price jump_to), which
-moves both quotes by 50 ticks.  Per move, on the bus:
+Each move jumps the fair price up or down by ``--step`` (POST /_emulator/price
+jump_to) and the emulator's book follows at once.  The default, 5 ticks, is
+less than the book's half spread: the market moves without trading against our
+quotes, so the strategy answers the book.  A larger step also fills a quote,
+and the strategy then answers the fill first.  Per move, on the bus:
 
-- tick: the exchange event time of the first ``md.bbo`` after the jump;
-- order: the ``ex.order`` envelope time of the first new order at the new
-  level: the venue's acceptance event time from the private stream, or the
-  gateway's receipt of the REST acknowledgement when that comes first (so a
-  bound from above on "arrived at the exchange").
+- tick: the exchange event time of the first ``md.bbo`` after the jump
+  (Backpack's event times are microseconds);
+- order: the ``ex.order`` envelope time of the first new order at a price none
+  of our orders rested at before the move: the venue's acceptance event time
+  from the private stream, or the gateway's receipt of the REST
+  acknowledgement when that comes first (so a bound from above on "arrived
+  at the exchange").
 
 Both clocks are this machine's.  The path measured is md_gateway, strategy
-(cancel the old quotes, then place) and order_gateway to the exchange.
+(the new quotes go out with the cancels of the old ones when they cannot cross
+them) and order_gateway to the exchange.
 Writes ``bench/results/tick_to_trade.json`` and prints a table.
 """
 
@@ -44,9 +50,9 @@ from services.wire import Bbo, OrderStatus, OrderUpdate
 RESULTS = Path(__file__).with_name("results")
 ROOT = Path(__file__).resolve().parent.parent
 SYMBOL = "SOL_USDC_PERP"
-STEP = Decimal("0.5")
 PROCESSES = ("risk", "md_gateway", "order_gateway", "strategy")
 MOVE_TIMEOUT_S = 3.0
+DRAIN_S = 0.02
 # The book moves only when the benchmark moves it, and the emulator never rate-limits.
 EMULATOR_ARGS = f"--venue backpack --port 0 --symbol {SYMBOL} --rate-limit-per-min 0 --taker-rate 0".split()
 PROCESS_ARGS = (
@@ -83,24 +89,29 @@ def _config(tmp: Path) -> Path:
     return path
 
 
-async def _first(sub: Subscriber, want: Any, timeout_s: float) -> Any:
-    """The first received message (``Received``) for which ``want`` is true, or None on timeout."""
+async def _first(sub: Subscriber, timeout_s: float, *wants: Any, seen: Any) -> list[Any]:
+    """For each of ``wants``, the first received message (``Received``) it is true of; None on timeout.
+
+    The streams are separate publishers: the order can arrive before the tick.
+    ``seen`` is called with every message received.
+    """
+    found: list[Any] = [None] * len(wants)
     deadline = time.monotonic() + timeout_s
-    while (left := deadline - time.monotonic()) > 0:
+    while None in found and (left := deadline - time.monotonic()) > 0:
         try:
             item = await asyncio.wait_for(sub.recv(), left)
         except TimeoutError:
-            return None
-        if want(item):
-            return item
-    return None
+            break
+        seen(item)
+        for i, want in enumerate(wants):
+            if found[i] is None and want(item):
+                found[i] = item
+    return found
 
 
-def _near(order: OrderUpdate, level: Decimal) -> bool:
-    return order.price is not None and abs(order.price - level) < STEP / 2
-
-
-async def _measure(url: str, config_path: Path, *, moves: int, pace_s: float) -> dict[str, Any]:
+async def _measure(
+    url: str, config_path: Path, *, moves: int, step: Decimal, pace_s: float
+) -> dict[str, Any]:
     cfg = load_config(["--config", str(config_path)], env={})
     bus = Bus(endpoints_of(cfg), process="bench")
     sub = bus.subscriber(["md", "exec"], [f"md.bbo.{SYMBOL}", f"ex.order.{SYMBOL}"], conflate_prefixes=())
@@ -111,29 +122,37 @@ async def _measure(url: str, config_path: Path, *, moves: int, pace_s: float) ->
         async with aiohttp.ClientSession(base_url=url) as http:
             await http.post("/_emulator/taker", json={"symbol": SYMBOL, "pause": True})
 
-            def quote_new(item: Any) -> bool:
-                body = item.body
-                return isinstance(body, OrderUpdate) and body.status is OrderStatus.NEW
+            open_prices: dict[str, Decimal | None] = {}
 
-            if await _first(sub, quote_new, 60.0) is None:
+            def track(item: Any) -> None:
+                body = item.body
+                if isinstance(body, OrderUpdate):
+                    if body.status.is_open:
+                        open_prices[body.order_id] = body.price
+                    else:
+                        open_prices.pop(body.order_id, None)
+
+            def quote_new(item: Any) -> bool:
+                return isinstance(item.body, OrderUpdate) and item.body.status is OrderStatus.NEW
+
+            if (await _first(sub, 60.0, quote_new, seen=track))[0] is None:
                 raise SystemExit("the strategy placed no quote within 60 s: see the logs in the run dir")
             async with http.get("/_emulator/state") as answer:
                 base = Decimal((await answer.json())["markets"][SYMBOL]["fair"]).quantize(Decimal("0.01"))
             for i in range(moves):
                 started = time.monotonic()
-                level = base + STEP if i % 2 == 0 else base
+                level = base + step if i % 2 == 0 else base
+                await _first(sub, DRAIN_S, lambda _: False, seen=track)  # what the last move still sent
+                before = set(open_prices.values())
                 posted_ns = time.time_ns()
                 async with http.post("/_emulator/price", json={"symbol": SYMBOL, "jump_to": str(level)}):
                     pass
-                tick = await _first(
+                tick, order = await _first(
                     sub,
+                    MOVE_TIMEOUT_S,
                     lambda r, after=posted_ns: isinstance(r.body, Bbo) and r.env.ts >= after,
-                    MOVE_TIMEOUT_S,
-                )
-                order = await _first(
-                    sub,
-                    lambda r, lv=level: quote_new(r) and _near(r.body, lv),
-                    MOVE_TIMEOUT_S,
+                    lambda r, old=before: quote_new(r) and r.body.price not in old,
+                    seen=track,
                 )
                 if tick is None or order is None:
                     missed += 1
@@ -167,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--moves", type=int, default=500)
     parser.add_argument(
+        "--step", type=Decimal, default=Decimal("0.05"), help="size of each move of the fair price"
+    )
+    parser.add_argument(
         "--pace-s",
         type=float,
         default=0.2,
@@ -198,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                         env=env,
                     )
                 )
-        raw = asyncio.run(_measure(url, config_path, moves=args.moves, pace_s=args.pace_s))
+        raw = asyncio.run(_measure(url, config_path, moves=args.moves, step=args.step, pace_s=args.pace_s))
     finally:
         # One at a time, strategy first: it cancels its orders through a gateway that is still up.
         for proc in reversed(children):
@@ -220,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         "missed": raw["missed"],
         "tick_to_trade_ms": _summary(raw["latencies_ms"]),
         "md_leg_ms": _summary(raw["md_legs_ms"]),
-        "setup": "emulator on loopback, ipc bus, 1 layer a side: cancel 2 then place 2 per move",
+        "step": str(args.step),
+        "setup": "emulator on loopback, ipc bus, 1 layer a side: cancel 2 and place 2 per move",
         "run_s": round(time.monotonic() - started, 1),
     }
     shutil.rmtree(tmp, ignore_errors=True)

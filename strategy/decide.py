@@ -119,7 +119,7 @@ class OrderIntent:
 
 @dataclass(frozen=True, slots=True)
 class Actions:
-    """Cancel first, then place: the worst-case exposure never exceeds the old or the new orders.
+    """The cancels and places of one requote (``split_places``: which places wait for the cancels).
 
     ``deferred`` counts the quotes left for a later requote because the order
     budget ran short.
@@ -156,6 +156,7 @@ def plan_actions(
     tick: Decimal,
     tolerance: Decimal | None = None,
     budget: int | None = None,
+    best: tuple[Decimal, Decimal] | None = None,
 ) -> Actions:
     """The orders to cancel and place so that what rests matches what ``mode`` and the plan want.
 
@@ -165,7 +166,9 @@ def plan_actions(
     kept while it is still at the best price.  A market reduce goes out with our
     quotes on the side it trades against cancelled (they come back on the next
     requote).  ``reduce_blocked`` holds back a new reduce while an earlier one
-    has not yet shown in the position.
+    has not yet shown in the position.  ``best`` is the venue's best bid and
+    ask with our own orders in them, which a maker reduce joins (None: the
+    plan's ``bid`` and ``ask``, the market without our orders).
 
     ``budget`` caps the places (None: no cap).  The reduce goes first, then
     quotes from the inside out, at each depth a missing quote before a wrong
@@ -179,6 +182,7 @@ def plan_actions(
         return Actions(cancel=(*_open(quotes), *_open(reduces)))
     reduce_cancel, reduce = _reduce_actions(
         plan=plan,
+        best=best,
         reduces=reduces,
         position_action=position_action,
         reduce_mode=reduce_mode,
@@ -247,6 +251,7 @@ def _side_changes(
 def _reduce_actions(
     *,
     plan: QuotePlan | None,
+    best: tuple[Decimal, Decimal] | None,
     reduces: Sequence[OrderUpdate],
     position_action: PositionAction,
     reduce_mode: str,
@@ -267,12 +272,50 @@ def _reduce_actions(
     if plan is None or not plan.bid < plan.ask:
         return resting, None
     # Joining the best price on our own side rests at once and is first to fill among new orders.
-    price = plan.ask if side is Side.SELL else plan.bid
+    bid, ask = best if best is not None else (plan.bid, plan.ask)
+    price = ask if side is Side.SELL else bid
     stale, missing = diff_orders([Layer(side, price, quantity)], resting, tick=tick)
     intent = None
     if missing:
         intent = OrderIntent(side=side, quantity=quantity, price=price, post_only=True, reduce_only=True)
     return stale, intent
+
+
+def split_places(
+    actions: Actions, *, resting: Sequence[OrderUpdate], position: Decimal, max_position: Decimal
+) -> tuple[tuple[OrderIntent, ...], tuple[OrderIntent, ...]]:
+    """(the quotes that may go out with the cancels, the places that wait until the cancels are done).
+
+    Waiting for the cancels costs a round trip to the venue on every requote.
+    A quote goes out at once when it cannot trade against any of our resting
+    orders (one being cancelled may still be live, and a post-only order that
+    would cross it is refused) and the worst case, every resting order and
+    every early quote filled, keeps the position within ``max_position``.  The
+    reduce always waits: a market reduce needs the quotes facing it gone.
+    """
+    live = _open(resting)
+    facing: dict[Side, list[Decimal | None]] = {Side.BUY: [], Side.SELL: []}
+    worst = {Side.BUY: position, Side.SELL: position}
+    for order in live:
+        facing[order.side].append(order.price)
+        worst[order.side] += order.side.sign * order.remaining
+    early: list[OrderIntent] = []
+    late: list[OrderIntent] = []
+    for intent in actions.quotes:
+        prices = facing[intent.side.opposite]
+        price = intent.price
+        crosses = price is None or any(
+            other is None or intent.side.sign * (price - other) >= 0 for other in prices
+        )
+        after = worst[intent.side] + intent.side.sign * intent.quantity
+        if crosses or intent.side.sign * after > max_position:
+            late.append(intent)
+        else:
+            early.append(intent)
+            worst[intent.side] = after
+    if actions.reduce is not None:
+        late.append(actions.reduce)
+    return tuple(early), tuple(late)
 
 
 def _open(orders: Sequence[OrderUpdate]) -> list[OrderUpdate]:

@@ -25,21 +25,25 @@ from services.wire import (
     Heartbeat,
     Mark,
     MdStatus,
+    OrderUpdate,
     RiskState,
     StrategyDone,
     TradingState,
 )
 from strategy import metrics
+from strategy.book import BookView
 from strategy.decide import (
     Actions,
     Gate,
     Inputs,
     Mode,
+    OrderIntent,
     OrderPacer,
     PullReason,
     gate,
     plan_actions,
     requote_due,
+    split_places,
 )
 from strategy.exec_state import Changes, ClientIds, ExecState, Role
 from strategy.gateway import GatewayClient
@@ -88,9 +92,7 @@ class StrategyService(Service):
         rate = max(1.0, cfg.order_rate_limit * RATE_HEADROOM)
         # The gateway's bucket holds one second of its rate: never send a bigger burst than that.
         self.pacer = OrderPacer(rate_per_s=rate, burst=rate, now_s=now)
-        self._bid: Decimal | None = None
-        self._ask: Decimal | None = None
-        self._book_ts_ns = 0
+        self.book = BookView()
         self._md_seen_s: float | None = None
         self._md_connected = True
         self._risk_state: TradingState | None = None
@@ -181,12 +183,10 @@ class StrategyService(Service):
                 self._cancel_all_due = True
             return
         if isinstance(body, Bbo | Book) and body.symbol == self.symbol:
-            bid, ask = (body.bid, body.ask) if isinstance(body, Bbo) else _top(body)
-            if bid is not None and ask is not None:
-                # Any book message shows the feed alive; only a newer one replaces the prices.
+            # Any two-sided book message shows the feed alive; only a newer one replaces the prices.
+            if isinstance(body, Bbo) or (body.bids and body.asks):
                 self._md_seen_s = now
-                if env.ts >= self._book_ts_ns:
-                    self._bid, self._ask, self._book_ts_ns = bid, ask, env.ts
+                self.book.update(body, ts_ns=env.ts)
         elif isinstance(body, Mark) and body.symbol == self.symbol:
             if self.tracker is not None and body.mark > 0:
                 self.tracker.on_mark(body.mark)
@@ -195,7 +195,7 @@ class StrategyService(Service):
             # book is still the book.  STALE is a silent stream, with the gateway serving REST
             # snapshots meanwhile, which keep the book fresh; RECONNECTING is a lost feed.
             self._md_connected = body.state is not FeedState.RECONNECTING
-            if body.state is FeedState.LIVE and self._bid is not None:
+            if body.state is FeedState.LIVE and self.book.ts_ns:
                 self._md_seen_s = now
         elif isinstance(body, RiskState) and body.symbol in ("", self.symbol):
             if body.state is not self._risk_state:
@@ -277,13 +277,14 @@ class StrategyService(Service):
             tick=self.rules.tick_size,
             tolerance=tolerance,
             budget=self.pacer.available(now_s=now),
+            best=self._venue_best(),
         )
         # Quotes held back for the rate limit are placed as soon as it allows.
         self._event = actions.deferred > 0
         self._last_requote_s = now
         self._acted_plan = plan
         done = not actions or await self._act(
-            gateway, actions, tick_ts_ns=self._book_ts_ns if book_moved else None
+            gateway, actions, tick_ts_ns=self.book.ts_ns if book_moved else None
         )
         if not done:
             # A refused or failed request: try again soon even if no event comes (an event is sooner).
@@ -300,11 +301,19 @@ class StrategyService(Service):
         return requote_tolerance(plan, threshold=self.cfg.requote_threshold, tick=tick)
 
     def _plan(self) -> QuotePlan | None:
-        if self._bid is None or self._ask is None or not self.exec.synced:
+        bid, ask = self.book.top(self._own_orders())
+        if bid is None or ask is None or not self.exec.synced:
             return None
         return plan_quotes(
-            bid=self._bid, ask=self._ask, rules=self.rules, params=self.params, position=self.exec.position
+            bid=bid, ask=ask, rules=self.rules, params=self.params, position=self.exec.position
         )
+
+    def _venue_best(self) -> tuple[Decimal, Decimal] | None:
+        bid, ask = self.book.top()
+        return None if bid is None or ask is None else (bid, ask)
+
+    def _own_orders(self) -> list[OrderUpdate]:
+        return [*self.exec.orders(Role.QUOTE), *self.exec.orders(Role.REDUCE)]
 
     def _position_action(self) -> PositionAction:
         if not self.exec.synced:
@@ -318,27 +327,44 @@ class StrategyService(Service):
         )
 
     async def _act(self, gateway: GatewayClient, actions: Actions, *, tick_ts_ns: int | None) -> bool:
-        """Send the cancels, then (if they all went through) the places; True when all succeeded."""
-        cancelled = await asyncio.gather(*(gateway.cancel(order) for order in actions.cancel))
+        """Send the cancels with the quotes that need not wait for them, then (if every cancel went
+        through) the rest of the places; True when all succeeded."""
+        early, late = split_places(
+            actions,
+            resting=self._own_orders(),
+            position=self.exec.position,
+            max_position=self.cfg.max_position,
+        )
+        self.pacer.take(len(early) + len(late), now_s=time.monotonic())
+        if early:
+            self._observe_tick_to_quote(tick_ts_ns)
+        results = await asyncio.gather(
+            *(gateway.cancel(order) for order in actions.cancel),
+            *(self._place(gateway, intent) for intent in early),
+        )
+        cancelled, placed = results[: len(actions.cancel)], results[len(actions.cancel) :]
         if not all(cancelled):
             return False
-        if not actions.places:
-            return True
+        if late:
+            if not early:
+                self._observe_tick_to_quote(tick_ts_ns)
+            placed += await asyncio.gather(*(self._place(gateway, intent) for intent in late))
+        return all(placed)
+
+    @staticmethod
+    def _observe_tick_to_quote(tick_ts_ns: int | None) -> None:
         if tick_ts_ns:
             metrics.TICK_TO_QUOTE.observe(max(0.0, (time.time_ns() - tick_ts_ns) / 1e9))
-        self.pacer.take(len(actions.places), now_s=time.monotonic())
-        placed = await asyncio.gather(
-            *(gateway.place(intent, Role.QUOTE) for intent in actions.quotes),
-            *([gateway.place(actions.reduce, Role.REDUCE)] if actions.reduce is not None else []),
-        )
-        for order in placed:
-            if order is None:
-                continue
-            if self.tracker is not None:
-                self.tracker.on_order_placed()
-            # Filled or expired at once (a market reduce, a post-only refused late): look again.
-            self._event = self._event or not order.status.is_open
-        return all(order is not None for order in placed)
+
+    async def _place(self, gateway: GatewayClient, intent: OrderIntent) -> bool:
+        order = await gateway.place(intent, Role.REDUCE if intent.reduce_only else Role.QUOTE)
+        if order is None:
+            return False
+        if self.tracker is not None:
+            self.tracker.on_order_placed()
+        # Filled or expired at once (a market reduce, a post-only refused late): look again.
+        self._event = self._event or not order.status.is_open
+        return True
 
     async def _resync(self, gateway: GatewayClient) -> None:
         snap = await gateway.snapshot()
@@ -361,7 +387,8 @@ class StrategyService(Service):
         """The PnL from the joined position; without a usable entry price, priced at mid (or flat)."""
         position, entry = self.exec.position, self.exec.entry_price
         if position and not (entry and entry > 0):
-            mid = (self._bid + self._ask) / 2 if self._bid and self._ask else None
+            bid, ask = self.book.top()
+            mid = (bid + ask) / 2 if bid and ask else None
             start = f"the mid {mid}" if mid else "flat"
             log.warning("no entry price for the position of %s: the PnL starts from %s", position, start)
             position, entry = (position, mid) if mid else (Decimal(0), None)
@@ -421,9 +448,3 @@ class StrategyService(Service):
             self.pub, plan=self._plan(), tracker=self.tracker, quotes=[], now_s=time.monotonic()
         )
         gateway.close()
-
-
-def _top(book: Book) -> tuple[Decimal | None, Decimal | None]:
-    bid = book.bids[0][0] if book.bids else None
-    ask = book.asks[0][0] if book.asks else None
-    return bid, ask

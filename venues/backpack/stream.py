@@ -134,6 +134,7 @@ class BackpackStream:
             close_timeout=2.0,
             max_queue=self.max_queue,
             proxy=None,
+            compression=None,
         )
 
     async def _resync_clock(self) -> None:

@@ -238,7 +238,7 @@ class BackpackStreams:
     def _send_positions(self, connection: _Connection, stream: str, api_key: str) -> None:
         """On subscribe the venue sends the open positions, without an event type."""
         only = stream[len("account.positionUpdate.") :] if stream != "account.positionUpdate" else None
-        now_us = self.core.now_ms() * 1000
+        now_us = self.core.now_us()
         for position in self.core.engine.positions(api_key):
             if position.quantity != 0 and (only is None or position.symbol == only):
                 fields = self._position_snapshot(api_key, position.symbol)
@@ -269,7 +269,7 @@ class BackpackStreams:
 
     def on_events(self, events: Sequence[Event]) -> None:
         """Turn one batch of engine events into stream messages, in order."""
-        now_us = self.core.now_ms() * 1000
+        now_us = self.core.now_us()
         books: dict[str, list[BookEvent]] = {}
         replays: list[tuple[tuple[str, ...], dict[str, Any], str]] = []
         for event in events:

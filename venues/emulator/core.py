@@ -75,6 +75,10 @@ class EmulatorCore:
         """The emulator's clock: wall time plus the injected skew (signature windows, /time, events)."""
         return time.time_ns() // 1_000_000 + self.faults.spec.clock_offset_ms
 
+    def now_us(self) -> int:
+        """``now_ms`` in microseconds, to the microsecond (the event times of Backpack's streams)."""
+        return time.time_ns() // 1_000 + self.faults.spec.clock_offset_ms * 1000
+
     def apply_faults(self, spec: FaultSpec) -> None:
         self.faults.apply(spec, now_s=time.monotonic())
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal as D
 
 import pytest
@@ -9,11 +10,13 @@ from strategy.decide import (
     Actions,
     Inputs,
     Mode,
+    OrderIntent,
     OrderPacer,
     PullReason,
     gate,
     plan_actions,
     requote_due,
+    split_places,
 )
 from strategy.positions import GuardianZone, ReduceAction
 from strategy.quoter import QuoteParams, plan_quotes
@@ -296,6 +299,10 @@ def test_maker_reduce_joins_the_best_price_on_its_side() -> None:
     buy = reduce_actions(reduce_mode="maker", position_action=ReduceAction(Side.BUY, D("0.3"))).reduce
     assert buy is not None
     assert (buy.side, buy.price) == (Side.BUY, D("99.99"))
+    # The plan prices from the market without our orders; the reduce joins the venue's best,
+    # which may be our own quote.
+    joined = reduce_actions(reduce_mode="maker", best=(D("99.99"), D("100.00"))).reduce
+    assert joined is not None and joined.price == D("100.00")
 
 
 def test_maker_reduce_is_kept_at_the_best_price_and_moved_when_the_book_moves() -> None:
@@ -416,3 +423,60 @@ def test_an_order_larger_than_a_layer_is_cancelled_whatever_the_budget() -> None
     actions = ladder_actions(0, quotes=[big])
     assert actions.cancel == (big,)
     assert actions.places == ()
+
+
+# ---------------------------------------------------------------- split_places
+
+
+def quote(side: Side, price: str, quantity: str = "0.1") -> OrderIntent:
+    return OrderIntent(side=side, quantity=D(quantity), price=D(price), post_only=True, reduce_only=False)
+
+
+def test_quotes_that_cannot_meet_a_resting_order_go_out_with_the_cancels() -> None:
+    # A small move up: the new bid stays under the old ask, the new ask above the old bid.
+    old = [order(Side.BUY, "99.96", oid="1"), order(Side.SELL, "100.04", oid="2")]
+    actions = Actions(cancel=tuple(old), quotes=(quote(Side.BUY, "100.01"), quote(Side.SELL, "100.09")))
+    early, late = split_places(actions, resting=old, position=D(0), max_position=D(5))
+    assert early == actions.quotes and late == ()
+
+
+def test_a_quote_that_would_cross_an_order_being_cancelled_waits() -> None:
+    # A jump up past the old ask: the new bid would meet it (a post-only bid would be refused).
+    old = [order(Side.BUY, "99.96", oid="1"), order(Side.SELL, "100.04", oid="2")]
+    bid, ask = quote(Side.BUY, "100.46"), quote(Side.SELL, "100.54")
+    early, late = split_places(
+        Actions(cancel=tuple(old), quotes=(bid, ask)), resting=old, position=D(0), max_position=D(5)
+    )
+    assert early == (ask,) and late == (bid,)
+    # Touching the old ask is crossing too.
+    touch = quote(Side.BUY, "100.04")
+    assert split_places(Actions(quotes=(touch,)), resting=old, position=D(0), max_position=D(5)) == (
+        (),
+        (touch,),
+    )
+
+
+def test_a_quote_waits_when_old_and_new_orders_filled_together_would_pass_max_position() -> None:
+    old = [order(Side.BUY, "99.90", "1", oid="1"), order(Side.BUY, "99.80", "1", oid="2")]
+    new = (quote(Side.BUY, "99.95", "1"), quote(Side.BUY, "99.85", "1"))
+    # Long 2.5 with 2 resting: the first new bid makes the worst case 5.5, the second 6.5.
+    assert split_places(Actions(quotes=new), resting=old, position=D("2.5"), max_position=D(5)) == ((), new)
+    assert split_places(Actions(quotes=new), resting=old, position=D("2.5"), max_position=D(6)) == (
+        new[:1],
+        new[1:],
+    )
+    assert split_places(Actions(quotes=new), resting=old, position=D("2.5"), max_position=D(7)) == (new, ())
+    # A sell against a long position only brings it back: it goes out even past max position.
+    sell = quote(Side.SELL, "100.10", "1")
+    back = split_places(Actions(quotes=(sell,)), resting=old, position=D(6), max_position=D(5))
+    assert back == ((sell,), ())
+
+
+def test_closed_orders_do_not_hold_quotes_back_and_the_reduce_always_waits() -> None:
+    filled = dataclasses.replace(order(Side.SELL, "100.04", oid="2"), status=OrderStatus.FILLED)
+    reduce = OrderIntent(side=Side.SELL, quantity=D("0.5"), price=None, post_only=False, reduce_only=True)
+    bid = quote(Side.BUY, "100.10")
+    early, late = split_places(
+        Actions(quotes=(bid,), reduce=reduce), resting=[filled], position=D(1), max_position=D(5)
+    )
+    assert early == (bid,) and late == (reduce,)
