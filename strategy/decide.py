@@ -119,7 +119,7 @@ class OrderIntent:
 
 @dataclass(frozen=True, slots=True)
 class Actions:
-    """The cancels and places of one requote (``split_places``: which places wait for the cancels).
+    """The cancels and places of one requote (``sequence_requests`` orders them).
 
     ``deferred`` counts the quotes left for a later requote because the order
     budget ran short.
@@ -281,17 +281,34 @@ def _reduce_actions(
     return stale, intent
 
 
-def split_places(
+@dataclass(frozen=True, slots=True)
+class Batches:
+    """One requote's requests in the order they go out.
+
+    ``urgent`` cancels, ``early`` places and the other ``cancels`` go out
+    together, in that order; the ``late`` places once every cancel is done.
+    """
+
+    urgent: tuple[OrderUpdate, ...] = ()
+    early: tuple[OrderIntent, ...] = ()
+    cancels: tuple[OrderUpdate, ...] = ()
+    late: tuple[OrderIntent, ...] = ()
+
+
+def sequence_requests(
     actions: Actions, *, resting: Sequence[OrderUpdate], position: Decimal, max_position: Decimal
-) -> tuple[tuple[OrderIntent, ...], tuple[OrderIntent, ...]]:
-    """(the quotes that may go out with the cancels, the places that wait until the cancels are done).
+) -> Batches:
+    """Which places need not wait for the cancels, and which cancels come first.
 
     Waiting for the cancels costs a round trip to the venue on every requote.
-    A quote goes out at once when it cannot trade against any of our resting
-    orders (one being cancelled may still be live, and a post-only order that
-    would cross it is refused) and the worst case, every resting order and
-    every early quote filled, keeps the position within ``max_position``.  The
-    reduce always waits: a market reduce needs the quotes facing it gone.
+    A quote goes out with the cancels when it cannot trade against any of our
+    resting orders (one being cancelled may still be live, and a post-only
+    order that would cross it is refused) and the worst case, every resting
+    order and every early quote filled, keeps the position within
+    ``max_position``.  The reduce always waits: a market reduce needs the
+    quotes facing it gone.  A cancel goes before the early quotes unless an
+    early quote on its side is priced better than it: an old quote the market
+    moved towards is the one a taker can still hit.
     """
     live = _open(resting)
     facing: dict[Side, list[Decimal | None]] = {Side.BUY: [], Side.SELL: []}
@@ -302,10 +319,9 @@ def split_places(
     early: list[OrderIntent] = []
     late: list[OrderIntent] = []
     for intent in actions.quotes:
-        prices = facing[intent.side.opposite]
         price = intent.price
         crosses = price is None or any(
-            other is None or intent.side.sign * (price - other) >= 0 for other in prices
+            other is None or intent.side.sign * (price - other) >= 0 for other in facing[intent.side.opposite]
         )
         after = worst[intent.side] + intent.side.sign * intent.quantity
         if crosses or intent.side.sign * after > max_position:
@@ -315,7 +331,21 @@ def split_places(
             worst[intent.side] = after
     if actions.reduce is not None:
         late.append(actions.reduce)
-    return tuple(early), tuple(late)
+
+    def shielded(order: OrderUpdate) -> bool:
+        return order.price is not None and any(
+            intent.side is order.side
+            and intent.price is not None
+            and order.side.sign * (intent.price - order.price) > 0
+            for intent in early
+        )
+
+    return Batches(
+        urgent=tuple(order for order in actions.cancel if not shielded(order)),
+        early=tuple(early),
+        cancels=tuple(order for order in actions.cancel if shielded(order)),
+        late=tuple(late),
+    )
 
 
 def _open(orders: Sequence[OrderUpdate]) -> list[OrderUpdate]:

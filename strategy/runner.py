@@ -43,7 +43,7 @@ from strategy.decide import (
     gate,
     plan_actions,
     requote_due,
-    split_places,
+    sequence_requests,
 )
 from strategy.exec_state import Changes, ClientIds, ExecState, Role
 from strategy.gateway import GatewayClient
@@ -327,29 +327,29 @@ class StrategyService(Service):
         )
 
     async def _act(self, gateway: GatewayClient, actions: Actions, *, tick_ts_ns: int | None) -> bool:
-        """Send the cancels with the quotes that need not wait for them, then (if every cancel went
-        through) the rest of the places; True when all succeeded."""
-        early, late = split_places(
+        """Send the requests in ``sequence_requests``' order; True when all succeeded."""
+        batches = sequence_requests(
             actions,
             resting=self._own_orders(),
             position=self.exec.position,
             max_position=self.cfg.max_position,
         )
-        self.pacer.take(len(early) + len(late), now_s=time.monotonic())
-        if early:
+        self.pacer.take(len(batches.early) + len(batches.late), now_s=time.monotonic())
+        if batches.early:
             self._observe_tick_to_quote(tick_ts_ns)
         results = await asyncio.gather(
-            *(gateway.cancel(order) for order in actions.cancel),
-            *(self._place(gateway, intent) for intent in early),
+            *(gateway.cancel(order) for order in batches.urgent),
+            *(self._place(gateway, intent) for intent in batches.early),
+            *(gateway.cancel(order) for order in batches.cancels),
         )
-        cancelled, placed = results[: len(actions.cancel)], results[len(actions.cancel) :]
-        if not all(cancelled):
+        if not all(results):
             return False
-        if late:
-            if not early:
+        if batches.late:
+            if not batches.early:
                 self._observe_tick_to_quote(tick_ts_ns)
-            placed += await asyncio.gather(*(self._place(gateway, intent) for intent in late))
-        return all(placed)
+            placed = await asyncio.gather(*(self._place(gateway, intent) for intent in batches.late))
+            return all(placed)
+        return True
 
     @staticmethod
     def _observe_tick_to_quote(tick_ts_ns: int | None) -> None:

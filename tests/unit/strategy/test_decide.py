@@ -8,6 +8,7 @@ import pytest
 from services.wire import OrderStatus, OrderType, OrderUpdate, Side, TradingState
 from strategy.decide import (
     Actions,
+    Batches,
     Inputs,
     Mode,
     OrderIntent,
@@ -16,7 +17,7 @@ from strategy.decide import (
     gate,
     plan_actions,
     requote_due,
-    split_places,
+    sequence_requests,
 )
 from strategy.positions import GuardianZone, ReduceAction
 from strategy.quoter import QuoteParams, plan_quotes
@@ -425,58 +426,67 @@ def test_an_order_larger_than_a_layer_is_cancelled_whatever_the_budget() -> None
     assert actions.places == ()
 
 
-# ---------------------------------------------------------------- split_places
+# ---------------------------------------------------------------- sequence_requests
 
 
 def quote(side: Side, price: str, quantity: str = "0.1") -> OrderIntent:
     return OrderIntent(side=side, quantity=D(quantity), price=D(price), post_only=True, reduce_only=False)
 
 
-def test_quotes_that_cannot_meet_a_resting_order_go_out_with_the_cancels() -> None:
-    # A small move up: the new bid stays under the old ask, the new ask above the old bid.
-    old = [order(Side.BUY, "99.96", oid="1"), order(Side.SELL, "100.04", oid="2")]
-    actions = Actions(cancel=tuple(old), quotes=(quote(Side.BUY, "100.01"), quote(Side.SELL, "100.09")))
-    early, late = split_places(actions, resting=old, position=D(0), max_position=D(5))
-    assert early == actions.quotes and late == ()
+def early_late(actions: Actions, *, resting: list[OrderUpdate], position: str = "0", max_position: str = "5"):
+    batches = sequence_requests(actions, resting=resting, position=D(position), max_position=D(max_position))
+    return batches.early, batches.late
+
+
+def test_a_small_move_sends_the_new_quotes_with_the_cancels_the_exposed_old_quote_first() -> None:
+    # The market moved up a little: the new bid stays under the old ask, the new ask above the old bid.
+    old_bid, old_ask = order(Side.BUY, "99.96", oid="1"), order(Side.SELL, "100.04", oid="2")
+    new = (quote(Side.BUY, "100.01"), quote(Side.SELL, "100.09"))
+    batches = sequence_requests(
+        Actions(cancel=(old_bid, old_ask), quotes=new),
+        resting=[old_bid, old_ask],
+        position=D(0),
+        max_position=D(5),
+    )
+    # The old ask is now below the new one, where a buyer reaches it first: it is cancelled first.
+    # The old bid sits behind the new bid: its cancel can follow the new quotes.
+    assert batches == Batches(urgent=(old_ask,), early=new, cancels=(old_bid,), late=())
 
 
 def test_a_quote_that_would_cross_an_order_being_cancelled_waits() -> None:
     # A jump up past the old ask: the new bid would meet it (a post-only bid would be refused).
     old = [order(Side.BUY, "99.96", oid="1"), order(Side.SELL, "100.04", oid="2")]
     bid, ask = quote(Side.BUY, "100.46"), quote(Side.SELL, "100.54")
-    early, late = split_places(
+    batches = sequence_requests(
         Actions(cancel=tuple(old), quotes=(bid, ask)), resting=old, position=D(0), max_position=D(5)
     )
-    assert early == (ask,) and late == (bid,)
+    # The new bid waits, so it shields nothing: both cancels go first.
+    assert batches == Batches(urgent=tuple(old), early=(ask,), cancels=(), late=(bid,))
     # Touching the old ask is crossing too.
     touch = quote(Side.BUY, "100.04")
-    assert split_places(Actions(quotes=(touch,)), resting=old, position=D(0), max_position=D(5)) == (
-        (),
-        (touch,),
-    )
+    assert early_late(Actions(quotes=(touch,)), resting=old) == ((), (touch,))
 
 
 def test_a_quote_waits_when_old_and_new_orders_filled_together_would_pass_max_position() -> None:
     old = [order(Side.BUY, "99.90", "1", oid="1"), order(Side.BUY, "99.80", "1", oid="2")]
     new = (quote(Side.BUY, "99.95", "1"), quote(Side.BUY, "99.85", "1"))
     # Long 2.5 with 2 resting: the first new bid makes the worst case 5.5, the second 6.5.
-    assert split_places(Actions(quotes=new), resting=old, position=D("2.5"), max_position=D(5)) == ((), new)
-    assert split_places(Actions(quotes=new), resting=old, position=D("2.5"), max_position=D(6)) == (
+    assert early_late(Actions(quotes=new), resting=old, position="2.5") == ((), new)
+    assert early_late(Actions(quotes=new), resting=old, position="2.5", max_position="6") == (
         new[:1],
         new[1:],
     )
-    assert split_places(Actions(quotes=new), resting=old, position=D("2.5"), max_position=D(7)) == (new, ())
+    assert early_late(Actions(quotes=new), resting=old, position="2.5", max_position="7") == (new, ())
     # A sell against a long position only brings it back: it goes out even past max position.
     sell = quote(Side.SELL, "100.10", "1")
-    back = split_places(Actions(quotes=(sell,)), resting=old, position=D(6), max_position=D(5))
-    assert back == ((sell,), ())
+    assert early_late(Actions(quotes=(sell,)), resting=old, position="6") == ((sell,), ())
 
 
 def test_closed_orders_do_not_hold_quotes_back_and_the_reduce_always_waits() -> None:
     filled = dataclasses.replace(order(Side.SELL, "100.04", oid="2"), status=OrderStatus.FILLED)
     reduce = OrderIntent(side=Side.SELL, quantity=D("0.5"), price=None, post_only=False, reduce_only=True)
     bid = quote(Side.BUY, "100.10")
-    early, late = split_places(
-        Actions(quotes=(bid,), reduce=reduce), resting=[filled], position=D(1), max_position=D(5)
+    assert early_late(Actions(quotes=(bid,), reduce=reduce), resting=[filled], position="1") == (
+        (bid,),
+        (reduce,),
     )
-    assert early == (bid,) and late == (reduce,)
