@@ -53,6 +53,7 @@ SYMBOL = "SOL_USDC_PERP"
 PROCESSES = ("risk", "md_gateway", "order_gateway", "strategy")
 MOVE_TIMEOUT_S = 3.0
 DRAIN_S = 0.02
+SETTLE_S = 0.05
 # The book moves only when the benchmark moves it, and the emulator never rate-limits.
 EMULATOR_ARGS = f"--venue backpack --port 0 --symbol {SYMBOL} --rate-limit-per-min 0 --taker-rate 0".split()
 PROCESS_ARGS = (
@@ -147,6 +148,9 @@ async def _measure(
                 posted_ns = time.time_ns()
                 async with http.post("/_emulator/price", json={"symbol": SYMBOL, "jump_to": str(level)}):
                     pass
+                # The messages carry their own times: reading them later keeps this process off the
+                # two cores while the system under test reacts.
+                await asyncio.sleep(SETTLE_S)
                 tick, order = await _first(
                     sub,
                     MOVE_TIMEOUT_S,
