@@ -28,7 +28,7 @@ from services.wire import (
     SnapshotRequest,
 )
 from strategy import metrics
-from strategy.decide import OrderIntent
+from strategy.decide import Batches, OrderIntent
 from strategy.exec_state import GUARDIAN_ID_BIT, ClientIds, ExecState, Role
 
 log = logging.getLogger("strategy")
@@ -109,6 +109,37 @@ class GatewayClient:
         self.exec.on_reply(reply.order, now_s=time.monotonic())
         return reply.order
 
+    async def send(
+        self, batches: Batches, *, on_first_place: Callable[[], None]
+    ) -> tuple[bool, list[OrderUpdate]]:
+        """One requote's requests in ``batches``' order; (every request succeeded, the orders placed).
+
+        The urgent cancels, the early places and the other cancels go out
+        together; the late places only once every cancel went through.
+        ``on_first_place`` is called as the first place goes out.
+        """
+        urgent, early = len(batches.urgent), len(batches.early)
+        if early:
+            on_first_place()
+        results: list[bool | OrderUpdate | None] = list(
+            await asyncio.gather(
+                *(self.cancel(order) for order in batches.urgent),
+                *(self.place(intent, _role(intent)) for intent in batches.early),
+                *(self.cancel(order) for order in batches.cancels),
+            )
+        )
+        placed = [order for order in results[urgent : urgent + early] if isinstance(order, OrderUpdate)]
+        if not all(results[:urgent]) or not all(results[urgent + early :]):
+            return False, placed
+        ok = len(placed) == early
+        if batches.late:
+            if not early:
+                on_first_place()
+            late = await asyncio.gather(*(self.place(intent, _role(intent)) for intent in batches.late))
+            placed += [order for order in late if order is not None]
+            ok = ok and all(order is not None for order in late)
+        return ok, placed
+
     async def cancel_all(self) -> bool:
         reply = await self.request(CancelAll(symbol=self.symbol))
         return getattr(reply, "ok", False) is True
@@ -158,3 +189,7 @@ class GatewayClient:
         text = f"{what} refused: {reason.value} {reply.message}".rstrip()
         if not log_once(log, f"refused:{what}:{reason.value}", text + " (further ones are counted)"):
             log.debug(text)
+
+
+def _role(intent: OrderIntent) -> Role:
+    return Role.REDUCE if intent.reduce_only else Role.QUOTE

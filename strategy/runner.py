@@ -15,29 +15,18 @@ import time
 from decimal import Decimal
 from typing import Any, TextIO
 
-from services.bus import HeartbeatMonitor, Received
+from services.bus import Received
 from services.reqrep import RequestClient
 from services.service import Service
 from services.wire import (
-    Bbo,
-    Book,
-    FeedState,
-    Heartbeat,
-    Mark,
-    MdStatus,
     OrderUpdate,
-    RiskState,
     StrategyDone,
-    TradingState,
 )
 from strategy import metrics
-from strategy.book import BookView
 from strategy.decide import (
     Actions,
     Gate,
-    Inputs,
     Mode,
-    OrderIntent,
     OrderPacer,
     PullReason,
     gate,
@@ -46,6 +35,7 @@ from strategy.decide import (
     sequence_requests,
 )
 from strategy.exec_state import Changes, ClientIds, ExecState, Role
+from strategy.feeds import Feeds
 from strategy.gateway import GatewayClient
 from strategy.pnl import PnlTracker
 from strategy.positions import PositionAction, position_action
@@ -84,7 +74,6 @@ class StrategyService(Service):
         )
         self.exec = ExecState(self.symbol)
         self.ids = ClientIds()
-        self.beats = HeartbeatMonitor()
         self.reporter = Reporter(rules=rules, lang=cfg.lang, out=out)
         self.tracker: PnlTracker | None = None
         self.gateway: GatewayClient | None = None
@@ -92,11 +81,8 @@ class StrategyService(Service):
         rate = max(1.0, cfg.order_rate_limit * RATE_HEADROOM)
         # The gateway's bucket holds one second of its rate: never send a bigger burst than that.
         self.pacer = OrderPacer(rate_per_s=rate, burst=rate, now_s=now)
-        self.book = BookView()
-        self._md_seen_s: float | None = None
-        self._md_connected = True
-        self._risk_state: TradingState | None = None
-        self._risk_state_seen_s: float | None = None
+        self.feeds = Feeds(self.symbol)
+        self.book = self.feeds.book
         self._gate = Gate(Mode.PULL, None)
         self._event = True
         self._acted_plan: QuotePlan | None = None
@@ -168,40 +154,22 @@ class StrategyService(Service):
     def _on_message(self, item: Received) -> None:
         now = time.monotonic()
         body, env = item.body, item.env
-        if isinstance(body, Heartbeat):
-            self.beats.observe(body, now_s=now)
-        if env.src.startswith("order_gateway:"):
-            changes = self.exec.on_message(env, gap=item.gap, now_s=now)
-            if changes is not None:
-                self._absorb(changes)
-            elif self._was_synced and not self.exec.synced:
-                log.warning(
-                    "order stream out of sync (gap or gateway restart): pulling quotes and resyncing; "
-                    "fills missed meanwhile are not in the PnL report"
-                )
-                self._was_synced = False
-                self._cancel_all_due = True
+        if not env.src.startswith("order_gateway:"):
+            state_changed, mark = self.feeds.take(body, ts_ns=env.ts, now_s=now)
+            self._event = self._event or state_changed
+            if mark is not None and self.tracker is not None:
+                self.tracker.on_mark(mark)
             return
-        if isinstance(body, Bbo | Book) and body.symbol == self.symbol:
-            # Any two-sided book message shows the feed alive; only a newer one replaces the prices.
-            if isinstance(body, Bbo) or (body.bids and body.asks):
-                self._md_seen_s = now
-                self.book.update(body, ts_ns=env.ts)
-        elif isinstance(body, Mark) and body.symbol == self.symbol:
-            if self.tracker is not None and body.mark > 0:
-                self.tracker.on_mark(body.mark)
-        elif isinstance(body, MdStatus) and body.symbol in ("", self.symbol):
-            # LIVE (repeated every second) vouches that the stream delivered within md_stale: a quiet
-            # book is still the book.  STALE is a silent stream, with the gateway serving REST
-            # snapshots meanwhile, which keep the book fresh; RECONNECTING is a lost feed.
-            self._md_connected = body.state is not FeedState.RECONNECTING
-            if body.state is FeedState.LIVE and self.book.ts_ns:
-                self._md_seen_s = now
-        elif isinstance(body, RiskState) and body.symbol in ("", self.symbol):
-            if body.state is not self._risk_state:
-                log.info("trading state %s (%s)", body.state.value, body.reason or "no reason given")
-                self._event = True
-            self._risk_state, self._risk_state_seen_s = body.state, now
+        changes = self.exec.on_message(env, gap=item.gap, now_s=now)
+        if changes is not None:
+            self._absorb(changes)
+        elif self._was_synced and not self.exec.synced:
+            log.warning(
+                "order stream out of sync (gap or gateway restart): pulling quotes and resyncing; "
+                "fills missed meanwhile are not in the PnL report"
+            )
+            self._was_synced = False
+            self._cancel_all_due = True
 
     def _absorb(self, changes: Changes) -> None:
         if self.tracker is not None:
@@ -210,17 +178,6 @@ class StrategyService(Service):
             self._event = True
 
     # ------------------------------------------------------------ deciding and acting
-
-    def _inputs(self, now_s: float) -> Inputs:
-        age = self.beats.age_s("risk", now_s=now_s)
-        return Inputs(
-            md_seen_s=self._md_seen_s,
-            md_connected=self._md_connected,
-            risk_state=self._risk_state,
-            risk_state_seen_s=self._risk_state_seen_s,
-            risk_heartbeat_seen_s=None if age is None else now_s - age,
-            exec_synced=self.exec.synced,
-        )
 
     def _set_gate(self, new: Gate) -> None:
         if new == self._gate:
@@ -248,7 +205,13 @@ class StrategyService(Service):
         if not self.exec.synced and self.exec.joinable and now >= self._resync_after_s:
             await self._resync(gateway)
             now = time.monotonic()
-        self._set_gate(gate(self._inputs(now), now_s=now, md_stale_s=self.cfg.md_stale))
+        self._set_gate(
+            gate(
+                self.feeds.inputs(now_s=now, exec_synced=self.exec.synced),
+                now_s=now,
+                md_stale_s=self.cfg.md_stale,
+            )
+        )
         plan = self._plan()
         acted = self._acted_plan
         tolerance = self._tolerance(plan)
@@ -327,7 +290,7 @@ class StrategyService(Service):
         )
 
     async def _act(self, gateway: GatewayClient, actions: Actions, *, tick_ts_ns: int | None) -> bool:
-        """Send the requests in ``sequence_requests``' order; True when all succeeded."""
+        """Send the requests (``decide.sequence_requests`` orders them); True when all succeeded."""
         batches = sequence_requests(
             actions,
             resting=self._own_orders(),
@@ -335,36 +298,18 @@ class StrategyService(Service):
             max_position=self.cfg.max_position,
         )
         self.pacer.take(len(batches.early) + len(batches.late), now_s=time.monotonic())
-        if batches.early:
-            self._observe_tick_to_quote(tick_ts_ns)
-        results = await asyncio.gather(
-            *(gateway.cancel(order) for order in batches.urgent),
-            *(self._place(gateway, intent) for intent in batches.early),
-            *(gateway.cancel(order) for order in batches.cancels),
-        )
-        if not all(results):
-            return False
-        if batches.late:
-            if not batches.early:
-                self._observe_tick_to_quote(tick_ts_ns)
-            placed = await asyncio.gather(*(self._place(gateway, intent) for intent in batches.late))
-            return all(placed)
-        return True
 
-    @staticmethod
-    def _observe_tick_to_quote(tick_ts_ns: int | None) -> None:
-        if tick_ts_ns:
-            metrics.TICK_TO_QUOTE.observe(max(0.0, (time.time_ns() - tick_ts_ns) / 1e9))
+        def first_place() -> None:
+            if tick_ts_ns:
+                metrics.TICK_TO_QUOTE.observe(max(0.0, (time.time_ns() - tick_ts_ns) / 1e9))
 
-    async def _place(self, gateway: GatewayClient, intent: OrderIntent) -> bool:
-        order = await gateway.place(intent, Role.REDUCE if intent.reduce_only else Role.QUOTE)
-        if order is None:
-            return False
-        if self.tracker is not None:
-            self.tracker.on_order_placed()
-        # Filled or expired at once (a market reduce, a post-only refused late): look again.
-        self._event = self._event or not order.status.is_open
-        return True
+        ok, placed = await gateway.send(batches, on_first_place=first_place)
+        for order in placed:
+            if self.tracker is not None:
+                self.tracker.on_order_placed()
+            # Filled or expired at once (a market reduce, a post-only refused late): look again.
+            self._event = self._event or not order.status.is_open
+        return ok
 
     async def _resync(self, gateway: GatewayClient) -> None:
         snap = await gateway.snapshot()

@@ -21,7 +21,7 @@ from services.wire import (
     Snapshot,
     SnapshotRequest,
 )
-from strategy.decide import OrderIntent
+from strategy.decide import Batches, OrderIntent
 from strategy.exec_state import GUARDIAN_ID_BIT, ClientIds, ExecState, Role
 from strategy.gateway import GatewayClient, ours
 
@@ -161,3 +161,45 @@ def test_only_the_guardians_client_ids_are_not_ours() -> None:
     assert ours(order("1", client_id=5))
     assert ours(dataclasses.replace(order("1"), client_id=None))
     assert not ours(order("1", client_id=GUARDIAN_ID_BIT | 5))
+
+
+async def test_send_puts_the_urgent_cancels_first_and_holds_the_late_places_for_every_cancel() -> None:
+    exposed, shielded = order("1"), order("2")
+    state, lost = synced_state(exposed, shielded), list[bool]()
+    late = dataclasses.replace(INTENT, price=D("99.9"))
+    reduce = OrderIntent(side=Side.SELL, quantity=D("0.1"), price=None, post_only=False, reduce_only=True)
+
+    def answer(msg: Message) -> OrderReply:
+        if isinstance(msg, Cancel):
+            return OrderReply(ok=True, order=order(msg.order_id or "", status=OrderStatus.CANCELLED))
+        assert isinstance(msg, Place)
+        return OrderReply(ok=True, order=order(str(msg.client_id), client_id=msg.client_id))
+
+    fake = FakeClient(*[answer] * 5)
+    firsts: list[int] = []
+    batches = Batches(urgent=(exposed,), early=(INTENT,), cancels=(shielded,), late=(late, reduce))
+    ok, placed = await client(fake, state, lost).send(
+        batches, on_first_place=lambda: firsts.append(len(fake.sent))
+    )
+    assert ok and len(placed) == 3 and firsts == [0]
+    kinds = [(type(m).__name__, getattr(m, "order_id", None) or getattr(m, "price", None)) for m in fake.sent]
+    assert kinds == [
+        ("Cancel", "1"),
+        ("Place", D("99.5")),
+        ("Cancel", "2"),
+        ("Place", D("99.9")),
+        ("Place", None),
+    ]
+    # The reduce is journaled under its role.
+    assert [o.client_id for o in state.orders(Role.REDUCE)] == [placed[-1].client_id]
+
+
+async def test_send_places_nothing_late_when_a_cancel_fails() -> None:
+    resting = order("1")
+    state, lost = synced_state(resting), list[bool]()
+    fake = FakeClient(OrderReply(ok=False, reason=RejectReason.UNAVAILABLE, message="down"))
+    firsts: list[bool] = []
+    batches = Batches(urgent=(resting,), late=(INTENT,))
+    ok, placed = await client(fake, state, lost).send(batches, on_first_place=lambda: firsts.append(True))
+    assert not ok and placed == [] and firsts == []
+    assert [type(m) for m in fake.sent] == [Cancel]
