@@ -2,7 +2,9 @@
 
 Publishes ``md.bbo.<SYM>``, ``md.book.<SYM>``, ``md.trade.<SYM>``,
 ``md.mark.<SYM>`` with the exchange's event time as the envelope ``ts``, and
-``md.status`` on every change and every second.  The connector reconnects and
+``md.status`` on every change and every second.  A live but quiet book is
+published again every ``REPUBLISH_S`` with its original event time, so a
+subscriber that joins late (a restarted strategy) has prices at once.  The connector reconnects and
 re-seeds the book by itself; while the stream is silent past ``md_stale`` the
 gateway serves REST snapshots of depth and mark instead (``feed.FeedMonitor``
 decides when).
@@ -28,6 +30,7 @@ from venues.factory import open_venue
 log = logging.getLogger(__name__)
 
 BOOK_LEVELS = 10  # levels per side in md.book, as the connectors' streams publish
+REPUBLISH_S = 1.0
 TOPICS = {"bbo": "md.bbo.", "book": "md.book.", "trade": "md.trade.", "mark": "md.mark."}
 
 
@@ -107,6 +110,8 @@ class MdGateway(Service):
         self._venue = venue
         self.monitor = FeedMonitor(cfg.symbol, now_s=time.monotonic(), stale_after_s=cfg.md_stale)
         self._poll: asyncio.Task[None] | None = None
+        self._books: dict[str, VenueEvent] = {}  # topic -> the newest Bbo or Book published
+        self._books_published_s = 0.0
 
     async def main(self) -> None:
         venue = self._venue or open_venue(self.cfg, role="public")
@@ -162,6 +167,9 @@ class MdGateway(Service):
         if topic is None:
             return
         self.pub.publish(topic, event.msg, ts_ns=event.ts_ns)
+        if isinstance(event.msg, Bbo | Book):
+            self._books[topic] = event
+            self._books_published_s = time.monotonic()
         md_metrics.MD_UPDATES.labels(event.msg.TYPE).inc()
         md_metrics.MD_LAST_UPDATE.set(event.ts_ns / 1e9)
         md_metrics.MD_FEED_LATENCY.observe(max(0.0, (time.time_ns() - event.ts_ns) / 1e9))
@@ -178,9 +186,20 @@ class MdGateway(Service):
                 if tick.changed:
                     log.warning("market data %s: %s", tick.status.state.value, tick.status.reason)
                 self._publish_status(tick.status)
+            self._republish_quiet_book()
             if tick.poll and (self._poll is None or self._poll.done()):
                 self._poll = asyncio.create_task(self._rest_poll(venue), name="md-rest-poll")
             await asyncio.sleep(self.tick_interval_s)
+
+    def _republish_quiet_book(self) -> None:
+        """While the feed is live, the newest book again once it has been quiet for ``REPUBLISH_S``."""
+        now = time.monotonic()
+        if self.monitor.state is not FeedState.LIVE or now - self._books_published_s < REPUBLISH_S:
+            return
+        self._books_published_s = now
+        # Oldest first: a subscriber keeps the newer of a Bbo and a Book by their event times.
+        for topic, event in sorted(self._books.items(), key=lambda item: item[1].ts_ns):
+            self.pub.publish(topic, event.msg, ts_ns=event.ts_ns)
 
     async def _rest_poll(self, venue: Venue) -> None:
         try:

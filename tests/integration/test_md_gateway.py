@@ -126,3 +126,24 @@ async def test_without_a_stream_it_serves_rest_snapshots_after_the_staleness(
     finally:
         bus.close()
         print(process_log(config, "md_gateway"))
+
+
+async def test_a_late_subscriber_gets_the_quiet_book_within_a_second_or_so(
+    run_dir: Path, emulator: Emulator, children: Children
+) -> None:
+    # A quiet market (no random walk, no takers) far from the staleness: nothing new to publish.
+    emulator_control(emulator.rest_url, "taker", {"symbol": SYM, "pause": True})
+    config = write_config(run_dir, md_stale=60.0)
+    bus = bus_for(config)
+    try:
+        first = bus.subscriber(["md"], ["md."], max_age_s=None)
+        children.start("md_gateway", config, child_env(emulator))
+        seeded = await next_where(first, Book, timeout_s=30)
+        # Joining now, a strategy restarted say, it still gets the book, with its original event time.
+        late = bus.subscriber(["md"], ["md.book."], max_age_s=None)
+        joined_s = time.monotonic()
+        again = await next_where(late, Book, timeout_s=5)
+        assert time.monotonic() - joined_s < 2.5
+        assert again.body == seeded.body and again.env.ts == seeded.env.ts
+    finally:
+        bus.close()
