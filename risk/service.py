@@ -46,7 +46,9 @@ log = logging.getLogger("risk")
 STATE_INTERVAL_S = 0.25
 COMMANDS = ("status", "halt", "resume", "flatten")
 # Every heartbeat on these endpoints, for mm_heartbeat_age_seconds; only the strategy's drives a rule.
-SUBSCRIPTIONS = ("md.", "ex.", "hb.", "st.")
+# Prices come from the ticker and the mark, feed health from those and md.status (live every
+# second): decoding every depth update and trade as well would only spend the cores the quoting needs.
+SUBSCRIPTIONS = ("md.bbo.", "md.mark.", "md.status", "ex.", "hb.", "st.")
 # Stopping: how long to outlive the programs stopped with the guardian (the strategy's own stop
 # takes up to its 10 s deadline), and how long the final cancel-all may take.
 OUTLIVE_S = 30.0
