@@ -3,7 +3,8 @@
 The market-data gateway opens a public-only venue (no credentials); the order
 gateway uses the trading key and the guardian its own (``RISK_...``) key when
 one is set.  REST and WebSocket URLs come from the environment, so the same
-code reaches the embedded emulator or the exchange.
+code reaches the embedded emulator or the exchange.  Each connector is imported
+only when chosen: Paradex's Starknet stack alone is about 45 MB per process.
 """
 
 from __future__ import annotations
@@ -20,11 +21,7 @@ from services.secrets import (
     ParadexCredentials,
     load_credentials,
 )
-from venues.aster import venue as aster
-from venues.aster.signing import MAINNET_CHAIN_ID
-from venues.backpack.venue import DEFAULT_API_URL, DEFAULT_WS_URL, BackpackVenue
 from venues.base import Venue
-from venues.paradex import venue as paradex
 
 Role = Literal["public", "trading", "risk"]
 SUPPORTED = ("backpack", "aster", "paradex")
@@ -41,6 +38,13 @@ def open_venue(cfg: Config, *, role: Role, env: Mapping[str, str] | None = None)
         return _open_aster(cfg, role=role, env=env)
     if cfg.exchange == "paradex":
         return _open_paradex(cfg, role=role, env=env)
+    return _open_backpack(cfg, role=role, env=env)
+
+
+def _open_backpack(cfg: Config, *, role: Role, env: Mapping[str, str]) -> Venue:
+    """Backpack from BACKPACK_API_URL, BACKPACK_WS_URL and the API key and secret."""
+    from venues.backpack.venue import DEFAULT_API_URL, DEFAULT_WS_URL, BackpackVenue
+
     api_url = env.get("BACKPACK_API_URL") or DEFAULT_API_URL
     ws_url = env.get("BACKPACK_WS_URL") or DEFAULT_WS_URL
     if role == "public":
@@ -53,6 +57,9 @@ def open_venue(cfg: Config, *, role: Role, env: Mapping[str, str] | None = None)
 
 def _open_aster(cfg: Config, *, role: Role, env: Mapping[str, str]) -> Venue:
     """Aster from ASTER_API_URL, ASTER_WS_URL, ASTER_CHAIN_ID (714: testnet) and ASTER_AUTH's credentials."""
+    from venues.aster import venue as aster
+    from venues.aster.signing import MAINNET_CHAIN_ID
+
     api_url = env.get("ASTER_API_URL") or aster.DEFAULT_API_URL
     ws_url = env.get("ASTER_WS_URL") or aster.DEFAULT_WS_URL
     chain_text = env.get("ASTER_CHAIN_ID") or str(MAINNET_CHAIN_ID)
@@ -73,6 +80,8 @@ def _open_aster(cfg: Config, *, role: Role, env: Mapping[str, str]) -> Venue:
 
 def _open_paradex(cfg: Config, *, role: Role, env: Mapping[str, str]) -> Venue:
     """Paradex from PARADEX_API_URL, PARADEX_WS_URL (both end in /v1) and the account address and L2 key."""
+    from venues.paradex import venue as paradex
+
     api_url = env.get("PARADEX_API_URL") or paradex.DEFAULT_API_URL
     ws_url = env.get("PARADEX_WS_URL") or paradex.DEFAULT_WS_URL
     if role == "public":
