@@ -22,11 +22,10 @@ import sys
 import time
 from typing import Protocol
 
-from md_gateway.service import DepthRest
 from services.config import Config, ConfigError, load_config
 from services.wire import OrderType, OrderUpdate, Place, Position
 from strategy.quoter import QuoteParams, QuotePlan, plan_quotes
-from venues.base import VenueError
+from venues.base import DepthSnapshot, VenueError
 from venues.factory import open_venue
 from venues.precision import MarketRules
 
@@ -54,14 +53,16 @@ class Trading(Protocol):
 
     async def place_order(self, order: Place) -> OrderUpdate: ...
 
+    async def depth(self, symbol: str) -> DepthSnapshot: ...
+
 
 async def cycle(
-    venue: Trading, rest: DepthRest, *, rules: MarketRules, params: QuoteParams, ids: itertools.count[int]
+    venue: Trading, *, rules: MarketRules, params: QuoteParams, ids: itertools.count[int]
 ) -> QuotePlan | None:
     """One pass of the old loop: position, book, cancel all, place; the plan it quoted (None: no book)."""
     symbol = rules.symbol
     position = await venue.position(symbol)
-    depth = await rest.depth(symbol)
+    depth = await venue.depth(symbol)
     await venue.cancel_all(symbol)
     if not depth.bids or not depth.asks:
         return None
@@ -88,10 +89,6 @@ async def cycle(
 
 async def run(cfg: Config) -> None:
     venue = open_venue(cfg, role="trading")
-    rest = getattr(venue, "rest", None)
-    if not isinstance(rest, DepthRest):
-        await venue.close()
-        raise ConfigError([f"{cfg.exchange}: the reference loop needs a connector with REST depth"])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -108,7 +105,7 @@ async def run(cfg: Config) -> None:
             if stop.is_set() or time.monotonic() >= end_s:
                 break
             try:
-                plan = await cycle(venue, rest, rules=rules, params=params, ids=ids)
+                plan = await cycle(venue, rules=rules, params=params, ids=ids)
             except VenueError as exc:
                 log.warning("cycle failed: %s", exc)
                 continue

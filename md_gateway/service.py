@@ -16,13 +16,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar
 
 from md_gateway import metrics as md_metrics
 from md_gateway.feed import FeedMonitor
 from services.config import Config
 from services.service import Service
-from services.wire import Bbo, Book, FeedState, Level, Mark, MdStatus, Message
+from services.wire import Bbo, Book, FeedState, MdStatus, Message
 from venues.base import Venue, VenueError, VenueEvent
 from venues.common.book import LocalBook
 from venues.factory import open_venue
@@ -41,50 +41,18 @@ def topic_of(msg: Message) -> str | None:
     return None if prefix is None or symbol is None else prefix + symbol
 
 
-class DepthSnapshot(Protocol):
-    @property
-    def bids(self) -> list[Level]: ...
-    @property
-    def asks(self) -> list[Level]: ...
-    @property
-    def last_update_id(self) -> int: ...
-    @property
-    def ts_ns(self) -> int | None: ...
-
-
-@runtime_checkable
-class DepthRest(Protocol):
-    """A connector's REST half that serves order book snapshots (Backpack, Aster)."""
-
-    async def depth(self, symbol: str) -> DepthSnapshot: ...
-
-
-@runtime_checkable
-class MarkRest(Protocol):
-    """A connector that serves mark, index and funding over REST (every venue here)."""
-
-    async def mark(self, symbol: str) -> Mark: ...
-
-
 async def rest_snapshot(venue: Venue, symbol: str) -> list[VenueEvent]:
     """Book, best bid/offer and mark over REST (the fallback while the stream is silent)."""
-    events: list[VenueEvent] = []
-    rest = getattr(venue, "rest", None)
-    if isinstance(rest, DepthRest):
-        depth = await rest.depth(symbol)
-        local = LocalBook(symbol, levels=BOOK_LEVELS)
-        local.seed(bids=depth.bids, asks=depth.asks, last_update_id=depth.last_update_id)
-        book = local.top()
-        book_ts = depth.ts_ns or time.time_ns()
-        events.append(VenueEvent(book_ts, book))
-        bbo = bbo_of(book)
-        if bbo is not None:
-            events.append(VenueEvent(book_ts, bbo))
-    if isinstance(venue, MarkRest):
-        mark = await venue.mark(symbol)
-    else:
-        mark = Mark(symbol=symbol, mark=await venue.mark_price(symbol))
-    events.append(VenueEvent(time.time_ns(), mark))
+    depth = await venue.depth(symbol)
+    local = LocalBook(symbol, levels=BOOK_LEVELS)
+    local.seed(bids=depth.bids, asks=depth.asks, last_update_id=depth.last_update_id)
+    book = local.top()
+    book_ts = depth.ts_ns or time.time_ns()
+    events = [VenueEvent(book_ts, book)]
+    bbo = bbo_of(book)
+    if bbo is not None:
+        events.append(VenueEvent(book_ts, bbo))
+    events.append(VenueEvent(time.time_ns(), await venue.mark(symbol)))
     return events
 
 

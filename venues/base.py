@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -20,6 +21,8 @@ from services.wire import (
     Balance,
     Fill,
     FundingPayment,
+    Level,
+    Mark,
     Message,
     OrderUpdate,
     Place,
@@ -31,6 +34,7 @@ from venues.precision import MarketRules
 __all__ = [
     "AuthError",
     "DeadManSwitch",
+    "DepthSnapshot",
     "MarketRules",
     "RateLimited",
     "Rejected",
@@ -83,6 +87,16 @@ class UnknownOrderState(VenueError):
 
 class Unavailable(VenueError):
     """The venue could not be reached or answered 5xx on an idempotent call."""
+
+
+@dataclass(frozen=True, slots=True)
+class DepthSnapshot:
+    """An order book over REST: levels best first, the venue's sequence and time (None: not given)."""
+
+    bids: list[Level]
+    asks: list[Level]
+    last_update_id: int
+    ts_ns: int | None
 
 
 class Venue(abc.ABC):
@@ -152,6 +166,14 @@ class Venue(abc.ABC):
     @abc.abstractmethod
     async def mark_price(self, symbol: str) -> Decimal:
         """The mark price over REST (the guardian polls it)."""
+
+    @abc.abstractmethod
+    async def mark(self, symbol: str) -> Mark:
+        """Mark, index, funding rate and next funding time over REST."""
+
+    @abc.abstractmethod
+    async def depth(self, symbol: str) -> DepthSnapshot:
+        """The order book over REST (seeds the local book; market data while the stream is silent)."""
 
 
 class DeadManSwitch(abc.ABC):

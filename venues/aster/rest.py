@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +23,6 @@ from services.wire import (
     Bbo,
     Fill,
     FundingPayment,
-    Level,
     Mark,
     OrderType,
     OrderUpdate,
@@ -49,7 +47,7 @@ from venues.aster.parse import (
 )
 from venues.aster.signing import Eip712Signer
 from venues.aster.transport import AsterTransport, OutcomeUnknown
-from venues.base import Rejected, Unavailable, UnknownOrderState, VenueError
+from venues.base import DepthSnapshot, Rejected, Unavailable, UnknownOrderState, VenueError
 from venues.common.parse import MalformedResponse, field, integer, levels
 from venues.precision import MarketRules, check_order, fmt
 
@@ -57,14 +55,6 @@ log = logging.getLogger(__name__)
 
 V3_NONCE_WINDOW_MS = 10_000
 MAX_CLIENT_ID_LOOKUPS = 20
-
-
-@dataclass(frozen=True, slots=True)
-class DepthSnapshot:
-    bids: list[Level]
-    asks: list[Level]
-    last_update_id: int
-    ts_ns: int | None
 
 
 class AsterRest:

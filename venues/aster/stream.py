@@ -35,8 +35,8 @@ from venues.aster.events import (
     trade_from_ws,
 )
 from venues.aster.parse import PositionLegs, update_legs_from_ws
-from venues.aster.rest import AsterRest, DepthSnapshot
-from venues.base import AuthError, VenueError, VenueEvent
+from venues.aster.rest import AsterRest
+from venues.base import AuthError, DepthSnapshot, VenueError, VenueEvent
 from venues.common.book import Applied, LocalBook
 from venues.common.parse import MalformedResponse, field, integer, levels, loads, skip_malformed
 from venues.common.retry import backoff_s

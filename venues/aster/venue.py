@@ -10,18 +10,16 @@ lives, and the venue cancels the symbol's orders when it stops.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncGenerator
-from decimal import Decimal
 
 import aiohttp
 
 from services.secrets import AsterV1Credentials, AsterV3Credentials
-from services.wire import Balance, Fill, FundingPayment, Mark, OrderUpdate, Place, Position
 from venues.aster.rest import AsterRest
 from venues.aster.signing import MAINNET_CHAIN_ID, Eip712Signer, HmacSigner, Signer
 from venues.aster.stream import AsterStream
 from venues.aster.transport import AsterTransport
-from venues.base import DeadManSwitch, MarketRules, Venue, VenueEvent
+from venues.base import DeadManSwitch
+from venues.common.delegating import RestStreamVenue
 
 DEFAULT_API_URL = "https://fapi.asterdex.com"
 DEFAULT_WS_URL = "wss://fstream.asterdex.com"
@@ -47,8 +45,12 @@ def make_signer(
     return HmacSigner(credentials.api_key, credentials.secret_key.reveal(), recv_window_ms=recv_window_ms)
 
 
-class AsterVenue(Venue, DeadManSwitch):
+class AsterVenue(RestStreamVenue, DeadManSwitch):
     """One Aster futures account; without credentials only public calls and the public stream work."""
+
+    rest: AsterRest
+    stream: AsterStream
+    transport: AsterTransport
 
     name = "aster"
 
@@ -107,56 +109,6 @@ class AsterVenue(Venue, DeadManSwitch):
         urls = f"api_url={self.transport.api_url!r}, ws_url={self.stream.ws_url!r}"
         return f"AsterVenue({urls}, signer={self.transport.signer!r})"
 
-    async def load_markets(self) -> dict[str, MarketRules]:
-        return await self.rest.load_markets()
-
-    async def server_time_ms(self) -> int:
-        return await self.rest.server_time_ms()
-
-    def public_stream(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
-        return self.stream.public(symbol)
-
-    def private_stream(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
-        return self.stream.private(symbol)
-
-    async def place_order(self, order: Place) -> OrderUpdate:
-        return await self.rest.place_order(order)
-
-    async def cancel_order(
-        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
-    ) -> OrderUpdate:
-        return await self.rest.cancel_order(symbol, order_id=order_id, client_id=client_id)
-
-    async def cancel_all(self, symbol: str) -> int:
-        return await self.rest.cancel_all(symbol)
-
-    async def open_orders(self, symbol: str) -> list[OrderUpdate]:
-        return await self.rest.open_orders(symbol)
-
-    async def get_order(
-        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
-    ) -> OrderUpdate | None:
-        return await self.rest.get_order(symbol, order_id=order_id, client_id=client_id)
-
-    async def position(self, symbol: str) -> Position:
-        return await self.rest.position(symbol)
-
-    async def collateral(self) -> Balance:
-        return await self.rest.collateral()
-
-    async def fills(self, symbol: str, *, since_ms: int | None = None, limit: int = 500) -> list[Fill]:
-        return await self.rest.fills(symbol, since_ms=since_ms, limit=limit)
-
-    async def funding_payments(self, symbol: str, *, since_ms: int | None = None) -> list[FundingPayment]:
-        return await self.rest.funding_payments(symbol, since_ms=since_ms)
-
-    async def mark_price(self, symbol: str) -> Decimal:
-        return await self.rest.mark_price(symbol)
-
-    async def mark(self, symbol: str) -> Mark:
-        """Mark, index, funding rate and next funding time over REST."""
-        return await self.rest.mark(symbol)
-
     async def arm(self, symbol: str, *, timeout_s: float) -> None:
         """(Re)start the venue's countdown: every order on ``symbol`` is cancelled ``timeout_s`` from now."""
         if timeout_s <= 0:
@@ -165,6 +117,3 @@ class AsterVenue(Venue, DeadManSwitch):
 
     async def disarm(self, symbol: str) -> None:
         await self.rest.countdown_cancel_all(symbol, countdown_ms=0)
-
-    async def close(self) -> None:
-        await self.transport.close()

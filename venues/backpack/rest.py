@@ -15,7 +15,6 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -24,7 +23,6 @@ from services.wire import (
     Balance,
     Fill,
     FundingPayment,
-    Level,
     Mark,
     OrderStatus,
     OrderType,
@@ -52,7 +50,7 @@ from venues.backpack.parse import (
     position_from_rest,
 )
 from venues.backpack.transport import OutcomeUnknown, Transport
-from venues.base import Rejected, Unavailable, UnknownOrderState, VenueError
+from venues.base import DepthSnapshot, Rejected, Unavailable, UnknownOrderState, VenueError
 from venues.common.parse import levels
 from venues.precision import MarketRules, check_order, fmt
 
@@ -63,14 +61,6 @@ MAX_PAGE = 1000
 MAX_CLIENT_ID = 2**32 - 1
 # How far back the fill history is searched for an order being resolved (clock skew margin).
 RESOLVE_LOOKBACK_MS = 60_000
-
-
-@dataclass(frozen=True, slots=True)
-class DepthSnapshot:
-    bids: list[Level]
-    asks: list[Level]
-    last_update_id: int
-    ts_ns: int | None
 
 
 class BackpackRest:

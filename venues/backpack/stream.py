@@ -37,8 +37,8 @@ from venues.backpack.events import (
     position_from_ws,
     trade_from_ws,
 )
-from venues.backpack.rest import BackpackRest, DepthSnapshot
-from venues.base import AuthError, VenueError, VenueEvent
+from venues.backpack.rest import BackpackRest
+from venues.base import AuthError, DepthSnapshot, VenueError, VenueEvent
 from venues.common.book import Applied, LocalBook
 from venues.common.parse import MalformedResponse, field, integer, levels, loads, skip_malformed
 from venues.common.retry import backoff_s

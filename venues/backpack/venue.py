@@ -9,27 +9,29 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import AsyncGenerator, Mapping
-from decimal import Decimal
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
 from services.logs import register_secret
 from services.secrets import Secret
-from services.wire import Balance, Fill, FundingPayment, Mark, OrderUpdate, Place, Position
 from venues.backpack.rest import BackpackRest
 from venues.backpack.signing import Signer
 from venues.backpack.stream import BackpackStream
 from venues.backpack.transport import Transport
-from venues.base import MarketRules, Venue, VenueEvent
+from venues.common.delegating import RestStreamVenue
 
 DEFAULT_API_URL = "https://api.backpack.exchange"
 DEFAULT_WS_URL = "wss://ws.backpack.exchange"
 
 
-class BackpackVenue(Venue):
+class BackpackVenue(RestStreamVenue):
     """One Backpack account; without a secret only public calls and the public stream work."""
+
+    rest: BackpackRest
+    stream: BackpackStream
+    transport: Transport
 
     name = "backpack"
 
@@ -111,59 +113,6 @@ class BackpackVenue(Venue):
     @property
     def api_key(self) -> str | None:
         return self.transport.signer.api_key if self.transport.signer else None
-
-    async def load_markets(self) -> dict[str, MarketRules]:
-        return await self.rest.load_markets()
-
-    async def server_time_ms(self) -> int:
-        return await self.rest.server_time_ms()
-
-    def public_stream(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
-        return self.stream.public(symbol)
-
-    def private_stream(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
-        return self.stream.private(symbol)
-
-    async def place_order(self, order: Place) -> OrderUpdate:
-        return await self.rest.place_order(order)
-
-    async def cancel_order(
-        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
-    ) -> OrderUpdate:
-        return await self.rest.cancel_order(symbol, order_id=order_id, client_id=client_id)
-
-    async def cancel_all(self, symbol: str) -> int:
-        return await self.rest.cancel_all(symbol)
-
-    async def open_orders(self, symbol: str) -> list[OrderUpdate]:
-        return await self.rest.open_orders(symbol)
-
-    async def get_order(
-        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
-    ) -> OrderUpdate | None:
-        return await self.rest.get_order(symbol, order_id=order_id, client_id=client_id)
-
-    async def position(self, symbol: str) -> Position:
-        return await self.rest.position(symbol)
-
-    async def collateral(self) -> Balance:
-        return await self.rest.collateral()
-
-    async def fills(self, symbol: str, *, since_ms: int | None = None, limit: int = 500) -> list[Fill]:
-        return await self.rest.fills(symbol, since_ms=since_ms, limit=limit)
-
-    async def funding_payments(self, symbol: str, *, since_ms: int | None = None) -> list[FundingPayment]:
-        return await self.rest.funding_payments(symbol, since_ms=since_ms)
-
-    async def mark_price(self, symbol: str) -> Decimal:
-        return await self.rest.mark_price(symbol)
-
-    async def mark(self, symbol: str) -> Mark:
-        """Mark, index, funding rate and next funding time over REST."""
-        return await self.rest.mark(symbol)
-
-    async def close(self) -> None:
-        await self.transport.close()
 
 
 def _signer(secret: Signer | Secret | str | None) -> Signer | None:

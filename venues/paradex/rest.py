@@ -14,7 +14,6 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -23,7 +22,6 @@ from services.wire import (
     Balance,
     Fill,
     FundingPayment,
-    Level,
     Mark,
     OrderStatus,
     OrderType,
@@ -32,7 +30,7 @@ from services.wire import (
     Position,
 )
 from services.wire import RejectReason as Why
-from venues.base import Rejected, Unavailable, UnknownOrderState, VenueError
+from venues.base import DepthSnapshot, Rejected, Unavailable, UnknownOrderState, VenueError
 from venues.common.parse import MalformedResponse, dec, field, integer, levels
 from venues.paradex.errors import cancel_rejection
 from venues.paradex.parse import (
@@ -56,14 +54,6 @@ T = TypeVar("T")
 MAX_CLIENT_ID = 2**32 - 1
 MAX_PAGE = 1000
 FIRST_FOLLOW_S = 0.01
-
-
-@dataclass(frozen=True, slots=True)
-class DepthSnapshot:
-    bids: list[Level]
-    asks: list[Level]
-    last_update_id: int
-    ts_ns: int | None
 
 
 class ParadexRest:
@@ -125,7 +115,14 @@ class ParadexRest:
         except MalformedResponse as exc:
             raise Unavailable(f"malformed order book: {exc}") from exc
 
+    async def server_time_ms(self) -> int:
+        return await self.transport.server_time_ms()
+
+    async def mark_price(self, symbol: str) -> Decimal:
+        return (await self.mark(symbol)).mark
+
     async def mark(self, symbol: str) -> Mark:
+        """Mark, index and funding rate from the markets summary."""
         raw = await self.transport.call("GET", "/markets/summary", params={"market": symbol})
         for row in _parsed("markets summary", rows, raw):
             if isinstance(row, dict) and row.get("symbol") == symbol:

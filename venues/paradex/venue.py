@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import AsyncGenerator, Mapping
-from decimal import Decimal
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
 from services.logs import register_secret
 from services.secrets import Secret
-from services.wire import Balance, Fill, FundingPayment, Mark, OrderUpdate, Place, Position
-from venues.base import DeadManSwitch, MarketRules, Venue, VenueEvent
+from venues.base import DeadManSwitch
+from venues.common.delegating import RestStreamVenue
 from venues.paradex.deadman import CancelOnDisconnect
 from venues.paradex.rest import ParadexRest
 from venues.paradex.signing import StarkSigner
@@ -30,8 +29,12 @@ DEFAULT_API_URL = "https://api.prod.paradex.trade/v1"
 DEFAULT_WS_URL = "wss://ws.api.prod.paradex.trade/v1"
 
 
-class ParadexVenue(Venue, DeadManSwitch):
+class ParadexVenue(RestStreamVenue, DeadManSwitch):
     """One Paradex account; without a key only public calls and the public stream work."""
+
+    rest: ParadexRest
+    stream: ParadexStream
+    transport: ParadexTransport
 
     name = "paradex"
 
@@ -101,56 +104,6 @@ class ParadexVenue(Venue, DeadManSwitch):
         account = hex(self.transport.signer.account) if self.transport.signer else None
         urls = f"api_url={self.transport.api_url!r}, ws_url={self.stream.ws_url!r}"
         return f"ParadexVenue({urls}, account={account})"
-
-    async def load_markets(self) -> dict[str, MarketRules]:
-        return await self.rest.load_markets()
-
-    async def server_time_ms(self) -> int:
-        return await self.transport.server_time_ms()
-
-    def public_stream(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
-        return self.stream.public(symbol)
-
-    def private_stream(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
-        return self.stream.private(symbol)
-
-    async def place_order(self, order: Place) -> OrderUpdate:
-        return await self.rest.place_order(order)
-
-    async def cancel_order(
-        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
-    ) -> OrderUpdate:
-        return await self.rest.cancel_order(symbol, order_id=order_id, client_id=client_id)
-
-    async def cancel_all(self, symbol: str) -> int:
-        return await self.rest.cancel_all(symbol)
-
-    async def open_orders(self, symbol: str) -> list[OrderUpdate]:
-        return await self.rest.open_orders(symbol)
-
-    async def get_order(
-        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
-    ) -> OrderUpdate | None:
-        return await self.rest.get_order(symbol, order_id=order_id, client_id=client_id)
-
-    async def position(self, symbol: str) -> Position:
-        return await self.rest.position(symbol)
-
-    async def collateral(self) -> Balance:
-        return await self.rest.collateral()
-
-    async def fills(self, symbol: str, *, since_ms: int | None = None, limit: int = 500) -> list[Fill]:
-        return await self.rest.fills(symbol, since_ms=since_ms, limit=limit)
-
-    async def funding_payments(self, symbol: str, *, since_ms: int | None = None) -> list[FundingPayment]:
-        return await self.rest.funding_payments(symbol, since_ms=since_ms)
-
-    async def mark_price(self, symbol: str) -> Decimal:
-        return (await self.rest.mark(symbol)).mark
-
-    async def mark(self, symbol: str) -> Mark:
-        """Mark, index and funding rate from the markets summary."""
-        return await self.rest.mark(symbol)
 
     async def arm(self, symbol: str, *, timeout_s: float) -> None:
         """Arm cancel-on-disconnect (account-wide on Paradex: every market's orders, not only ``symbol``)."""

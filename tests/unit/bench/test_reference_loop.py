@@ -8,22 +8,14 @@ from decimal import Decimal
 
 from bench.reference_loop import cycle, quote_params
 from services.config import load_config
-from services.wire import Level, OrderStatus, OrderType, OrderUpdate, Place, Position, RejectReason, Side
+from services.wire import OrderStatus, OrderType, OrderUpdate, Place, Position, RejectReason, Side
 from strategy.quoter import QuoteParams
-from venues.base import Rejected
+from venues.base import DepthSnapshot, Rejected
 from venues.emulator.catalog import select_markets
 
 D = Decimal
 SOL = "SOL_USDC_PERP"
 RULES = select_markets([SOL])[0].rules
-
-
-@dataclass
-class Depth:
-    bids: list[Level]
-    asks: list[Level]
-    last_update_id: int = 1
-    ts_ns: int | None = None
 
 
 @dataclass
@@ -39,10 +31,11 @@ class FakeVenue:
         self.calls.append("position")
         return Position(symbol=symbol, quantity=self.position_quantity, entry_price=D(150))
 
-    async def depth(self, symbol: str) -> Depth:
+    async def depth(self, symbol: str) -> DepthSnapshot:
         self.calls.append("depth")
-        return Depth(
-            bids=[(D("149.90"), D(1)), (D("149.94"), D(2))], asks=[(D("150.06"), D(2)), (D("150.10"), D(1))]
+        bids = [(D("149.90"), D(1)), (D("149.94"), D(2))]
+        return DepthSnapshot(
+            bids=bids, asks=[(D("150.06"), D(2)), (D("150.10"), D(1))], last_update_id=1, ts_ns=None
         )
 
     async def cancel_all(self, symbol: str) -> int:
@@ -78,7 +71,7 @@ def params(*extra: str) -> QuoteParams:
 
 async def test_one_cycle_polls_cancels_and_places_both_quotes_from_the_best_prices() -> None:
     venue = FakeVenue()
-    plan = await cycle(venue, venue, rules=RULES, params=params("--max-orders", "1"), ids=itertools.count(7))
+    plan = await cycle(venue, rules=RULES, params=params("--max-orders", "1"), ids=itertools.count(7))
     assert venue.calls == ["position", "depth", "cancel_all", "place buy", "place sell"]
     assert plan is not None and (plan.bid, plan.ask) == (D("149.94"), D("150.06"))
     quotes = [(o.side, o.price, o.quantity, o.order_type, o.post_only, o.client_id) for o in venue.placed]
@@ -90,11 +83,10 @@ async def test_one_cycle_polls_cancels_and_places_both_quotes_from_the_best_pric
 
 async def test_a_refused_quote_does_not_stop_the_other_and_the_position_limits_the_ladder() -> None:
     venue = FakeVenue(refuse=Side.BUY)
-    await cycle(venue, venue, rules=RULES, params=params("--max-orders", "1"), ids=itertools.count(1))
+    await cycle(venue, rules=RULES, params=params("--max-orders", "1"), ids=itertools.count(1))
     assert [o.side for o in venue.placed] == [Side.SELL]
     full_long = FakeVenue(position_quantity=D(1))
     await cycle(
-        full_long,
         full_long,
         rules=RULES,
         params=params("--max-orders", "1", "--max-position", "1"),

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import cast
 
 from md_gateway.service import bbo_of, rest_snapshot, topic_of
 from services.wire import Bbo, Book, FeedState, Mark, MdStatus, Side, Trade
-from venues.base import Venue
+from venues.base import DepthSnapshot, Venue
 
 SYM = "SOL_USDC_PERP"
 
@@ -42,36 +41,19 @@ def test_bbo_of_a_book_is_its_best_levels() -> None:
     assert bbo_of(Book(symbol=SYM, bids=book.bids, asks=[])) is None
 
 
-@dataclass(frozen=True)
-class Depth:
-    bids: list[tuple[Decimal, Decimal]]
-    asks: list[tuple[Decimal, Decimal]]
-    last_update_id: int
-    ts_ns: int | None
-
-
-class DepthApi:
-    async def depth(self, symbol: str) -> Depth:
+class SnapshotVenue:
+    async def depth(self, symbol: str) -> DepthSnapshot:
         # Ascending bids, as Backpack lists them: the book must still put the best first.
         bids = [(Decimal(p), Decimal(1)) for p in ("98", "99")]
         asks = [(Decimal(p), Decimal(2)) for p in ("101", "102")]
-        return Depth(bids=bids, asks=asks, last_update_id=9, ts_ns=1_000)
-
-
-class RichVenue:
-    rest = DepthApi()
+        return DepthSnapshot(bids=bids, asks=asks, last_update_id=9, ts_ns=1_000)
 
     async def mark(self, symbol: str) -> Mark:
         return Mark(symbol=symbol, mark=Decimal(100), funding_rate=Decimal("0.0001"))
 
 
-class PlainVenue:
-    async def mark_price(self, symbol: str) -> Decimal:
-        return Decimal("100.5")
-
-
-async def test_rest_snapshot_serves_book_bbo_and_mark_where_the_venue_has_them() -> None:
-    events = await rest_snapshot(cast(Venue, RichVenue()), SYM)
+async def test_rest_snapshot_serves_book_bbo_and_mark() -> None:
+    events = await rest_snapshot(cast(Venue, SnapshotVenue()), SYM)
     book, bbo, mark = (event.msg for event in events)
     assert isinstance(book, Book) and book.bids[0][0] == Decimal(99) and book.asks[0][0] == Decimal(101)
     assert events[0].ts_ns == 1_000 and book.update_id == 9
@@ -79,8 +61,3 @@ async def test_rest_snapshot_serves_book_bbo_and_mark_where_the_venue_has_them()
         symbol=SYM, bid=Decimal(99), bid_qty=Decimal(1), ask=Decimal(101), ask_qty=Decimal(2), update_id=9
     )
     assert mark == Mark(symbol=SYM, mark=Decimal(100), funding_rate=Decimal("0.0001"))
-
-
-async def test_rest_snapshot_falls_back_to_the_mark_price() -> None:
-    events = await rest_snapshot(cast(Venue, PlainVenue()), SYM)
-    assert [event.msg for event in events] == [Mark(symbol=SYM, mark=Decimal("100.5"))]

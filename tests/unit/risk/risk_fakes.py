@@ -9,6 +9,7 @@ from services.wire import (
     Balance,
     Fill,
     FundingPayment,
+    Mark,
     OrderStatus,
     OrderType,
     OrderUpdate,
@@ -17,7 +18,7 @@ from services.wire import (
     RejectReason,
     Side,
 )
-from venues.base import DeadManSwitch, Rejected, Unavailable, Venue, VenueEvent
+from venues.base import DeadManSwitch, DepthSnapshot, Rejected, Unavailable, Venue, VenueEvent
 from venues.precision import MarketRules
 
 SYM = "SOL_USDC_PERP"
@@ -39,7 +40,7 @@ class FakeVenue(Venue):
     def __init__(self) -> None:
         self.quantity = Decimal(0)
         self.entry = Decimal(0)
-        self.mark = Decimal(100)
+        self.mark_px = Decimal(100)
         self.resting = 0
         self.equity = Decimal(10_000)
         self.margin_fraction: Decimal | None = None
@@ -146,7 +147,13 @@ class FakeVenue(Venue):
 
     async def mark_price(self, symbol: str) -> Decimal:
         self._call("mark")
-        return self.mark
+        return self.mark_px
+
+    async def mark(self, symbol: str) -> Mark:
+        return Mark(symbol=symbol, mark=await self.mark_price(symbol))
+
+    async def depth(self, symbol: str) -> DepthSnapshot:
+        raise NotImplementedError
 
 
 class FakeDeadManVenue(FakeVenue, DeadManSwitch):

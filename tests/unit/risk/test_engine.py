@@ -83,11 +83,11 @@ def make(
 
 
 async def test_stop_loss_closes_the_whole_position_then_returns_to_active(venue: FakeVenue) -> None:
-    venue.quantity, venue.entry, venue.mark = D(2), D(100), D(100)
+    venue.quantity, venue.entry, venue.mark_px = D(2), D(100), D(100)
     recorder = Recorder()
     async with running(make(venue, recorder, stop_loss=D(-5))):
         await until(lambda: (TradingState.ACTIVE, Reason.NONE) in recorder.states)
-        venue.mark = D(97)
+        venue.mark_px = D(97)
         await until(lambda: venue.quantity == 0)
         await until(lambda: recorder.states[-1] == (TradingState.ACTIVE, Reason.NONE))
     [close] = venue.placed
@@ -104,7 +104,7 @@ async def test_stop_loss_closes_the_whole_position_then_returns_to_active(venue:
 
 
 async def test_a_bus_price_is_acted_on_without_waiting_for_the_poll(venue: FakeVenue) -> None:
-    venue.quantity, venue.entry, venue.mark = D(1), D(100), D(100)
+    venue.quantity, venue.entry, venue.mark_px = D(1), D(100), D(100)
     recorder = Recorder()
     slow = GuardOptions(poll_interval_s=30.0, near_poll_interval_s=30.0)
     async with running(make(venue, recorder, options=slow, stop_loss=D(-5))) as engine:
@@ -131,7 +131,7 @@ async def test_a_refused_close_is_sent_again_after_a_pause(venue: FakeVenue) -> 
     venue.reject_places = 1
     recorder = Recorder()
     engine = make(venue, recorder, stop_loss=D(-1))
-    venue.mark = D(90)
+    venue.mark_px = D(90)
     async with running(engine):
         await until(lambda: venue.quantity == 0)
     assert recorder.actions().count("close_failed") == 1
@@ -230,7 +230,7 @@ def sample(name: str, labels: dict[str, str] | None = None) -> float:
 
 
 async def test_metrics_follow_state_actions_and_polls(venue: FakeVenue) -> None:
-    venue.quantity, venue.entry, venue.mark = D(1), D(100), D(100)
+    venue.quantity, venue.entry, venue.mark_px = D(1), D(100), D(100)
     closes = sample("mm_risk_actions_total", {"action": "close", "reason": "stop_loss"})
     polls = sample("mm_risk_poll_latency_seconds_count")
     recorder = Recorder()
@@ -238,7 +238,7 @@ async def test_metrics_follow_state_actions_and_polls(venue: FakeVenue) -> None:
         await until(lambda: engine.polls >= 2)
         assert sample("mm_risk_trading_state") == 0
         assert sample("mm_risk_unrealized_pnl_quote") == 0
-        venue.mark = D(90)
+        venue.mark_px = D(90)
         await until(lambda: venue.quantity == 0)
     assert sample("mm_risk_actions_total", {"action": "close", "reason": "stop_loss"}) == closes + 1
     assert sample("mm_risk_poll_latency_seconds_count") >= polls + 2
@@ -246,7 +246,7 @@ async def test_metrics_follow_state_actions_and_polls(venue: FakeVenue) -> None:
 
 
 async def test_a_close_stuck_at_the_venue_never_holds_back_a_cancel_all(venue: FakeVenue) -> None:
-    venue.quantity, venue.entry, venue.mark = D(1), D(100), D(90)
+    venue.quantity, venue.entry, venue.mark_px = D(1), D(100), D(90)
     release = asyncio.Event()
     place = venue.place_order
 

@@ -45,7 +45,7 @@ async def test_an_unknown_symbol_is_refused(venue: FakeVenue) -> None:
 
 
 async def test_margin_check_uses_the_given_leverage_or_refuses(venue: FakeVenue) -> None:
-    venue.mark, venue.equity = D(150), D(100)
+    venue.mark_px, venue.equity = D(150), D(100)
     cfg = config("--max-position", "6", "--lang", "en")
     # 6 at 150 is 900 of notional: 100 of equity carries it at 9x, not at 8x.
     await check_margin(venue, cfg, GuardOptions(leverage=D(9)), lang="en")
