@@ -17,7 +17,8 @@ a window of ``--window-s`` with a jump of 0.5 in fair price every
 window/jumps seconds, this measures per design: REST requests per minute (the
 emulator's counters), CPU and resident memory per process (``/proc``), the
 share of samples (every 50 ms) at which the resting quotes are exactly the
-quoter's target for the book of that instant, and the reaction to each jump
+quoter's target for the book of that instant (the book without the design's
+own orders, as the strategy prices), and the reaction to each jump
 (from the jump to the emulator's creation time of the last order of the first
 correct quotes after it).  Writes ``bench/results/system.json``.
 """
@@ -44,7 +45,8 @@ import aiohttp
 
 from bench.reference_loop import quote_params
 from services.config import Config, config_to_toml, load_config
-from services.wire import Side
+from services.wire import Book, OrderStatus, OrderType, OrderUpdate, Side
+from strategy.book import BookView
 from strategy.quoter import plan_quotes
 from venues.emulator.catalog import select_markets
 
@@ -91,14 +93,40 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def target_prices(market: dict[str, Any], position: Decimal, cfg: Config) -> set[tuple[Side, Decimal]]:
-    """The (side, price) of every quote the quoter wants for this book and position."""
-    if market["bid"] is None or market["ask"] is None:
+def market_top(market: dict[str, Any], account: dict[str, Any]) -> tuple[Decimal | None, Decimal | None]:
+    """The best bid and ask of the emulator's book without the account's own orders."""
+    view = BookView()
+    levels = {side: [(Decimal(p), Decimal(q)) for p, q in market[side]] for side in ("bids", "asks")}
+    view.update(Book(symbol=SYMBOL, bids=levels["bids"], asks=levels["asks"]), ts_ns=0)
+    own = [
+        OrderUpdate(
+            symbol=SYMBOL,
+            order_id=o["order_id"],
+            client_id=o["client_id"],
+            side=Side(o["side"]),
+            order_type=OrderType.LIMIT,
+            price=Decimal(o["price"]),
+            quantity=Decimal(o["quantity"]),
+            filled_quantity=Decimal(o["filled_quantity"]),
+            status=OrderStatus.NEW,
+        )
+        for o in account["open_orders"]
+        if o["price"] is not None and o["quantity"] is not None
+    ]
+    return view.top(own)
+
+
+def target_prices(
+    top: tuple[Decimal | None, Decimal | None], position: Decimal, cfg: Config
+) -> set[tuple[Side, Decimal]]:
+    """The (side, price) of every quote the quoter wants for this best bid and ask and position."""
+    bid, ask = top
+    if bid is None or ask is None:
         return set()
     rules = select_markets([SYMBOL])[0].rules
     plan = plan_quotes(
-        bid=Decimal(market["bid"]),
-        ask=Decimal(market["ask"]),
+        bid=bid,
+        ask=ask,
         rules=rules,
         params=quote_params(cfg),
         position=position,
@@ -239,12 +267,13 @@ class Bench:
             account, market = state["accounts"][self.key], state["markets"][SYMBOL]
             held = account["positions"].get(SYMBOL)
             position = Decimal(held["quantity"]) if held else Decimal(0)
-            want = target_prices(market, position, self.cfg)
+            top = market_top(market, account)
+            want = target_prices(top, position, self.cfg)
             correct = bool(want) and resting_prices(account) == want
             phase.correct.append(correct)
-            if pending is not None and correct and market["bid"] is not None:
+            if pending is not None and correct:
                 jumped_ms, level = pending
-                mid = (Decimal(market["bid"]) + Decimal(market["ask"])) / 2
+                mid = (top[0] + top[1]) / 2  # type: ignore[operator]  # correct: both sides are there
                 created = [o["created_ms"] for o in account["open_orders"]]
                 if abs(mid - level) < JUMP / 2 and min(created) >= jumped_ms:
                     phase.reactions_ms.append(max(created) - jumped_ms)

@@ -32,6 +32,9 @@ class ControlError(ValueError):
     """A control request the emulator cannot act on (answered 400)."""
 
 
+STATE_LEVELS = 10  # book levels per side in GET /_emulator/state
+
+
 def _decimal(body: Mapping[str, Any], name: str) -> Decimal:
     raw = body.get(name)
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
@@ -144,12 +147,15 @@ class ControlApi:
         markets = {}
         for symbol in self.core.profiles:
             mark = engine.mark_state(symbol)
-            bid, ask = engine.top(symbol)
+            bids, asks, _update_id = engine.depth(symbol, limit=STATE_LEVELS)
+            bid, ask = (bids[0] if bids else None), (asks[0] if asks else None)
             markets[symbol] = {
                 "fair": fmt(self.core.simulator.fair(symbol)),
                 "mark": fmt(mark.mark) if mark.mark is not None else None,
                 "bid": fmt(bid[0]) if bid is not None else None,
                 "ask": fmt(ask[0]) if ask is not None else None,
+                "bids": [[fmt(price), fmt(quantity)] for price, quantity in bids],
+                "asks": [[fmt(price), fmt(quantity)] for price, quantity in asks],
                 "funding_rate": fmt(mark.funding_rate),
                 "depth_updates_per_s": self.core.depth_churn.rate(symbol),
             }
