@@ -189,10 +189,8 @@ class ControlApi:
 
     async def position(self, body: Mapping[str, Any]) -> dict[str, Any]:
         symbol = self._symbol(body)
-        api_key = body.get("api_key")
+        api_key = self._account(body)
         engine = self.core.engine
-        if not isinstance(api_key, str) or not engine.has_account(api_key) or engine.account(api_key).house:
-            raise ControlError(f"unknown account {api_key!r}")
         quantity = _decimal(body, "quantity")
         entry = _decimal(body, "entry_price") if quantity != 0 else Decimal(0)
         if quantity != 0 and entry <= 0:
@@ -202,6 +200,20 @@ class ControlApi:
         )
         self.core.publish(events)
         return {"ok": True}
+
+    def _account(self, body: Mapping[str, Any]) -> str:
+        """The engine's id of ``account`` (as ``GET /_emulator/state`` lists it) or ``api_key``.
+
+        An Aster v3 account is its main wallet address, in any letter case.
+        """
+        engine = self.core.engine
+        named = body.get("account", body.get("api_key"))
+        if isinstance(named, str):
+            for candidate in (named, named.lower()):
+                if engine.has_account(candidate) and not engine.account(candidate).house:
+                    return candidate
+        known = ", ".join(a.account_id for a in engine.accounts() if not a.house)
+        raise ControlError(f"unknown account {named!r}; accounts: {known}")
 
     async def get_faults(self, _: Mapping[str, Any]) -> dict[str, Any]:
         return self.core.faults.spec.to_json()
