@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import os
 import signal
 import socket
@@ -32,7 +31,7 @@ from types import FrameType
 
 from services.config import Config, ConfigError, config_to_toml, parse_config
 from services.endpoints import EndpointError, ensure_private_dir
-from services.secrets import AsterV3Credentials, ParadexCredentials, Secret, credentials_env, load_credentials
+from services.secrets import load_credentials
 from services.supervise import (
     PROGRAMS,
     SOCKET_NAME,
@@ -48,10 +47,11 @@ from services.supervise import (
 from strategy.markets import MarketError, load_rules, unknown_symbol_message
 from venues.base import AuthError, VenueError
 from venues.emulator.catalog import KNOWN_MARKETS
+from venues.emulator.launch import EmulatorStartError
+from venues.emulator.launch import start as launch_emulator
 from venues.factory import SUPPORTED, open_venue
 
 ROOT = Path(__file__).resolve().parent
-EMULATOR_START_S = 30.0
 SUPERVISOR_START_S = 15.0
 # How long the programs may take to come up (supervisord's startsecs is 5 s; the guardian checks the venue).
 PROGRAMS_START_S = 60.0
@@ -191,78 +191,26 @@ class Launcher:
     # ------------------------------------------------------------ starting
 
     def start_emulator(self) -> None:
-        accounts_file = self.cfg.run_dir / "sim-accounts.json"
-        accounts_file.unlink(missing_ok=True)
-        log_file = self.logs_dir / "emulator.log"
-        with log_file.open("ab") as err:
-            self.emulator = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "venues.emulator",
-                    "--venue",
-                    self.cfg.exchange,
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.emulator_port),
-                    "--seed",
-                    str(self.emulator_seed),
-                    "--symbol",
-                    self.cfg.symbol,
-                    "--write-accounts",
-                    str(accounts_file),
-                ],
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                stderr=err,
+        try:
+            emulator = launch_emulator(
+                self.cfg.exchange,
+                self.cfg.symbol,
+                port=self.emulator_port,
+                seed=self.emulator_seed,
+                run_dir=self.cfg.run_dir,
+                log_file=self.logs_dir / "emulator.log",
                 env=self.env,
-                start_new_session=True,
+                cwd=ROOT,
             )
-        words = self._ready_line(self.emulator, log_file)
-        rest_url, ws_url = words[1], words[2]
-        account = json.loads(accounts_file.read_text())[0]
-        if self.cfg.exchange == "aster":
-            # The generated account has both generations; the sim runs the default, v3 (EIP-712).
-            key = Secret(account["signer_private_key"])
-            creds = AsterV3Credentials(user=account["user"], signer=account["signer"], signer_private_key=key)
-            self.env.update(ASTER_API_URL=rest_url, ASTER_WS_URL=ws_url, **credentials_env(creds))
-        elif self.cfg.exchange == "paradex":
-            # Paradex serves REST and its stream under /v1, as the venue does.
-            paradex = ParadexCredentials(
-                account_address=account["account_address"], l2_private_key=Secret(account["l2_private_key"])
-            )
-            self.env.update(
-                PARADEX_API_URL=rest_url.rstrip("/") + "/v1",
-                PARADEX_WS_URL=ws_url.rstrip("/") + "/v1",
-                **credentials_env(paradex),
-            )
-        else:
-            self.env.update(
-                BACKPACK_API_URL=rest_url,
-                BACKPACK_WS_URL=ws_url,
-                BACKPACK_API_KEY=account["api_key"],
-                BACKPACK_SECRET_KEY=account["secret"],
-            )
-        print(f"emulator: {rest_url} {ws_url} (control API: {rest_url}/_emulator/state)", flush=True)
-
-    def _ready_line(self, proc: subprocess.Popen[bytes], log_file: Path) -> list[str]:
-        found: list[list[str]] = []
-
-        def read() -> None:
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                words = raw.decode(errors="replace").split()
-                if len(words) == 3 and words[0] == "READY":
-                    found.append(words)
-                    return
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        reader.join(EMULATOR_START_S)
-        if not found:
-            raise LaunchError(f"the emulator did not start:\n{tail_text(log_file)}")
-        return found[0]
+        except EmulatorStartError as exc:
+            raise LaunchError(str(exc)) from None
+        self.emulator = emulator.proc
+        self.env.update(emulator.env)
+        print(
+            f"emulator: {emulator.rest_url} {emulator.ws_url} "
+            f"(control API: {emulator.rest_url}/_emulator/state)",
+            flush=True,
+        )
 
     def start_processes(self) -> None:
         cfg = self.cfg
@@ -428,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg, args = parse_config(
         argv,
         prog="run.py",
-        description="perp-mm: market maker for perpetual futures (Backpack; Aster and Paradex later). "
+        description="perp-mm: market maker for perpetual futures on Backpack, Aster and Paradex. "
         "Starts the risk guardian, market-data and order gateways and the strategy under supervisord.",
         add_arguments=_add_arguments,
     )
