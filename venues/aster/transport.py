@@ -30,6 +30,7 @@ from services.logs import log_once
 from venues.aster.errors import banned_until_ms, error_body, error_for, is_expired_request
 from venues.aster.signing import Signer, param_string
 from venues.base import AuthError, RateLimited, Unavailable
+from venues.common.clock import VenueClock
 from venues.common.parse import MalformedResponse, loads
 from venues.common.retry import backoff_s
 from venues.precision import fmt
@@ -79,9 +80,7 @@ class AsterTransport:
         self._session = session
         self._owns_session = session is None
         self._rng = rng or random.Random()
-        self._offset_ms = 0
-        self._synced_at: float | None = None
-        self._sync_lock = asyncio.Lock()
+        self.clock = VenueClock("aster", self.server_time_ms, sync_interval_s=clock_sync_interval_s)
         self._paused_until_s = 0.0  # monotonic; 429 pause or 418 ban
         self._banned = False
 
@@ -90,11 +89,11 @@ class AsterTransport:
 
     @property
     def offset_ms(self) -> int:
-        return self._offset_ms
+        return self.clock.offset_ms
 
     def now_ms(self) -> int:
         """The venue's clock in ms, from the local clock and the measured offset."""
-        return time.time_ns() // 1_000_000 + self._offset_ms
+        return self.clock.now_ms()
 
     def pause_remaining_s(self) -> float:
         """How long calls are still held back by a 429 pause or a 418 ban (0: free to send)."""
@@ -117,34 +116,12 @@ class AsterTransport:
         return value
 
     async def sync_clock(self) -> int:
-        """Measure the venue clock offset now (round-trip midpoint); returns it in ms."""
-        async with self._sync_lock:
-            return await self._measure_offset()
-
-    async def _measure_offset(self) -> int:
-        sent_ms = time.time_ns() // 1_000_000
-        server_ms = await self.server_time_ms()
-        received_ms = time.time_ns() // 1_000_000
-        self._offset_ms = server_ms - (sent_ms + received_ms) // 2
-        self._synced_at = time.monotonic()
-        log.info("aster clock offset %d ms (round trip %d ms)", self._offset_ms, received_ms - sent_ms)
-        return self._offset_ms
+        """Measure the venue clock offset now; returns it in ms."""
+        return await self.clock.sync()
 
     async def keep_clock(self) -> None:
         """Re-measure the clock offset once it is older than ``clock_sync_interval_s`` (failures logged)."""
-        if not self._clock_stale():
-            return
-        async with self._sync_lock:
-            if not self._clock_stale():
-                return
-            try:
-                await self._measure_offset()
-            except (Unavailable, RateLimited) as exc:
-                log.warning("aster clock sync failed, keeping offset %d ms: %s", self._offset_ms, exc)
-                self._synced_at = time.monotonic()
-
-    def _clock_stale(self) -> bool:
-        return self._synced_at is None or time.monotonic() - self._synced_at >= self.clock_sync_interval_s
+        await self.clock.keep()
 
     def _require_signer(self) -> Signer:
         if self.signer is None:

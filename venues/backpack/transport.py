@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -24,6 +23,7 @@ import aiohttp
 from venues.backpack.errors import error_body, error_for, is_expired_request
 from venues.backpack.signing import Signer, param_text, signing_string
 from venues.base import AuthError, RateLimited, Unavailable
+from venues.common.clock import VenueClock
 from venues.common.parse import MalformedResponse, loads
 from venues.common.retry import backoff_s
 
@@ -74,9 +74,7 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._rng = rng or random.Random()
-        self._offset_ms = 0
-        self._synced_at: float | None = None
-        self._sync_lock = asyncio.Lock()
+        self.clock = VenueClock("backpack", self.server_time_ms, sync_interval_s=clock_sync_interval_s)
 
     def __repr__(self) -> str:
         key = self.signer.api_key if self.signer else None
@@ -85,11 +83,11 @@ class Transport:
     @property
     def offset_ms(self) -> int:
         """Venue clock minus local clock, as last measured."""
-        return self._offset_ms
+        return self.clock.offset_ms
 
     def now_ms(self) -> int:
         """The venue's clock in ms, from the local clock and the measured offset."""
-        return time.time_ns() // 1_000_000 + self._offset_ms
+        return self.clock.now_ms()
 
     async def close(self) -> None:
         if self._session is not None and self._owns_session:
@@ -104,35 +102,12 @@ class Transport:
         return int(raw)
 
     async def sync_clock(self) -> int:
-        """Measure the venue clock offset now (round-trip midpoint); returns it in ms."""
-        async with self._sync_lock:
-            return await self._measure_offset()
-
-    async def _measure_offset(self) -> int:
-        sent_ms = time.time_ns() // 1_000_000
-        server_ms = await self.server_time_ms()
-        received_ms = time.time_ns() // 1_000_000
-        self._offset_ms = server_ms - (sent_ms + received_ms) // 2
-        self._synced_at = time.monotonic()
-        log.info("backpack clock offset %d ms (round trip %d ms)", self._offset_ms, received_ms - sent_ms)
-        return self._offset_ms
-
-    def _clock_stale(self) -> bool:
-        return self._synced_at is None or time.monotonic() - self._synced_at >= self.clock_sync_interval_s
+        """Measure the venue clock offset now; returns it in ms."""
+        return await self.clock.sync()
 
     async def keep_clock(self) -> None:
         """Re-measure the clock offset once it is older than ``clock_sync_interval_s`` (failures logged)."""
-        if not self._clock_stale():
-            return
-        async with self._sync_lock:
-            if not self._clock_stale():
-                return  # another call measured it while this one waited
-            try:
-                await self._measure_offset()
-            except (Unavailable, RateLimited) as exc:
-                # Signing goes on with the last offset; an expired answer forces a re-sync.
-                log.warning("backpack clock sync failed, keeping offset %d ms: %s", self._offset_ms, exc)
-                self._synced_at = time.monotonic()
+        await self.clock.keep()
 
     def subscribe_signature(self) -> list[str]:
         """The ``signature`` array of a private WebSocket subscribe: key, signature, ts, window."""

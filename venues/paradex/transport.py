@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
 
 from venues.base import AuthError, RateLimited, Unavailable
+from venues.common.clock import VenueClock
 from venues.common.parse import MalformedResponse, integer, loads
 from venues.common.retry import backoff_s
 from venues.paradex.auth import JwtKeeper
@@ -70,11 +70,11 @@ class ParadexTransport:
         self._session = session
         self._owns_session = session is None
         self._rng = rng or random.Random()
-        self._offset_ms = 0
-        self._synced = False
+        # Paradex's signatures carry their own expiry: the offset is measured once, and again on
+        # an expired answer, never on a timer.
+        self.clock = VenueClock("paradex", self.server_time_ms, sync_interval_s=float("inf"))
         self._chain_id: int | None = None
         self._config: dict[str, Any] | None = None
-        self._sync_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         account = hex(self.signer.account) if self.signer else None
@@ -84,7 +84,7 @@ class ParadexTransport:
 
     def now_ms(self) -> int:
         """The venue's clock in ms, from the local clock and the measured offset."""
-        return time.time_ns() // 1_000_000 + self._offset_ms
+        return self.clock.now_ms()
 
     async def server_time_ms(self) -> int:
         raw = await self.call("GET", "/system/time")
@@ -94,15 +94,8 @@ class ParadexTransport:
             raise Unavailable(f"malformed server time {raw!r}") from exc
 
     async def sync_clock(self) -> int:
-        """Measure the venue clock offset now (round-trip midpoint); returns it in ms."""
-        async with self._sync_lock:
-            sent_ms = time.time_ns() // 1_000_000
-            server_ms = await self.server_time_ms()
-            received_ms = time.time_ns() // 1_000_000
-            self._offset_ms = server_ms - (sent_ms + received_ms) // 2
-            self._synced = True
-            log.info("paradex clock offset %d ms (round trip %d ms)", self._offset_ms, received_ms - sent_ms)
-            return self._offset_ms
+        """Measure the venue clock offset now; returns it in ms."""
+        return await self.clock.sync()
 
     async def system_config(self) -> dict[str, Any]:
         if self._config is None:
@@ -122,7 +115,7 @@ class ParadexTransport:
         """The signer, with the chain id and clock offset known."""
         signer = self.require_signer()
         await self.chain_id()
-        if not self._synced:
+        if not self.clock.synced:
             await self.sync_clock()
         return signer
 

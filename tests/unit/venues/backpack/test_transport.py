@@ -218,7 +218,7 @@ async def test_a_refused_connection_is_unavailable_not_unknown() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     transport = Transport(api_url=f"http://127.0.0.1:{port}", signer=Signer("A" * 43 + "="), timeout_s=0.5)
-    transport._synced_at = float("inf")  # no clock sync against a closed port
+    transport.clock.synced_at = float("inf")  # no clock sync against a closed port
     try:
         with pytest.raises(Unavailable) as caught:
             await transport.call(
