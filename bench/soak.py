@@ -39,8 +39,8 @@ from bench.soak_checks import (
     rss_problems,
 )
 from services.config import load_config
-from services.secrets import AsterV3Credentials, ParadexCredentials, Secret, credentials_env
 from services.supervise import PROGRAMS, SOCKET_NAME, Supervisor, SupervisorError
+from venues.emulator.launch import sim_env
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results" / "soak.json"
@@ -98,32 +98,6 @@ class SoakResult:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
-def venue_env(venue: str, account: dict[str, Any], rest_url: str, ws_url: str) -> dict[str, str]:
-    """The variables that point a perp-mm process at the emulator with its generated account."""
-    if venue == "aster":
-        creds = AsterV3Credentials(
-            user=account["user"],
-            signer=account["signer"],
-            signer_private_key=Secret(account["signer_private_key"]),
-        )
-        return {"ASTER_API_URL": rest_url, "ASTER_WS_URL": ws_url, **credentials_env(creds)}
-    if venue == "paradex":
-        paradex = ParadexCredentials(
-            account_address=account["account_address"], l2_private_key=Secret(account["l2_private_key"])
-        )
-        return {
-            "PARADEX_API_URL": rest_url.rstrip("/") + "/v1",
-            "PARADEX_WS_URL": ws_url.rstrip("/") + "/v1",
-            **credentials_env(paradex),
-        }
-    return {
-        "BACKPACK_API_URL": rest_url,
-        "BACKPACK_WS_URL": ws_url,
-        "BACKPACK_API_KEY": account["api_key"],
-        "BACKPACK_SECRET_KEY": account["secret"],
-    }
-
-
 def _clean_env() -> dict[str, str]:
     prefixes = ("PERP_MM_", "BACKPACK_", "RISK_", "ASTER_", "PARADEX_")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
@@ -177,7 +151,9 @@ class Soak:
         start_collateral = Decimal(emulator.account()["collateral"])
         env = {
             **_clean_env(),
-            **venue_env(self.market.venue, emulator.first_account, emulator.rest_url, emulator.ws_url),
+            **sim_env(
+                self.market.venue, emulator.first_account, rest_url=emulator.rest_url, ws_url=emulator.ws_url
+            ),
         }
         out_file = self.work_dir / "run.out"
         with out_file.open("wb") as out:
