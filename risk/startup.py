@@ -7,8 +7,7 @@ change; nothing has been sent to the venue by then.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
 
 from risk.arming import check_arming
 from risk.model import Lang, Limits
@@ -79,26 +78,12 @@ async def market_rules(venue: Venue, symbol: str) -> MarketRules:
     return markets[symbol]
 
 
-async def account_leverage(venue: Venue) -> Decimal | None:
-    """The account's leverage limit where the venue tells it (None: unknown)."""
-    transport: Any = getattr(venue, "transport", None)
-    if venue.name != "backpack" or transport is None:
-        return None
-    raw = await transport.call("GET", "/api/v1/account", instruction="accountQuery")
-    value = raw.get("leverageLimit") if isinstance(raw, dict) else None
-    try:
-        leverage = Decimal(str(value)) if value is not None else None
-    except InvalidOperation:
-        return None
-    return leverage if leverage is not None and leverage.is_finite() and leverage > 0 else None
-
-
 async def check_margin(venue: Venue, cfg: Config, options: GuardOptions, *, lang: Lang) -> None:
     """``StartupError`` when the maximum position at the current mark needs more than the account holds."""
     try:
         price = await venue.mark_price(cfg.symbol)
         balance = await venue.collateral()
-        leverage = options.leverage or await account_leverage(venue) or Decimal(1)
+        leverage = options.leverage or await venue.leverage(cfg.symbol) or Decimal(1)
     except VenueError as exc:
         raise StartupError(f"cannot read the account and mark price for the margin check: {exc}") from None
     refusal = check_arming(

@@ -167,6 +167,10 @@ class Venue(abc.ABC):
     async def mark_price(self, symbol: str) -> Decimal:
         """The mark price over REST (the guardian polls it)."""
 
+    async def leverage(self, symbol: str) -> Decimal | None:
+        """The account's leverage on ``symbol`` where the venue tells it (None: it does not)."""
+        return None
+
     @abc.abstractmethod
     async def mark(self, symbol: str) -> Mark:
         """Mark, index, funding rate and next funding time over REST."""

@@ -152,8 +152,9 @@ async def test_markets_time_mark_depth_and_ticker(venue: AsterVenue, emulator: E
     mark = await venue.mark(SYMBOL)
     assert mark.mark > 0 and mark.next_funding_ms > 0
     assert await venue.mark_price(SYMBOL) > 0
-    depth = await venue.rest.depth(SYMBOL)
+    depth = await venue.depth(SYMBOL)
     bid, ask = best(emulator)
+    assert await venue.leverage(SYMBOL) == emulator.core.engine.leverage
     assert depth.bids[0][0] == bid and depth.asks[0][0] == ask
     ticker = await venue.rest.book_ticker(SYMBOL)
     assert (ticker.bid, ticker.ask) == (bid, ask)

@@ -189,6 +189,7 @@ async def test_markets_time_and_mark(venue: BackpackVenue) -> None:
     assert await venue.mark_price(SYMBOL) > 0
     mark = await venue.mark(SYMBOL)
     assert mark.symbol == SYMBOL and mark.mark > 0
+    assert await venue.leverage(SYMBOL) == Decimal(10)  # the emulator's default --leverage
 
 
 async def test_collateral_position_and_histories(venue: BackpackVenue, emulator: Emulator) -> None:

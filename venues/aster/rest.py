@@ -48,7 +48,7 @@ from venues.aster.parse import (
 from venues.aster.signing import Eip712Signer
 from venues.aster.transport import AsterTransport, OutcomeUnknown
 from venues.base import DepthSnapshot, Rejected, Unavailable, UnknownOrderState, VenueError
-from venues.common.parse import MalformedResponse, field, integer, levels
+from venues.common.parse import MalformedResponse, field, integer, levels, leverage_of
 from venues.precision import MarketRules, check_order, fmt
 
 log = logging.getLogger(__name__)
@@ -334,6 +334,15 @@ class AsterRest:
     async def position(self, symbol: str) -> Position:
         """The net position on ``symbol`` (one-way or hedge mode; flat when none)."""
         return (await self.position_legs(symbol)).net()
+
+    async def leverage(self, symbol: str) -> Decimal | None:
+        """The leverage set on ``symbol`` (``leverage`` of its ``positionRisk`` rows)."""
+        raw = await self.transport.call(
+            "GET", self.path("positionRisk", v1_version="v2"), params={"symbol": symbol}, signed=True
+        )
+        rows = raw if isinstance(raw, list) else []
+        found = (row.get("leverage") for row in rows if isinstance(row, dict) and row.get("symbol") == symbol)
+        return leverage_of(next(found, None))
 
     async def collateral(self) -> Balance:
         raw = await self.transport.call("GET", self.path("account", v1_version="v2"), signed=True)

@@ -10,6 +10,7 @@ lives, and the venue cancels the symbol's orders when it stops.
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 
 import aiohttp
 
@@ -108,6 +109,9 @@ class AsterVenue(RestStreamVenue, DeadManSwitch):
     def __repr__(self) -> str:
         urls = f"api_url={self.transport.api_url!r}, ws_url={self.stream.ws_url!r}"
         return f"AsterVenue({urls}, signer={self.transport.signer!r})"
+
+    async def leverage(self, symbol: str) -> Decimal | None:
+        return await self.rest.leverage(symbol)
 
     async def arm(self, symbol: str, *, timeout_s: float) -> None:
         """(Re)start the venue's countdown: every order on ``symbol`` is cancelled ``timeout_s`` from now."""

@@ -51,7 +51,7 @@ from venues.backpack.parse import (
 )
 from venues.backpack.transport import OutcomeUnknown, Transport
 from venues.base import DepthSnapshot, Rejected, Unavailable, UnknownOrderState, VenueError
-from venues.common.parse import levels
+from venues.common.parse import levels, leverage_of
 from venues.precision import MarketRules, check_order, fmt
 
 log = logging.getLogger(__name__)
@@ -320,6 +320,11 @@ class BackpackRest:
             if isinstance(row, dict) and row.get("symbol") == symbol:
                 return _parsed("position", position_from_rest, row)
         return flat_position(symbol)
+
+    async def leverage(self) -> Decimal | None:
+        """The account's leverage limit (``leverageLimit`` of ``GET /api/v1/account``)."""
+        raw = await self.transport.call("GET", "/api/v1/account", instruction="accountQuery")
+        return leverage_of(raw.get("leverageLimit") if isinstance(raw, dict) else None)
 
     async def collateral(self) -> Balance:
         raw = await self.transport.call("GET", "/api/v1/capital/collateral", instruction="collateralQuery")

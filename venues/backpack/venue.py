@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -109,6 +110,10 @@ class BackpackVenue(RestStreamVenue):
     def __repr__(self) -> str:
         urls = f"api_url={self.transport.api_url!r}, ws_url={self.stream.ws_url!r}"
         return f"BackpackVenue({urls}, api_key={self.api_key!r})"
+
+    async def leverage(self, symbol: str) -> Decimal | None:
+        """Backpack's leverage limit is account-wide."""
+        return await self.rest.leverage()
 
     @property
     def api_key(self) -> str | None:

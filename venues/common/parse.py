@@ -53,6 +53,15 @@ def opt_dec(raw: Mapping[str, Any], key: str) -> Decimal | None:
     return None if value is None or value == "" else dec(value)
 
 
+def leverage_of(value: Any) -> Decimal | None:
+    """A leverage as the venue states it: a positive decimal, else None (unknown, not an error)."""
+    try:
+        leverage = None if value is None or value == "" else dec(value)
+    except MalformedResponse:
+        return None
+    return leverage if leverage is not None and leverage > 0 else None
+
+
 def integer(value: Any) -> int:
     """A JSON integer or integer string (venue ids and times are sometimes strings)."""
     if isinstance(value, bool) or (isinstance(value, Decimal) and value != value.to_integral_value()):
