@@ -7,7 +7,9 @@ sockets exactly as to the venue, in both auth generations where it matters.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any, TypeVar, cast
@@ -16,6 +18,7 @@ import aiohttp
 import pytest
 
 from md_gateway.service import rest_snapshot
+from services import metrics
 from services.secrets import AsterV1Credentials, AsterV3Credentials, Secret
 from services.wire import (
     Bbo,
@@ -496,3 +499,47 @@ async def test_control_api_and_a_dropped_user_stream_reconnects_and_reconciles(
     finally:
         await stream.aclose()
         await connector.close()
+
+
+# ---------------------------------------------------------------- injected stream faults
+
+
+def malformed_total() -> float:
+    return sum(
+        sample.value
+        for family in metrics.VENUE_MALFORMED.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels.get("venue") == "aster"
+    )
+
+
+async def fills_for(events: AsyncIterator[VenueEvent], seconds: float) -> list[Fill]:
+    got: list[Fill] = []
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            async for event in events:
+                if isinstance(event.msg, Fill):
+                    got.append(event.msg)
+    return got
+
+
+async def test_malformed_payloads_are_skipped_and_counted_and_a_replayed_fill_arrives_again(
+    venue: AsterVenue, emulator: EmulatorServer
+) -> None:
+    stream = venue.private_stream(SYMBOL)
+    try:
+        assert (await next_of(stream, ExStatus)).state is FeedState.LIVE
+        before = malformed_total()
+        emulator.core.apply_faults(FaultSpec(malformed_ws=True, replay_fills=True))
+        filled = await venue.place_order(market(Side.BUY, "0.2"))
+        fills = await fills_for(stream, 2.0)
+        # Every trade twice, and nothing but this order's trades: the malformed copies were skipped.
+        counts = Counter(fill.trade_id for fill in fills)
+        assert counts and set(counts.values()) == {2}, counts
+        assert {fill.order_id for fill in fills} == {filled.order_id}
+        assert sum(fill.quantity for fill in fills) == 2 * filled.filled_quantity
+        assert malformed_total() > before
+    finally:
+        emulator.core.apply_faults(FaultSpec())
+        await stream.aclose()
+        await venue.place_order(market(Side.SELL, "0.2", reduce_only=True))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import secrets
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from decimal import Decimal
@@ -15,6 +17,7 @@ import aiohttp
 import pytest
 
 from md_gateway.service import rest_snapshot
+from services import metrics
 from services.wire import (
     Bbo,
     Book,
@@ -36,6 +39,7 @@ from services.wire import (
 )
 from venues.base import AuthError, RateLimited, Rejected, Unavailable, UnknownOrderState
 from venues.emulator.credentials import AccountSpec
+from venues.emulator.faults import FaultSpec
 from venues.emulator.paradex_accounts import generate_paradex_account
 from venues.emulator.server import EmulatorServer
 from venues.paradex.signing import StarkSigner
@@ -449,3 +453,34 @@ async def test_rest_depth_serves_the_market_data_gateway_fallback(
     assert kinds == {Book, Bbo, Mark}
     mark = next(event.msg for event in events if isinstance(event.msg, Mark))
     assert mark.funding_rate is not None
+
+
+def _malformed_total() -> float:
+    return sum(
+        sample.value
+        for family in metrics.VENUE_MALFORMED.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels.get("venue") == "paradex"
+    )
+
+
+async def test_malformed_payloads_are_skipped_and_counted_and_a_replayed_fill_arrives_again(
+    setup: tuple[EmulatorServer, AccountSpec, ParadexVenue],
+) -> None:
+    emu, _, venue = setup
+    async with aclosing(venue.private_stream(SYMBOL)) as stream:
+        assert (await _first(stream, ExStatus)).state is FeedState.LIVE
+        before = _malformed_total()
+        emu.core.apply_faults(FaultSpec(malformed_ws=True, replay_fills=True))
+        filled = await venue.place_order(_place(Side.BUY, None, quantity="0.02"))
+        fills: list[Fill] = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):
+                async for event in stream:
+                    if isinstance(event.msg, Fill):
+                        fills.append(event.msg)
+        # Every trade twice, and nothing but this order's trades: the malformed copies were skipped.
+        counts = Counter(fill.trade_id for fill in fills)
+        assert counts and set(counts.values()) == {2}, counts
+        assert {fill.order_id for fill in fills} == {filled.order_id}
+        assert _malformed_total() > before

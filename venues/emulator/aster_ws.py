@@ -198,16 +198,23 @@ class AsterStreams:
 
     def _broadcast(self, symbol: str, kinds: Sequence[str], data: dict[str, Any]) -> None:
         names = [f"{symbol.lower()}@{kind}" for kind in kinds]
+        # Fault injection: a malformed copy goes first, once per stream.
+        broken = {name: self.core.faults.malformed(name, data, keep=("e", "s")) for name in names}
         for connection in list(self._connections):
             for name in names:
                 if name in connection.streams:
-                    if not connection.send(name, data):
+                    copy = broken[name]
+                    sent = (copy is None or connection.send(name, copy)) and connection.send(name, data)
+                    if not sent:
                         self._close_later(connection, code=1008, reason="slow consumer")
                     break
 
     def _to_account(self, account_id: str, data: dict[str, Any]) -> None:
+        broken = self.core.faults.malformed(f"account:{account_id}", data, keep=("e",))
         for connection in list(self._connections):
-            if connection.account_id == account_id and not connection.send("", data):
+            if connection.account_id != account_id:
+                continue
+            if not ((broken is None or connection.send("", broken)) and connection.send("", data)):
                 self._close_later(connection, code=1008, reason="slow consumer")
 
     def on_events(self, events: Sequence[Event]) -> None:
@@ -215,6 +222,7 @@ class AsterStreams:
         now_ms = self.core.now_ms()
         books: dict[str, list[BookEvent]] = {}
         accounts = {c.account_id for c in self._connections if c.account_id is not None}
+        replays: list[tuple[str, dict[str, Any]]] = []
         for event in events:
             if isinstance(event, BookEvent):
                 books.setdefault(event.symbol, []).append(event)
@@ -222,10 +230,11 @@ class AsterStreams:
                 self._broadcast(event.symbol, ("aggTrade",), _agg_trade(event, now_ms))
             elif isinstance(event, OrderEvent) and event.account_id in accounts:
                 client_order_id = self._client_id_of(event.order.order_id)
-                self._to_account(
-                    event.account_id,
-                    order_trade_update(event, client_order_id=client_order_id, now_ms=now_ms),
-                )
+                update = order_trade_update(event, client_order_id=client_order_id, now_ms=now_ms)
+                self._to_account(event.account_id, update)
+                if event.fill is not None and self.core.faults.spec.replay_fills:
+                    # Fault injection: the trade again, after the rest of its batch.
+                    replays.append((event.account_id, update))
             elif isinstance(event, PositionEvent | FundingEvent) and event.account_id in accounts:
                 symbol = event.position.symbol if isinstance(event, PositionEvent) else event.row.symbol
                 reason = "ORDER" if isinstance(event, PositionEvent) else "FUNDING_FEE"
@@ -235,6 +244,8 @@ class AsterStreams:
                     view, wallet_balance=wallet, reason=reason, ts_ms=event.ts_ms, now_ms=now_ms
                 )
                 self._to_account(event.account_id, data)
+        for account_id, update in replays:
+            self._to_account(account_id, update)
         for symbol, book_events in books.items():
             self._send_depth(symbol, book_events, now_ms)
 

@@ -59,12 +59,6 @@ def _message(stream: str, data: dict[str, Any]) -> str:
     return json.dumps({"stream": stream, "data": data}, separators=(",", ":"))
 
 
-def _malformed(stream: str, data: dict[str, Any]) -> str:
-    """``data`` with every field but the event type and symbol unparseable (fault injection)."""
-    broken = {key: value if key in ("e", "s") else "\ufffd" for key, value in data.items()}
-    return _message(stream, broken)
-
-
 def _merge(events: list[BookEvent]) -> tuple[int, int, list[Level], list[Level]]:
     """One depth update from consecutive book events: first and last ids, latest quantity per level."""
     bids: dict[Decimal, Decimal] = {}
@@ -251,7 +245,8 @@ class BackpackStreams:
         if not subscribers:
             return
         text = _message(stream, data)
-        malformed = _malformed(stream, data) if self.core.faults.take_malformed(stream) else None
+        broken = self.core.faults.malformed(stream, data, keep=("e", "s"))
+        malformed = _message(stream, broken) if broken is not None else None
         for connection in list(subscribers):
             if api_key is not None and connection.keys.get(stream) != api_key:
                 continue

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -148,6 +148,12 @@ class FaultState:
         if self.depth_gapped >= symbols:
             self.depth_gap_pending = False
         return True
+
+    def malformed(self, stream: str, data: dict[str, Any], *, keep: Collection[str]) -> dict[str, Any] | None:
+        """Once per stream after ``malformed_ws`` was set: ``data``, every field but ``keep`` unparseable."""
+        if not self.take_malformed(stream):
+            return None
+        return {key: value if key in keep else "\ufffd" for key, value in data.items()}
 
     def take_malformed(self, stream: str) -> bool:
         """True once per stream after ``malformed_ws`` was set (a malformed copy precedes its message)."""

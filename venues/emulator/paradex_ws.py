@@ -105,6 +105,8 @@ class ParadexStreams:
         self._tops: dict[str, Any] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        # Fills to send again after their batch (the replay_fills fault): (channels, data, account).
+        self._replays: list[tuple[tuple[str, ...], dict[str, Any], str]] = []
         core.add_listener(self.on_events)
 
     # ------------------------------------------------------------ connections
@@ -294,11 +296,19 @@ class ParadexStreams:
     def _broadcast(
         self, channels: Sequence[str], data: dict[str, Any], *, account: str | None = None
     ) -> None:
+        # Fault injection: a malformed copy goes first, once per channel.
+        broken = {
+            channel: self.core.faults.malformed(channel, data, keep=("market",)) for channel in channels
+        }
         for connection in list(self._connections):
             if account is not None and connection.account != account:
                 continue
             for channel in channels:
-                if channel in connection.channels and not connection.notify(channel, data):
+                if channel not in connection.channels:
+                    continue
+                copy = broken[channel]
+                sent = (copy is None or connection.notify(channel, copy)) and connection.notify(channel, data)
+                if not sent:
                     self._close_later(connection, code=1008, reason="slow consumer")
                     break
 
@@ -313,6 +323,7 @@ class ParadexStreams:
 
     def on_events(self, events: Sequence[Event]) -> None:
         last_kind: dict[str, tuple[OrderEventKind, Order]] = {}
+        self._replays.clear()
         for event in events:
             if isinstance(event, BookEvent):
                 self._dirty_books.add(event.symbol)
@@ -336,6 +347,8 @@ class ParadexStreams:
                 self._broadcast((f"trades.{event.symbol}",), trade)
             elif isinstance(event, MarkEvent):
                 continue  # summaries go out on the timer
+        for channels, data, account in self._replays:
+            self._broadcast(channels, data, account=account)
         for kind, order in last_kind.values():
             if kind is OrderEventKind.ACCEPTED and order.status.is_open:
                 self._order_message(order, self.orders.meta(order.order_id), "OPEN")
@@ -351,7 +364,11 @@ class ParadexStreams:
         if event.fill is not None:
             client_id = meta.client_id if meta else ""
             data = fill_json(event.fill, client_id=client_id)
-            self._broadcast((f"fills.{order.symbol}", "fills.ALL"), data, account=order.account_id)
+            channels = (f"fills.{order.symbol}", "fills.ALL")
+            self._broadcast(channels, data, account=order.account_id)
+            if self.core.faults.spec.replay_fills:
+                # Fault injection: the fill again, after the rest of its batch.
+                self._replays.append((channels, data, order.account_id))
         self._order_message(order, meta, "OPEN" if order.status.is_open else "CLOSED")
 
     def _send_bbo(self, symbol: str) -> None:
