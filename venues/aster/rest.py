@@ -48,6 +48,7 @@ from venues.aster.parse import (
 from venues.aster.signing import Eip712Signer
 from venues.aster.transport import AsterTransport, OutcomeUnknown
 from venues.base import DepthSnapshot, Rejected, Unavailable, UnknownOrderState, VenueError
+from venues.common.markets import MarketCache
 from venues.common.parse import MalformedResponse, field, integer, levels, leverage_of
 from venues.precision import MarketRules, check_order, fmt
 
@@ -74,7 +75,7 @@ class AsterRest:
         self.resolve_grace_ms = resolve_grace_ms
         self.resolve_timeout_s = resolve_timeout_s
         self.depth_limit = depth_limit
-        self._rules: dict[str, MarketRules] = {}
+        self.markets = MarketCache("Aster", self._market_list, market_rules)
         self._no_gtx: set[str] = set()
         self.client_ids = OrderClientIds()
 
@@ -98,31 +99,17 @@ class AsterRest:
 
     async def load_markets(self) -> dict[str, MarketRules]:
         """Every perpetual market's rules (cached for order checks)."""
+        return await self.markets.load()
+
+    async def _market_list(self) -> list[Any]:
         raw = await self.transport.call("GET", "/fapi/v1/exchangeInfo")
         symbols = raw.get("symbols") if isinstance(raw, dict) else None
         if not isinstance(symbols, list):
             raise Unavailable("malformed exchangeInfo answer: no symbols list")
-        rules: dict[str, MarketRules] = {}
-        for item in symbols:
-            try:
-                parsed = market_rules(item)
-            except MalformedResponse as exc:
-                log_once(log, "aster.market.malformed", f"skipping a malformed Aster market: {exc}")
-                continue
-            if parsed is not None:
-                rules[parsed.symbol] = parsed
-        self._rules = rules
-        return dict(rules)
+        return symbols
 
     async def rules(self, symbol: str) -> MarketRules:
-        if symbol not in self._rules:
-            await self.load_markets()
-        try:
-            return self._rules[symbol]
-        except KeyError:
-            raise Rejected(
-                f"no perpetual market {symbol!r} on Aster", reason=RejectReason.MALFORMED
-            ) from None
+        return await self.markets.rules(symbol)
 
     async def server_time_ms(self) -> int:
         return await self.transport.server_time_ms()

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from services.logs import log_once
 from services.wire import (
     Balance,
     Fill,
@@ -51,6 +50,7 @@ from venues.backpack.parse import (
 )
 from venues.backpack.transport import OutcomeUnknown, Transport
 from venues.base import DepthSnapshot, Rejected, Unavailable, UnknownOrderState, VenueError
+from venues.common.markets import MarketCache
 from venues.common.parse import levels, leverage_of
 from venues.precision import MarketRules, check_order, fmt
 
@@ -82,37 +82,23 @@ class BackpackRest:
         self.resolve_grace_ms = resolve_grace_ms
         self.resolve_timeout_s = resolve_timeout_s
         self.depth_limit = depth_limit
-        self._rules: dict[str, MarketRules] = {}
+        self.markets = MarketCache("Backpack", self._market_list, market_rules)
 
     # ------------------------------------------------------------ public data
 
     async def load_markets(self) -> dict[str, MarketRules]:
         """Every perpetual market's rules (and caches them for order checks)."""
+        return await self.markets.load()
+
+    async def _market_list(self) -> list[Any]:
         raw = await self.transport.call("GET", "/api/v1/markets")
         if not isinstance(raw, list):
             raise Unavailable("malformed markets answer: not a list")
-        rules: dict[str, MarketRules] = {}
-        for item in raw:
-            try:
-                parsed = market_rules(item)
-            except MalformedResponse as exc:
-                log_once(log, "backpack.market.malformed", f"skipping a malformed Backpack market: {exc}")
-                continue
-            if parsed is not None:
-                rules[parsed.symbol] = parsed
-        self._rules = rules
-        return dict(rules)
+        return raw
 
     async def rules(self, symbol: str) -> MarketRules:
         """``symbol``'s rules, loading the markets the first time."""
-        if symbol not in self._rules:
-            await self.load_markets()
-        try:
-            return self._rules[symbol]
-        except KeyError:
-            raise Rejected(
-                f"no perpetual market {symbol!r} on Backpack", reason=RejectReason.MALFORMED
-            ) from None
+        return await self.markets.rules(symbol)
 
     async def server_time_ms(self) -> int:
         return await self.transport.server_time_ms()

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from services.logs import log_once
 from services.wire import (
     Balance,
     Fill,
@@ -31,6 +30,7 @@ from services.wire import (
 )
 from services.wire import RejectReason as Why
 from venues.base import DepthSnapshot, Rejected, Unavailable, UnknownOrderState, VenueError
+from venues.common.markets import MarketCache
 from venues.common.parse import MalformedResponse, dec, field, integer, levels
 from venues.paradex.errors import cancel_rejection
 from venues.paradex.parse import (
@@ -75,31 +75,18 @@ class ParadexRest:
         self.resolve_poll_s = resolve_poll_s
         self.resolve_timeout_s = resolve_timeout_s
         self.depth_levels = depth_levels
-        self._rules: dict[str, MarketRules] = {}
+        self.markets = MarketCache("Paradex", self._market_list, market_rules)
 
     # ------------------------------------------------------------ public data
 
     async def load_markets(self) -> dict[str, MarketRules]:
-        raw = await self.transport.call("GET", "/markets")
-        rules: dict[str, MarketRules] = {}
-        for item in _parsed("markets", rows, raw):
-            try:
-                parsed = market_rules(item)
-            except MalformedResponse as exc:
-                log_once(log, "paradex.market.malformed", f"skipping a malformed Paradex market: {exc}")
-                continue
-            if parsed is not None:
-                rules[parsed.symbol] = parsed
-        self._rules = rules
-        return dict(rules)
+        return await self.markets.load()
+
+    async def _market_list(self) -> list[Any]:
+        return _parsed("markets", rows, await self.transport.call("GET", "/markets"))
 
     async def rules(self, symbol: str) -> MarketRules:
-        if symbol not in self._rules:
-            await self.load_markets()
-        try:
-            return self._rules[symbol]
-        except KeyError:
-            raise Rejected(f"no perpetual market {symbol!r} on Paradex", reason=Why.MALFORMED) from None
+        return await self.markets.rules(symbol)
 
     async def depth(self, symbol: str) -> DepthSnapshot:
         """The order book over REST (``/orderbook/{market}``), for a feed that fell silent."""
