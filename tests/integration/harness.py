@@ -74,6 +74,16 @@ async def async_wait_for(
         await asyncio.sleep(interval_s)
 
 
+def counter_total(counter: Any, **labels: str) -> float:
+    """The sum of a prometheus counter of this process over every label set that has ``labels``."""
+    return sum(
+        sample.value
+        for family in counter.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total") and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
 def free_port() -> int:
     """A loopback TCP port that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 
 import aiohttp
 import pytest
+from harness import counter_total
 
 from md_gateway.service import rest_snapshot
 from services import metrics
@@ -505,12 +506,7 @@ async def test_control_api_and_a_dropped_user_stream_reconnects_and_reconciles(
 
 
 def malformed_total() -> float:
-    return sum(
-        sample.value
-        for family in metrics.VENUE_MALFORMED.collect()
-        for sample in family.samples
-        if sample.name.endswith("_total") and sample.labels.get("venue") == "aster"
-    )
+    return counter_total(metrics.VENUE_MALFORMED, venue="aster")
 
 
 async def fills_for(events: AsyncIterator[VenueEvent], seconds: float) -> list[Fill]:

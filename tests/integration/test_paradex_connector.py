@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import aiohttp
 import pytest
+from harness import counter_total
 
 from md_gateway.service import rest_snapshot
 from services import metrics
@@ -456,12 +457,7 @@ async def test_rest_depth_serves_the_market_data_gateway_fallback(
 
 
 def _malformed_total() -> float:
-    return sum(
-        sample.value
-        for family in metrics.VENUE_MALFORMED.collect()
-        for sample in family.samples
-        if sample.name.endswith("_total") and sample.labels.get("venue") == "paradex"
-    )
+    return counter_total(metrics.VENUE_MALFORMED, venue="paradex")
 
 
 async def test_malformed_payloads_are_skipped_and_counted_and_a_replayed_fill_arrives_again(
