@@ -19,6 +19,8 @@ from harness import Children, Emulator, FakeGuardian, async_wait_for, emulator_c
 OPEN_IN_JOURNAL = "SELECT client_id, order_id FROM orders WHERE status IN ('new', 'partially_filled')"
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
 POLL_S = 0.25  # slack for polling the emulator's state
+SIGNING_WINDOW_S = 5.0  # BackpackVenue's default window_ms
+RESOLVE_GRACE_S = 1.0  # BackpackRest's default resolve_grace_ms
 
 
 async def wait(
@@ -118,9 +120,9 @@ async def test_order_gateway_killed_in_a_burst_then_strategy_journal_and_exchang
         placed_before = orders_placed(emulator)
         await wait(stack, lambda: orders_placed(emulator) >= placed_before + 3, 30, "the burst under way")
         stack.kill("order_gateway")
+        killed_at = time.monotonic()
         emulator_control(emulator.rest_url, "faults", {})
         stack.start("order_gateway")
-        restarted_at = time.monotonic()
 
         def agree() -> bool:
             venue = open_orders(emulator)
@@ -139,9 +141,11 @@ async def test_order_gateway_killed_in_a_burst_then_strategy_journal_and_exchang
             )
 
         await wait(stack, agree, 30, "journal, exchange and strategy to agree")
-        took_s = time.monotonic() - restarted_at
-        print(f"agreement {took_s:.2f} s after the restart")
-        # No orphan: within 5 s of the new gateway, everything on the exchange is known everywhere.
-        assert took_s <= 5.0, f"agreement took {took_s:.2f} s"
+        took_s = time.monotonic() - killed_at
+        print(f"agreement {took_s:.2f} s after the kill")
+        # No orphan: an order sent just before the kill and not found on the venue can only be called
+        # absent once its signed request can no longer be accepted (the 5 s signing window and 1 s of
+        # grace after its timestamp); the reconciliation and the strategy's metrics then follow.
+        assert took_s <= SIGNING_WINDOW_S + RESOLVE_GRACE_S + 2.0, f"agreement took {took_s:.2f} s"
         await wait(stack, lambda: quoting(emulator), 30, "quoting again")
         assert stack.alive(), stack.logs()
