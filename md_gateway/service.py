@@ -4,10 +4,10 @@ Publishes ``md.bbo.<SYM>``, ``md.book.<SYM>``, ``md.trade.<SYM>``,
 ``md.mark.<SYM>`` with the exchange's event time as the envelope ``ts``, and
 ``md.status`` on every change and every second.  A live but quiet book is
 published again every ``REPUBLISH_S`` with its original event time, so a
-subscriber that joins late (a restarted strategy) has prices at once.  The connector reconnects and
-re-seeds the book by itself; while the stream is silent past ``md_stale`` the
-gateway serves REST snapshots of depth and mark instead (``feed.FeedMonitor``
-decides when).
+subscriber that joins late (a restarted strategy) has prices at once.  The
+connector reconnects and re-seeds the book by itself; while the stream is
+silent past ``md_stale`` the gateway serves REST snapshots of depth and mark
+instead (``feed.FeedMonitor`` decides when).
 """
 
 from __future__ import annotations

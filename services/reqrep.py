@@ -13,7 +13,6 @@ the order gateway's journal's job.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -200,19 +199,19 @@ class RequestServer:
             raise
         except Exception as exc:
             log.exception("request handler failed")
-            if key is not None:
-                # A failed handler is not an answer: let a retry run it again.
-                with contextlib.suppress(KeyError):
-                    if self._cache[key][1] is future:
-                        del self._cache[key]
+            # A failed handler is not an answer: let a retry run it again.
+            self._uncache(key, future)
             reply = ErrorReply(reason=RejectReason.OTHER, message=f"handler failed: {exc}")
         else:
-            if key is not None and is_transient_refusal(reply):
+            if is_transient_refusal(reply):
                 # Rate limited or unavailable now is not the answer for good: a retry runs again.
-                with contextlib.suppress(KeyError):
-                    if self._cache[key][1] is future:
-                        del self._cache[key]
+                self._uncache(key, future)
         self._send(peer, corr, reply)
+
+    def _uncache(self, key: str | None, future: asyncio.Future[Message]) -> None:
+        """Forget ``future`` as the cached answer to ``key`` (a newer request's entry stays)."""
+        if key is not None and key in self._cache and self._cache[key][1] is future:
+            del self._cache[key]
 
     def _send(self, peer: bytes, corr: bytes, reply: Message) -> None:
         self._seq += 1

@@ -40,6 +40,7 @@ from venues.base import AuthError, DepthSnapshot, VenueError, VenueEvent
 from venues.common.book import Applied, LocalBook
 from venues.common.parse import MalformedResponse, field, integer, levels, loads, skip_malformed
 from venues.common.retry import backoff_s
+from venues.common.ws import open_ws
 
 log = logging.getLogger(__name__)
 
@@ -123,14 +124,12 @@ class AsterStream:
             failures += 1
 
     def _connect(self, url: str) -> connect:
-        return connect(
+        return open_ws(
             url,
-            open_timeout=self.open_timeout_s,
-            ping_interval=self.ping_interval_s,
-            ping_timeout=self.ping_timeout_s,
-            close_timeout=2.0,
+            open_timeout_s=self.open_timeout_s,
+            ping_interval_s=self.ping_interval_s,
+            ping_timeout_s=self.ping_timeout_s,
             max_queue=self.max_queue,
-            proxy=None,
         )
 
     # ------------------------------------------------------------ public

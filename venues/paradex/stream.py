@@ -32,6 +32,7 @@ from venues.base import AuthError, VenueError, VenueEvent
 from venues.common.book import Applied, LocalBook
 from venues.common.parse import MalformedResponse, loads, skip_malformed
 from venues.common.retry import backoff_s
+from venues.common.ws import open_ws
 from venues.paradex import sbe
 from venues.paradex.auth import JwtKeeper
 from venues.paradex.parse import (
@@ -152,14 +153,12 @@ class ParadexStream:
         return self._supervise(symbol, private=True)
 
     def connect(self, *, public: bool = False) -> connect:
-        return connect(
+        return open_ws(
             self.public_url if public else self.ws_url,
-            open_timeout=self.open_timeout_s,
-            ping_interval=self.ping_interval_s,
-            ping_timeout=self.ping_timeout_s,
-            close_timeout=2.0,
+            open_timeout_s=self.open_timeout_s,
+            ping_interval_s=self.ping_interval_s,
+            ping_timeout_s=self.ping_timeout_s,
             max_queue=self.max_queue,
-            proxy=None,
         )
 
     async def _supervise(self, symbol: str, *, private: bool) -> AsyncGenerator[VenueEvent, None]:
