@@ -24,24 +24,12 @@ from typing import Protocol
 
 from services.config import Config, ConfigError, load_config
 from services.wire import OrderType, OrderUpdate, Place, Position
-from strategy.quoter import QuoteParams, QuotePlan, plan_quotes
+from strategy.quoter import QuoteParams, QuotePlan, plan_quotes, quote_params
 from venues.base import DepthSnapshot, VenueError
 from venues.factory import open_venue
 from venues.precision import MarketRules
 
 log = logging.getLogger("bench.reference_loop")
-
-
-def quote_params(cfg: Config) -> QuoteParams:
-    """The quoting parameters of a config, as the strategy reads them."""
-    return QuoteParams(
-        spread_pct=cfg.spread,
-        quantity=cfg.quantity,
-        max_orders=cfg.max_orders,
-        inventory_skew=cfg.inventory_skew,
-        max_position=cfg.max_position,
-        target_position=cfg.target_position,
-    )
 
 
 class Trading(Protocol):

@@ -43,6 +43,7 @@ from risk.control import ControlError, send_command
 from services.bus import Bus
 from services.config import Config, config_to_toml, load_config
 from services.service import endpoints_of
+from services.supervise import reap
 from services.wire import Heartbeat, OrderType, Place, Side, TradingState
 from venues.backpack.venue import BackpackVenue
 
@@ -243,16 +244,11 @@ async def _measure(emu: Emulator, tmp: Path, config: Path, *, trials: int, hangs
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Last started first; a process left stopped (SIGSTOP) is continued so it can exit."""
     for proc in reversed(procs):
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGCONT)
-            proc.terminate()
-    for proc in reversed(procs):
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        reap(proc, timeout_s=10)
 
 
 async def _peer(config: str) -> None:

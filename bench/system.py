@@ -43,11 +43,11 @@ from typing import Any
 
 import aiohttp
 
-from bench.reference_loop import quote_params
 from services.config import Config, config_to_toml, load_config
+from services.supervise import reap
 from services.wire import Book, OrderStatus, OrderType, OrderUpdate, Side
 from strategy.book import BookView
-from strategy.quoter import plan_quotes
+from strategy.quoter import plan_quotes, quote_params
 from venues.emulator.catalog import select_markets
 
 RESULTS = Path(__file__).with_name("results")
@@ -286,12 +286,7 @@ class Bench:
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
     """One at a time, last started first: the strategy cancels through a gateway that is still up."""
     for proc in reversed(procs):
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        reap(proc, timeout_s=20)
 
 
 def _summary(values: list[float]) -> dict[str, float]:

@@ -45,6 +45,7 @@ import aiohttp
 from services.bus import Bus, Subscriber
 from services.config import config_to_toml, load_config
 from services.service import endpoints_of
+from services.supervise import reap
 from services.wire import Bbo, OrderStatus, OrderUpdate
 
 RESULTS = Path(__file__).with_name("results")
@@ -227,15 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         raw = asyncio.run(_measure(url, config_path, moves=args.moves, step=args.step, pace_s=args.pace_s))
     finally:
         # One at a time, strategy first: it cancels its orders through a gateway that is still up.
-        for proc in reversed(children):
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        emulator.terminate()
-        emulator.wait(timeout=20)
+        for proc in [*reversed(children), emulator]:
+            reap(proc, timeout_s=20)
     if not raw["latencies_ms"]:
         print(f"no move was measured; logs in {tmp}", file=sys.stderr)
         return 1

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal
 from enum import StrEnum
 
+from services.config import Config
 from services.wire import OrderUpdate, RejectReason, Side
 from venues.precision import MarketRules, check_order, is_multiple, snap_price, snap_quantity
 
@@ -72,6 +73,18 @@ class QuoteParams:
             raise ValueError(f"inventory_skew must be within 0..1, got {self.inventory_skew}")
         if self.max_position <= 0:
             raise ValueError(f"max_position must be > 0, got {self.max_position}")
+
+
+def quote_params(cfg: Config) -> QuoteParams:
+    """The quoting parameters of a config, as the strategy reads them."""
+    return QuoteParams(
+        spread_pct=cfg.spread,
+        quantity=cfg.quantity,
+        max_orders=cfg.max_orders,
+        inventory_skew=cfg.inventory_skew,
+        max_position=cfg.max_position,
+        target_position=cfg.target_position,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from strategy.feeds import Feeds
 from strategy.gateway import GatewayClient
 from strategy.pnl import PnlTracker
 from strategy.positions import PositionAction, position_action
-from strategy.quoter import QuoteParams, QuotePlan, plan_quotes, requote_needed, requote_tolerance
+from strategy.quoter import QuotePlan, plan_quotes, quote_params, requote_needed, requote_tolerance
 from strategy.reporting import Reporter, feed_tracker
 from venues.precision import MarketRules
 
@@ -64,14 +64,7 @@ class StrategyService(Service):
         super().__init__(cfg, metrics_port=cfg.strategy_metrics_port)
         self.rules = rules
         self.symbol = rules.symbol
-        self.params = QuoteParams(
-            spread_pct=cfg.spread,
-            quantity=cfg.quantity,
-            max_orders=cfg.max_orders,
-            inventory_skew=cfg.inventory_skew,
-            max_position=cfg.max_position,
-            target_position=cfg.target_position,
-        )
+        self.params = quote_params(cfg)
         self.exec = ExecState(self.symbol)
         self.ids = ClientIds()
         self.reporter = Reporter(rules=rules, lang=cfg.lang, out=out)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import urllib.request
 from dataclasses import dataclass, field
@@ -18,12 +17,9 @@ from harness import (
     free_port,
     kill_process,
     process_log,
-    read_config,
     write_config,
 )
 from prometheus_client.parser import text_string_to_metric_families
-
-from order_gateway.service import journal_path
 
 SYM = "SOL_USDC_PERP"
 PORT_KEYS = {
@@ -119,13 +115,3 @@ def orders_placed(emulator: Emulator) -> int:
     """How many orders the account has placed on the emulator so far."""
     placed: int = account_state(emulator)["orders_placed"]
     return placed
-
-
-def journal_rows(config: Path, query: str) -> list[tuple[Any, ...]]:
-    """Rows of a read-only query on the order gateway's journal."""
-    path = journal_path(read_config(config))
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return db.execute(query).fetchall()
-    finally:
-        db.close()

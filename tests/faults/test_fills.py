@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from faultstack import SYM, journal_rows, make_stack, position
+from faultstack import SYM, make_stack, position
 from harness import (
     Children,
     Emulator,
@@ -23,6 +23,7 @@ from harness import (
     async_wait_for,
     bus_for,
     emulator_control,
+    journal_rows,
     wait_connected,
 )
 

@@ -13,8 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from faultstack import SYM, Stack, journal_rows, make_stack, no_orders, open_orders, orders_placed, quoting
-from harness import Children, Emulator, FakeGuardian, async_wait_for, emulator_control
+from faultstack import SYM, Stack, make_stack, no_orders, open_orders, orders_placed, quoting
+from harness import Children, Emulator, FakeGuardian, async_wait_for, emulator_control, journal_rows
 
 OPEN_IN_JOURNAL = "SELECT client_id, order_id FROM orders WHERE status IN ('new', 'partially_filled')"
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from faultstack import Stack, journal_rows, make_stack
+from faultstack import Stack, make_stack
 from harness import (
     Children,
     Emulator,
@@ -22,6 +22,7 @@ from harness import (
     child_env,
     emulator_control,
     emulator_state,
+    journal_rows,
     start_emulator,
 )
 

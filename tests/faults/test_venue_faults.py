@@ -14,8 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from faultstack import Stack, journal_rows, make_stack, open_orders, orders_placed, quoting
-from harness import Children, Emulator, FakeGuardian, async_wait_for, emulator_control, emulator_state
+from faultstack import Stack, make_stack, open_orders, orders_placed, quoting
+from harness import (
+    Children,
+    Emulator,
+    FakeGuardian,
+    async_wait_for,
+    emulator_control,
+    emulator_state,
+    journal_rows,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(150)]
 SYM = "SOL_USDC_PERP"

@@ -22,6 +22,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from order_gateway.service import journal_path
 from services.bus import Bus, Received, Subscriber
 from services.config import Config, load_config
 from services.service import endpoints_of
@@ -82,6 +84,15 @@ def counter_total(counter: Any, **labels: str) -> float:
         for sample in family.samples
         if sample.name.endswith("_total") and all(sample.labels.get(k) == v for k, v in labels.items())
     )
+
+
+def journal_rows(config: Path, query: str) -> list[tuple[Any, ...]]:
+    """Rows of a read-only query on the order gateway's journal."""
+    db = sqlite3.connect(f"file:{journal_path(read_config(config))}?mode=ro", uri=True)
+    try:
+        return db.execute(query).fetchall()
+    finally:
+        db.close()
 
 
 def free_port() -> int:

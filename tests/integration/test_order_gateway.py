@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -23,6 +22,7 @@ from harness import (
     bus_for,
     child_env,
     emulator_control,
+    journal_rows,
     kill_process,
     process_log,
     read_config,
@@ -139,15 +139,6 @@ class Gateway:
 def open_orders_on_venue(emulator: Emulator) -> list[dict[str, Any]]:
     orders: list[dict[str, Any]] = account_state(emulator)["open_orders"]
     return orders
-
-
-def journal_rows(config: Path, query: str) -> list[tuple[Any, ...]]:
-    path = journal_path(read_config(config))
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return db.execute(query).fetchall()
-    finally:
-        db.close()
 
 
 async def start_gateway(

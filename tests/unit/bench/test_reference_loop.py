@@ -6,10 +6,10 @@ import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bench.reference_loop import cycle, quote_params
+from bench.reference_loop import cycle
 from services.config import load_config
 from services.wire import OrderStatus, OrderType, OrderUpdate, Place, Position, RejectReason, Side
-from strategy.quoter import QuoteParams
+from strategy.quoter import QuoteParams, quote_params
 from venues.base import DepthSnapshot, Rejected
 from venues.emulator.catalog import select_markets
 
