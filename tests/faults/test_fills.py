@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from faultstack import SYM, make_stack, position
+from faultstack import SYM, make_stack, no_orders, position
 from harness import (
     Children,
     Emulator,
@@ -28,7 +28,7 @@ from harness import (
 )
 
 from services.bus import Subscriber
-from services.wire import Fill, PnlReport
+from services.wire import Fill, PnlReport, TradingState
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -62,12 +62,17 @@ async def test_replayed_fills_are_journaled_published_and_counted_in_the_pnl_onc
     try:
         emulator_control(emulator.rest_url, "faults", {"replay_fills": True})
         emulator_control(emulator.rest_url, "taker", {"symbol": SYM, "rate_per_s": 4})
-        async with FakeGuardian(stack.config):
+        async with FakeGuardian(stack.config) as guardian:
             for name in ("md_gateway", "order_gateway", "strategy"):
                 stack.start(name)
             await wait_connected(pnl, timeout_s=60)
             await async_wait_for(lambda: len(account_state(emulator)["fills"]) >= 4, 60, what="fills")
             emulator_control(emulator.rest_url, "taker", {"pause": True})
+            # The last taker fill may start a threshold reduce: halt, so the venue's fills are final once
+            # no order of ours rests (the order gateway admits no order while HALTED).
+            guardian.state = TradingState.HALTED
+            await async_wait_for(lambda: no_orders(emulator), 20, what="the quotes to be pulled")
+            await asyncio.sleep(1.0)  # an order sent just before the halt has reached the venue
             # Every fill has reached both once the journal has them all; the next report includes them.
             venue_fills = account_state(emulator)["fills"]
             await async_wait_for(
@@ -75,7 +80,6 @@ async def test_replayed_fills_are_journaled_published_and_counted_in_the_pnl_onc
                 20,
                 what="the journal to hold every fill",
             )
-            venue_fills = account_state(emulator)["fills"]
             await asyncio.sleep(1.0)
             report = await next_report(pnl, timeout_s=10)
         trade_ids = Counter(str(f["trade_id"]) for f in venue_fills)
