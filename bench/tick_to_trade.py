@@ -5,9 +5,10 @@
 Runs the emulator (random walk and taker flow paused, no request limit) and the
 four real processes (guardian, both gateways, strategy with one layer a side).
 Each move jumps the fair price up or down by ``--step`` (POST /_emulator/price
-jump_to) and the emulator's book follows at once.  The default, 5 ticks, is
-less than the book's half spread: the market moves without trading against our
-quotes, so the strategy answers the book.  A larger step also fills a quote,
+jump_to, with ``after_ms``: the jump comes 20 ms after the answer, so this
+process is asleep when the book moves) and the emulator's book follows at
+once.  The default, 5 ticks, is less than the book's half spread: the market
+moves without trading against our quotes, so the strategy answers the book.  A larger step also fills a quote,
 and the strategy then answers the fill first.  Per move, on the bus:
 
 - tick: the exchange event time of the first ``md.bbo`` after the jump
@@ -55,6 +56,7 @@ PROCESSES = ("risk", "md_gateway", "order_gateway", "strategy")
 MOVE_TIMEOUT_S = 3.0
 DRAIN_S = 0.02
 SETTLE_S = 0.05
+JUMP_AFTER_MS = 20
 # The book moves only when the benchmark moves it, and the emulator never rate-limits.
 EMULATOR_ARGS = f"--venue backpack --port 0 --symbol {SYMBOL} --rate-limit-per-min 0 --taker-rate 0".split()
 PROCESS_ARGS = (
@@ -147,7 +149,8 @@ async def _measure(
                 await _first(sub, DRAIN_S, lambda _: False, seen=track)  # what the last move still sent
                 before = set(open_prices.values())
                 posted_ns = time.time_ns()
-                async with http.post("/_emulator/price", json={"symbol": SYMBOL, "jump_to": str(level)}):
+                jump = {"symbol": SYMBOL, "jump_to": str(level), "after_ms": JUMP_AFTER_MS}
+                async with http.post("/_emulator/price", json=jump):
                     pass
                 # The messages carry their own times: reading them later keeps this process off the
                 # two cores while the system under test reacts.

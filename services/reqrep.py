@@ -141,6 +141,7 @@ class RequestServer:
         self._cache_max = cache_max
         self._cache: OrderedDict[str, tuple[float, asyncio.Future[Message]]] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.received = 0
         self.handled = 0
         self.malformed = 0
 
@@ -150,6 +151,9 @@ class RequestServer:
             while True:
                 frames = await self._sock.recv_multipart()
                 self._dispatch(frames)
+                # Let the handler run to its first wait (an order's request on the wire) before
+                # the next queued request is read: requests reach the venue in the order sent.
+                await asyncio.sleep(0)
         finally:
             for task in self._tasks:
                 task.cancel()
@@ -169,6 +173,7 @@ class RequestServer:
             log_once(log, "malformed_request", f"malformed request refused: {exc}")
             self._send(peer, corr, ErrorReply(reason=RejectReason.MALFORMED, message=str(exc)))
             return
+        self.received += 1
         metrics.bus_messages("in", env.type).inc()
         key = self._key_fn(env.body)
         now = time.monotonic()

@@ -511,6 +511,7 @@ async def test_private_stream_reports_accept_fill_and_position(emu: Emu, http: a
 
 async def test_control_state_price_and_reset(emu: Emu, http: aiohttp.ClientSession) -> None:
     await control(http, emu, "reset", {})
+    await touch(http, emu)  # one venue request, counted below
     state = await control(http, emu, "state")
     assert set(state["accounts"]) == {emu.maker.api_key, emu.taker.api_key}
     mine = state["accounts"][emu.maker.api_key]
@@ -619,12 +620,29 @@ async def test_stream_faults_drop_and_depth_gap(emu: Emu, http: aiohttp.ClientSe
     await control(http, emu, "faults", {})
 
 
+async def test_a_scheduled_price_jump_comes_after_the_answer(emu: Emu, http: aiohttp.ClientSession) -> None:
+    """``after_ms``: the answer comes at once and the book moves that much later."""
+    await control(http, emu, "reset", {})
+    fair = D((await control(http, emu, "state"))["markets"][SOL]["fair"])
+    target = (fair + 3).quantize(D("0.01"))
+    answer = await control(http, emu, "price", {"symbol": SOL, "jump_to": str(target), "after_ms": 300})
+    assert answer["jump_in_ms"] == 300 and abs(D(answer["fair"]) - fair) < 1
+    bid, ask = await touch(http, emu)
+    assert abs((bid + ask) / 2 - fair) < 1  # not yet
+    await asyncio.sleep(0.6)
+    bid, ask = await touch(http, emu)
+    assert abs((bid + ask) / 2 - target) < 1
+
+
 async def test_bad_control_requests_are_400(emu: Emu, http: aiohttp.ClientSession) -> None:
     for path, body in (
         ("faults", {"error_rate": 2}),
         ("faults", {"no_such_fault": 1}),
         ("price", {"symbol": "DOGE", "jump_to": "1"}),
         ("price", {"symbol": SOL}),
+        ("price", {"symbol": SOL, "jump_to": "0"}),
+        ("price", {"symbol": SOL, "jump_to": "140", "after_ms": -1}),
+        ("price", {"symbol": SOL, "jump_to": "140", "after_ms": 10_001}),
         ("position", {"api_key": "nobody", "symbol": SOL, "quantity": "1", "entry_price": "1"}),
         ("taker", {"symbol": SOL, "rate_per_s": "-1"}),
     ):

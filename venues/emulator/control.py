@@ -1,6 +1,7 @@
 """The control API under ``/_emulator/`` (tests and benchmarks only; JSON, no auth, loopback).
 
-``GET state``; ``POST price`` (jump, trend, volatility, funding), ``position``
+``GET state``; ``POST price`` (jump, now or ``after_ms`` later; trend, volatility,
+funding), ``position``
 (set one directly), ``faults`` (replace the fault set; ``{}`` clears),
 ``reset`` (fresh market and accounts, same seed; faults cleared, every
 WebSocket closed), ``taker`` (flow rate, pause), ``book`` (a floor of depth
@@ -10,6 +11,7 @@ updates per second, ``depth_churn.DepthChurn``).  A bad body answers 400
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,6 +35,7 @@ class ControlError(ValueError):
 
 
 STATE_LEVELS = 10  # book levels per side in GET /_emulator/state
+MAX_JUMP_DELAY_MS = 10_000  # the latest a scheduled price jump may come
 
 
 def _decimal(body: Mapping[str, Any], name: str) -> Decimal:
@@ -184,8 +187,20 @@ class ControlApi:
                 symbol, per_s=_decimal(body, "trend_per_s"), duration_s=float(duration), now_ms=now_ms
             )
         if "jump_to" in body:
-            self.core.publish(simulator.jump_to(symbol, _decimal(body, "jump_to"), now_ms=now_ms))
+            level = _decimal(body, "jump_to")
+            if level <= 0:
+                raise ControlError("jump_to must be positive")
+            after_ms = _decimal(body, "after_ms") if "after_ms" in body else Decimal(0)
+            if not 0 <= after_ms <= MAX_JUMP_DELAY_MS:
+                raise ControlError(f"after_ms must be from 0 to {MAX_JUMP_DELAY_MS}")
+            if after_ms:
+                asyncio.get_running_loop().call_later(float(after_ms) / 1000, self._jump, symbol, level)
+                return {"ok": True, "fair": fmt(simulator.fair(symbol)), "jump_in_ms": float(after_ms)}
+            self._jump(symbol, level)
         return {"ok": True, "fair": fmt(simulator.fair(symbol))}
+
+    def _jump(self, symbol: str, level: Decimal) -> None:
+        self.core.publish(self.core.simulator.jump_to(symbol, level, now_ms=self.core.now_ms()))
 
     async def position(self, body: Mapping[str, Any]) -> dict[str, Any]:
         symbol = self._symbol(body)

@@ -74,6 +74,38 @@ async def test_a_reply_sent_while_a_request_arrives_does_not_stall_the_server() 
             bus.close()
 
 
+async def test_each_handler_starts_before_the_next_queued_request_is_read() -> None:
+    # The order gateway's handler puts its venue request on the wire at its first wait: reading every
+    # queued request first made the first order wait behind the others' journaling and signing.
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="rq") as run_dir:
+        bus = Bus(Endpoints.in_run_dir(Path(run_dir)), process="order_gateway")
+        read_when_started: list[int] = []
+
+        async def handle(env: Envelope) -> Message:
+            read_when_started.append(server.received)
+            await asyncio.sleep(0.05)
+            return Pong(process="order_gateway", state=TradingState.ACTIVE)
+
+        server = RequestServer(bus, "orders", handle)
+        client: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
+        client.connect(bus.endpoints.orders)
+        serving = None
+        try:
+            await asyncio.sleep(0.1)  # connected
+            for n in range(3):
+                client.send_multipart([b"r%d" % n, encode(Ping(), seq=n + 1, ts=1, sent=1, src="tester:1")])
+            await asyncio.sleep(0.2)  # all three queued before the server reads any
+            serving = asyncio.create_task(server.serve())
+            replies = {(await _reply(client))[0] for _ in range(3)}
+            assert replies == {b"r0", b"r1", b"r2"}
+            assert read_when_started == [1, 2, 3]
+        finally:
+            if serving is not None:
+                serving.cancel()
+            client.close(linger=0)
+            bus.close()
+
+
 def test_only_rate_limited_and_unavailable_refusals_are_transient() -> None:
     assert is_transient_refusal(OrderReply(ok=False, reason=RejectReason.RATE_LIMITED))
     assert is_transient_refusal(CancelAllReply(ok=False, reason=RejectReason.UNAVAILABLE))
