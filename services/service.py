@@ -22,6 +22,7 @@ from services import metrics
 from services.bus import Bus, HeartbeatPublisher, Publisher
 from services.endpoints import Endpoints
 from services.logs import setup_logging
+from venues.common import eager
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class Service(abc.ABC):
 
     async def _run(self) -> int:
         loop = asyncio.get_running_loop()
+        eager.install(loop)  # venue requests on the wire at once (Python 3.11)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         self.bus = Bus(endpoints_of(self.cfg), process=self.process, keys_dir=self.cfg.keys_dir)
