@@ -104,7 +104,12 @@ def test_original_aster_command_line_with_sim_quotes_fills_and_leaves_no_order(r
         url = wait_for(emulator_url, 60, what="run.py to print the emulator's URL")
 
         def account() -> dict[str, Any]:
-            (only,) = emulator_state(url)["accounts"].values()
+            try:
+                state = emulator_state(url)
+            except OSError:  # the run, and its emulator, ended before what the test waits for
+                proc.wait(timeout=60)
+                raise AssertionError(f"run.py ended (exit {proc.returncode}) first:\n{output()}") from None
+            (only,) = state["accounts"].values()
             return dict(only)
 
         def both_sides() -> bool:
