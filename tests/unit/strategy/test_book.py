@@ -3,7 +3,9 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal as D
 
-from services.wire import Bbo, Book, OrderStatus, OrderType, OrderUpdate, Side
+from strategy_fakes import resting_order as mine
+
+from services.wire import Bbo, Book, OrderStatus, Side
 from strategy.book import BookView
 
 SYMBOL = "SOL_USDC_PERP"
@@ -14,21 +16,6 @@ def book(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> Book:
         symbol=SYMBOL,
         bids=[(D(p), D(q)) for p, q in bids],
         asks=[(D(p), D(q)) for p, q in asks],
-    )
-
-
-def mine(side: Side, price: str, quantity: str, *, oid: str = "1") -> OrderUpdate:
-    return OrderUpdate(
-        symbol=SYMBOL,
-        order_id=oid,
-        client_id=int(oid),
-        side=side,
-        order_type=OrderType.LIMIT,
-        price=D(price),
-        quantity=D(quantity),
-        filled_quantity=D(0),
-        status=OrderStatus.NEW,
-        post_only=True,
     )
 
 

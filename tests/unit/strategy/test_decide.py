@@ -4,6 +4,8 @@ import dataclasses
 from decimal import Decimal as D
 
 import pytest
+from strategy_fakes import RULES
+from strategy_fakes import resting_order as order
 
 from services.wire import OrderStatus, OrderType, OrderUpdate, Side, TradingState
 from strategy.decide import (
@@ -21,16 +23,7 @@ from strategy.decide import (
 )
 from strategy.positions import GuardianZone, ReduceAction
 from strategy.quoter import QuoteParams, plan_quotes
-from venues.precision import MarketRules
 
-RULES = MarketRules(
-    symbol="SOL_USDC_PERP",
-    base_asset="SOL",
-    quote_asset="USDC",
-    tick_size=D("0.01"),
-    step_size=D("0.01"),
-    min_quantity=D("0.01"),
-)
 TICK = RULES.tick_size
 PARAMS = QuoteParams(
     spread_pct=D("1"), quantity=D("0.1"), max_orders=2, inventory_skew=D(0), max_position=D(5)
@@ -48,24 +41,6 @@ def inputs(**over: object) -> Inputs:
     }
     base.update(over)
     return Inputs(**base)  # type: ignore[arg-type]
-
-
-def order(
-    side: Side, price: str, quantity: str = "0.1", *, oid: str = "1", reduce_only: bool = False
-) -> OrderUpdate:
-    return OrderUpdate(
-        symbol=RULES.symbol,
-        order_id=oid,
-        client_id=int(oid),
-        side=side,
-        order_type=OrderType.LIMIT,
-        price=D(price),
-        quantity=D(quantity),
-        filled_quantity=D(0),
-        status=OrderStatus.NEW,
-        post_only=True,
-        reduce_only=reduce_only,
-    )
 
 
 def plan(position: str = "0"):

@@ -7,19 +7,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategy_fakes import RULES
 
 from services.wire import Fill, FundingPayment, Side
 from strategy.pnl import IntervalPnl, PnlTracker
-from venues.precision import MarketRules
-
-RULES = MarketRules(
-    symbol="SOL_USDC_PERP",
-    base_asset="SOL",
-    quote_asset="USDC",
-    tick_size=D("0.01"),
-    step_size=D("0.01"),
-    min_quantity=D("0.01"),
-)
 
 _ids = iter(range(1, 10**9))
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategy_fakes import RULES
 
 from services.wire import OrderStatus, OrderType, OrderUpdate, Side
 from strategy.quoter import (
@@ -23,15 +24,6 @@ from strategy.quoter import (
     skew_offset,
 )
 from venues.precision import MarketRules
-
-RULES = MarketRules(
-    symbol="SOL_USDC_PERP",
-    base_asset="SOL",
-    quote_asset="USDC",
-    tick_size=D("0.01"),
-    step_size=D("0.01"),
-    min_quantity=D("0.01"),
-)
 
 TICK = D("0.01")
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
+from strategy_fakes import RULES
 
 from services.wire import (
     Fill,
@@ -21,16 +22,7 @@ from strategy.exec_state import Changes
 from strategy.pnl import PnlTracker
 from strategy.quoter import QuoteParams, plan_quotes
 from strategy.reporting import Reporter, feed_tracker
-from venues.precision import MarketRules
 
-RULES = MarketRules(
-    symbol="SOL_USDC_PERP",
-    base_asset="SOL",
-    quote_asset="USDC",
-    tick_size=D("0.01"),
-    step_size=D("0.01"),
-    min_quantity=D("0.01"),
-)
 PARAMS = QuoteParams(
     spread_pct=D("0.05"), quantity=D("0.1"), max_orders=2, inventory_skew=D("0.3"), max_position=D(5)
 )

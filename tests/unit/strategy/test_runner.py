@@ -6,37 +6,15 @@ import io
 from decimal import Decimal as D
 from typing import Any
 
+from strategy_fakes import RULES, resting_order
+
 from services.codec import Envelope
 from services.config import load_config
-from services.wire import Book, Heartbeat, OrderStatus, OrderType, OrderUpdate, Side, Snapshot
+from services.wire import Book, Heartbeat, OrderUpdate, Side, Snapshot
 from strategy.decide import Actions, Batches, OrderIntent
 from strategy.runner import StrategyService
-from venues.precision import MarketRules
 
 SYM = "SOL_USDC_PERP"
-RULES = MarketRules(
-    symbol=SYM,
-    base_asset="SOL",
-    quote_asset="USDC",
-    tick_size=D("0.01"),
-    step_size=D("0.01"),
-    min_quantity=D("0.01"),
-)
-
-
-def resting(oid: str, side: Side, price: str) -> OrderUpdate:
-    return OrderUpdate(
-        symbol=SYM,
-        order_id=oid,
-        client_id=int(oid),
-        side=side,
-        order_type=OrderType.LIMIT,
-        price=D(price),
-        quantity=D("0.1"),
-        filled_quantity=D(0),
-        status=OrderStatus.NEW,
-        post_only=True,
-    )
 
 
 def service(*orders: OrderUpdate) -> StrategyService:
@@ -50,7 +28,7 @@ def service(*orders: OrderUpdate) -> StrategyService:
 
 
 def test_the_plan_prices_from_the_book_without_our_own_quotes() -> None:
-    bid, ask = resting("1", Side.BUY, "99.99"), resting("2", Side.SELL, "100.03")
+    bid, ask = resting_order(Side.BUY, "99.99", oid="1"), resting_order(Side.SELL, "100.03", oid="2")
     svc = service(bid, ask)
     # We are the whole best level on both sides: the market is 99.97 / 100.06 under us.
     bids = [(D("99.99"), D("0.1")), (D("99.97"), D(4))]
@@ -72,7 +50,7 @@ class RecordingGateway:
 
 
 async def test_a_requote_sends_the_new_quotes_with_the_cancels_when_they_cannot_cross() -> None:
-    old_bid, old_ask = resting("1", Side.BUY, "99.96"), resting("2", Side.SELL, "100.04")
+    old_bid, old_ask = resting_order(Side.BUY, "99.96", oid="1"), resting_order(Side.SELL, "100.04", oid="2")
     svc = service(old_bid, old_ask)
     new = tuple(
         OrderIntent(side=side, quantity=D("0.1"), price=D(price), post_only=True, reduce_only=False)
