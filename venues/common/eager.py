@@ -38,7 +38,8 @@ def install(loop: asyncio.AbstractEventLoop) -> bool:
 def _factory(
     loop: asyncio.AbstractEventLoop, coro: Generator[Any, None, Any] | Coroutine[Any, Any, Any], **kwargs: Any
 ) -> asyncio.Future[Any]:
-    if isinstance(coro, Coroutine) and getattr(coro, "cr_code", None) is _BODY_WRITER:
+    # Every task of the process comes through here: the cheap identity test first.
+    if getattr(coro, "cr_code", None) is _BODY_WRITER and isinstance(coro, Coroutine):
         return start_eagerly(loop, coro, **kwargs)
     return asyncio.Task(coro, loop=loop, **kwargs)
 
