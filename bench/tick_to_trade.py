@@ -13,11 +13,15 @@ and the strategy then answers the fill first.  Per move, on the bus:
 
 - tick: the exchange event time of the first ``md.bbo`` after the jump
   (Backpack's event times are microseconds);
-- order: the ``ex.order`` envelope time of the first new order at a price none
-  of our orders rested at before the move: the venue's acceptance event time
-  from the private stream, or the gateway's receipt of the REST
-  acknowledgement when that comes first (so a bound from above on "arrived
-  at the exchange").
+- arrival (``tick_to_trade_ms``): when the first new order, at a price none of
+  our orders rested at before the move, reached the emulator: the earliest
+  ``received_ns`` of the new orders in ``GET /_emulator/state``, stamped as
+  the emulator starts handling the request (``venues.emulator.arrival``);
+- acceptance (``tick_to_accept_ms``): the ``ex.order`` envelope time of the
+  first new order on the bus: the venue's acceptance event time from the
+  private stream, or the gateway's receipt of the REST acknowledgement when
+  that comes first.  It adds the emulator's own work (the cancel ahead of the
+  order, authentication, matching) to the arrival.
 
 Both clocks are this machine's.  The path measured is md_gateway, strategy
 (the new quotes go out with the cancels of the old ones when they cannot cross
@@ -120,6 +124,7 @@ async def _measure(
     bus = Bus(endpoints_of(cfg), process="bench")
     sub = bus.subscriber(["md", "exec"], [f"md.bbo.{SYMBOL}", f"ex.order.{SYMBOL}"], conflate_prefixes=())
     latencies_ms: list[float] = []
+    accepts_ms: list[float] = []
     md_legs_ms: list[float] = []
     missed = 0
     try:
@@ -162,15 +167,35 @@ async def _measure(
                     lambda r, old=before: quote_new(r) and r.body.price not in old,
                     seen=track,
                 )
-                if tick is None or order is None:
+                arrived_ns = await _arrival(http, before) if order is not None else None
+                if tick is None or order is None or arrived_ns is None:
                     missed += 1
                 else:
-                    latencies_ms.append((order.env.ts - tick.env.ts) / 1e6)
+                    latencies_ms.append((arrived_ns - tick.env.ts) / 1e6)
+                    accepts_ms.append((order.env.ts - tick.env.ts) / 1e6)
                     md_legs_ms.append((tick.env.sent - tick.env.ts) / 1e6)
                 await asyncio.sleep(max(0.0, pace_s - (time.monotonic() - started)))
     finally:
         bus.close()
-    return {"latencies_ms": latencies_ms, "md_legs_ms": md_legs_ms, "missed": missed}
+    return {
+        "latencies_ms": latencies_ms,
+        "accepts_ms": accepts_ms,
+        "md_legs_ms": md_legs_ms,
+        "missed": missed,
+    }
+
+
+async def _arrival(http: aiohttp.ClientSession, before: set[Decimal | None]) -> int | None:
+    """When the first of our orders resting at a price new since the move reached the emulator."""
+    async with http.get("/_emulator/state") as answer:
+        state = await answer.json()
+    stamps = [
+        order["received_ns"]
+        for account in state["accounts"].values()
+        for order in account["open_orders"]
+        if order["received_ns"] is not None and Decimal(order["price"]) not in before
+    ]
+    return min(stamps, default=None)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -237,11 +262,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no move was measured; logs in {tmp}", file=sys.stderr)
         return 1
     result = {
-        "what": "exchange event time of the book move to the strategy's new order at the exchange (ms)",
+        "what": "exchange event time of the book move to the strategy's new order reaching the exchange (ms)",
         "moves": args.moves,
         "measured": len(raw["latencies_ms"]),
         "missed": raw["missed"],
         "tick_to_trade_ms": _summary(raw["latencies_ms"]),
+        "tick_to_accept_ms": _summary(raw["accepts_ms"]),
         "md_leg_ms": _summary(raw["md_legs_ms"]),
         "step": str(args.step),
         "setup": "emulator on loopback, ipc bus, 1 layer a side: cancel 2 and place 2 per move",
@@ -251,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{'':<24}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}  (ms, {result['measured']} moves)")
-    for name in ("tick_to_trade_ms", "md_leg_ms"):
+    for name in ("tick_to_trade_ms", "tick_to_accept_ms", "md_leg_ms"):
         row = result[name]
         print(f"{name:<24}{row['p50']:>9.2f}{row['p90']:>9.2f}{row['p99']:>9.2f}{row['max']:>9.2f}")
     print(f"missed {result['missed']}; wrote {args.out}")

@@ -169,7 +169,11 @@ async def test_order_rules_and_batch(
     results = await place([("batchOrders", batch)], "/fapi/v1/batchOrders")
     assert results[0]["status"] == "NEW" and results[0]["timeInForce"] == "GTX"
     assert results[1] == {"code": -4164, "msg": results[1]["msg"]}
-    assert len(emu.engine.open_orders(account.account_id)) == 2
+    resting = emu.engine.open_orders(account.account_id)
+    assert len(resting) == 2
+    # Each order keeps when the request placing it reached the emulator (the batch's is later).
+    assert all(order.received_ns is not None for order in resting)
+    assert resting[0].received_ns < resting[1].received_ns  # type: ignore[operator]
 
 
 async def test_live_subscribe_raw_streams_and_position_mode(

@@ -634,6 +634,29 @@ async def test_a_scheduled_price_jump_comes_after_the_answer(emu: Emu, http: aio
     assert abs((bid + ask) / 2 - target) < 1
 
 
+async def test_an_order_keeps_when_its_request_reached_the_emulator(
+    emu: Emu, http: aiohttp.ClientSession
+) -> None:
+    """``received_ns`` in the state: stamped as the request's handling starts (single and batch)."""
+    await control(http, emu, "reset", {})
+    bid, _ = await touch(http, emu)
+    far = (bid * D("0.8")).quantize(D("0.01"))
+    sent_ns = time.time_ns()
+    await call(http, emu, "POST", "/api/v1/order", instruction="orderExecute", params=limit_order(far))
+    answered_ns = time.time_ns()
+    batch = [limit_order(far - 1), limit_order(far - 2)]
+    await call(http, emu, "POST", "/api/v1/orders", instruction="orderExecute", params=batch)
+    batch_answered_ns = time.time_ns()
+    orders = {
+        D(o["price"]): o
+        for o in (await control(http, emu, "state"))["accounts"][emu.maker.api_key]["open_orders"]
+    }
+    assert sent_ns < orders[far]["received_ns"] < answered_ns
+    stamps = {orders[far - 1]["received_ns"], orders[far - 2]["received_ns"]}
+    assert len(stamps) == 1 and answered_ns < stamps.pop() < batch_answered_ns  # one request, one arrival
+    await control(http, emu, "reset", {})
+
+
 async def test_bad_control_requests_are_400(emu: Emu, http: aiohttp.ClientSession) -> None:
     for path, body in (
         ("faults", {"error_rate": 2}),

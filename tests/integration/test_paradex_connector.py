@@ -356,10 +356,14 @@ async def test_control_api_position_state_and_reset(
     position = await venue.position(SYMBOL)
     assert (position.quantity, position.entry_price) == (Decimal("-0.02"), Decimal(60000))
     resting = _place(Side.SELL, _quote(emu, Side.SELL, away_ticks=50), post_only=True)
+    sent_ns = time.time_ns()
     await venue.place_order(resting)
+    placed_ns = time.time_ns()
     async with aiohttp.ClientSession() as http, http.get(f"{emu.rest_url}/_emulator/state") as answer:
         state = await answer.json()
-    assert [o["client_id"] for o in state["accounts"][account.api_key]["open_orders"]] == [resting.client_id]
+    [order] = state["accounts"][account.api_key]["open_orders"]
+    assert order["client_id"] == resting.client_id
+    assert sent_ns < order["received_ns"] < placed_ns  # when the request reached the emulator
     await _control(emu, "reset", {})
     assert await venue.open_orders(SYMBOL) == []
     assert await venue.get_order(SYMBOL, client_id=resting.client_id) is None

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from services.wire import OrderType, TimeInForce
+from venues.emulator.arrival import arrival_ns
 from venues.emulator.aster_auth import AsterAuth, SignedRequest
 from venues.emulator.aster_errors import (
     AsterApiError,
@@ -173,7 +174,9 @@ class AsterApi:
         if price is not None and price * request.quantity < rules.min_notional:
             raise min_notional(fmt(rules.min_notional))
 
-    def _place(self, account_id: str, params: Mapping[str, str]) -> dict[str, Any]:
+    def _place(
+        self, account_id: str, params: Mapping[str, str], *, received_ns: int | None
+    ) -> dict[str, Any]:
         request, client_order_id = self._order_request(account_id, params)
         now_ms = self.core.now_ms()
         engine = self.core.engine
@@ -183,7 +186,7 @@ class AsterApi:
                 request, engine.markets.get(request.symbol), known_account=engine.has_account(account_id)
             )
             self._check_notional(request)
-            order, events = engine.place(account_id, request, now_ms=now_ms)
+            order, events = engine.place(account_id, request, now_ms=now_ms, received_ns=received_ns)
         except OrderRejected as error:
             raise rejection(error) from None
         self.client_ids.assign(account_id, order.symbol, order.order_id, client_order_id)
@@ -195,7 +198,7 @@ class AsterApi:
 
     async def place(self, request: web.Request) -> web.Response:
         signed = await self.auth.signed(request)
-        result = self._place(signed.account_id, signed.params)
+        result = self._place(signed.account_id, signed.params, received_ns=arrival_ns())
         if self.core.faults.take_hang():
             await self.core.hold(HANG_S)
         return web.json_response(result)
@@ -214,7 +217,8 @@ class AsterApi:
                 results.append(bad_param("Invalid order.").to_body())
                 continue
             try:
-                results.append(self._place(signed.account_id, {k: str(v) for k, v in item.items()}))
+                params = {key: str(value) for key, value in item.items()}
+                results.append(self._place(signed.account_id, params, received_ns=arrival_ns()))
             except AsterApiError as error:
                 results.append(error.to_body())
         return web.json_response(results)

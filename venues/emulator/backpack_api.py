@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from services.wire import OrderType, TimeInForce
+from venues.emulator.arrival import arrival_ns
 from venues.emulator.backpack_auth import Authenticator, client_id_param, optional_symbol, symbol_param
 from venues.emulator.backpack_errors import (
     ApiError,
@@ -129,12 +130,14 @@ class BackpackApi:
             stp=stp,
         )
 
-    def _place(self, api_key: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    def _place(self, api_key: str, body: Mapping[str, Any], *, received_ns: int | None) -> dict[str, Any]:
         request = self._order_request(body)
         for flag in ("autoLend", "autoLendRedeem", "autoBorrow", "autoBorrowRepay"):
             _flag(body, flag)  # spot-margin flags: accepted and validated, meaningless for perps
         try:
-            order, events = self.core.engine.place(api_key, request, now_ms=self.core.now_ms())
+            order, events = self.core.engine.place(
+                api_key, request, now_ms=self.core.now_ms(), received_ns=received_ns
+            )
         except OrderRejected as error:
             raise rejection(error) from None
         self.core.publish(events)
@@ -142,7 +145,7 @@ class BackpackApi:
 
     async def execute(self, request: web.Request) -> web.Response:
         api_key, body = await self.auth.signed(request, "orderExecute")
-        result = self._place(api_key, body)
+        result = self._place(api_key, body, received_ns=arrival_ns())
         if self.core.faults.take_hang():
             await self.core.hold(HANG_S)
         return web.json_response(result)
@@ -152,7 +155,7 @@ class BackpackApi:
         results: list[dict[str, Any]] = []
         for body in items:
             try:
-                results.append(self._place(api_key, body))
+                results.append(self._place(api_key, body, received_ns=arrival_ns()))
             except ApiError as error:
                 results.append(error.to_body() | {"operation": "Execute"})
         if self.core.faults.take_hang():

@@ -63,6 +63,7 @@ def _order_json(order: Order) -> dict[str, Any]:
         "post_only": order.post_only,
         "reduce_only": order.reduce_only,
         "created_ms": order.created_ms,
+        "received_ns": order.received_ns,
     }
 
 

@@ -141,8 +141,13 @@ class Engine:
 
     # ------------------------------------------------------------ orders
 
-    def place(self, account_id: str, request: OrderRequest, *, now_ms: int) -> tuple[Order, list[Event]]:
-        """Accept and match a new order; raises ``OrderRejected`` (nothing created) when refused."""
+    def place(
+        self, account_id: str, request: OrderRequest, *, now_ms: int, received_ns: int | None = None
+    ) -> tuple[Order, list[Event]]:
+        """Accept and match a new order; raises ``OrderRejected`` (nothing created) when refused.
+
+        ``received_ns``: when the venue request carrying it reached the emulator (``arrival_ns``).
+        """
         account = self._accounts.get(account_id)
         check_request(request, self.markets.get(request.symbol), known_account=account is not None)
         assert account is not None
@@ -171,6 +176,7 @@ class Engine:
             client_id=request.client_id,
             stp=request.stp,
             created_ms=now_ms,
+            received_ns=received_ns,
         )
         account.orders_placed += 1
         account.open_orders[order.order_id] = order

@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from services.wire import OrderStatus, OrderType, TimeInForce
+from venues.emulator.arrival import arrival_ns
 from venues.emulator.core import EmulatorCore
 from venues.emulator.engine import Engine
 from venues.emulator.faults import HANG_S
@@ -120,7 +121,7 @@ class ParadexOrders:
             raise validation_error(f"market {raw!r} is not listed")
         return raw
 
-    def _place_one(self, account: str, body: Any) -> dict[str, Any]:
+    def _place_one(self, account: str, body: Any, *, received_ns: int | None) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise validation_error("an order must be a JSON object")
         market = self._market(body.get("market"))
@@ -176,7 +177,7 @@ class ParadexOrders:
             seq_no=next(self.keeper.seq),
         )
         try:
-            order, events = self.engine.place(account, request, now_ms=now_ms)
+            order, events = self.engine.place(account, request, now_ms=now_ms, received_ns=received_ns)
         except OrderRejected as error:
             reason = _CLOSED_AT_ONCE.get(error.detail)
             if reason is None:
@@ -242,7 +243,7 @@ class ParadexOrders:
 
     async def place(self, request: web.Request) -> web.Response:
         account = self.auth.account_of(request)
-        result = self._place_one(account, await self._body(request))
+        result = self._place_one(account, await self._body(request), received_ns=arrival_ns())
         if self.core.faults.take_hang():
             await self.core.hold(HANG_S)
         return web.json_response(result, status=201)
@@ -256,7 +257,7 @@ class ParadexOrders:
         errors: list[dict[str, str] | None] = []
         for item in body:
             try:
-                orders.append(self._place_one(account, item))
+                orders.append(self._place_one(account, item, received_ns=arrival_ns()))
                 errors.append(None)
             except ApiError as error:
                 errors.append(error.to_body())

@@ -111,6 +111,8 @@ class Order:
     filled_quote: Decimal = ZERO
     status: OrderStatus = OrderStatus.NEW
     expiry_reason: ExpiryReason | None = None
+    # When the venue request that placed it reached the emulator (None: the simulator's own order).
+    received_ns: int | None = None
 
     @property
     def remaining(self) -> Decimal:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from venues.emulator.arrival import stamp_arrival
 from venues.emulator.aster_credentials import AsterAccountSpec, parse_aster_account
 from venues.emulator.aster_front import AsterFrontEnd
 from venues.emulator.backpack_front import BackpackFrontEnd
@@ -141,7 +142,7 @@ class EmulatorServer:
 
     async def start(self) -> None:
         """Build the market, bind the port and start the simulator timer; returns once accepting."""
-        app = web.Application(middlewares=[self.front.middleware])
+        app = web.Application(middlewares=[stamp_arrival, self.front.middleware])
         self.front.install(app)
         ControlApi(self.core, self.front).install(app)
         self.core.step()
