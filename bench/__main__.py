@@ -50,14 +50,23 @@ def _bus(r: dict[str, Any]) -> list[Row]:
 
 
 def _tick_to_trade(r: dict[str, Any]) -> list[Row]:
-    t = r["tick_to_trade_ms"]
-    return [
+    t, accepted = r["tick_to_trade_ms"], r.get("tick_to_accept_ms")
+    rows = [
         (
-            "tick to trade: book move to the new order at the exchange",
+            "tick to trade: book move to the new order arriving at the exchange",
             f"p50 {t['p50']:.1f} ms, p99 {t['p99']:.1f} ms ({r['measured']} moves)",
-            "",
+            "p50 <= 3 ms, p99 <= 15 ms",
         )
     ]
+    if accepted is not None:
+        rows.append(
+            (
+                "tick to accept: book move to the exchange's acceptance of that order",
+                f"p50 {accepted['p50']:.1f} ms, p99 {accepted['p99']:.1f} ms",
+                "",
+            )
+        )
+    return rows
 
 
 def _risk_reaction(r: dict[str, Any]) -> list[Row]:

@@ -11,7 +11,11 @@ RESULTS: dict[str, Any] = {
         "pub_sub": {"msgs_per_s": 106940},
         "req_rep": {"p50_us": 179.4, "p99_us": 312.6},
     },
-    "tick_to_trade": {"measured": 500, "tick_to_trade_ms": {"p50": 9.05, "p99": 21.1}},
+    "tick_to_trade": {
+        "measured": 500,
+        "tick_to_trade_ms": {"p50": 9.05, "p99": 21.1},
+        "tick_to_accept_ms": {"p50": 9.9, "p99": 25.0},
+    },
     "risk_reaction": {
         name: {"p50": 6.3, "p99": 14.3, "n": 15}
         for name in ("stop_loss_bus", "stop_loss_poll", "hang_to_cancel_all")
@@ -52,7 +56,9 @@ RESULTS: dict[str, Any] = {
 def test_table_has_one_markdown_row_per_headline_figure() -> None:
     lines = table(RESULTS).splitlines()
     assert lines[:2] == ["| benchmark | result | target |", "|---|---|---|"]
-    assert len(lines) == 2 + 2 + 1 + 3 + 6
+    assert len(lines) == 2 + 2 + 2 + 3 + 6
+    assert "new order arriving at the exchange | p50 9.1 ms, p99 21.1 ms (500 moves) | p50 <= 3 ms" in lines[4]
+    assert "acceptance of that order | p50 9.9 ms, p99 25.0 ms |" in lines[5]
     assert "| 106,940 msgs/s | >= 100,000 |" in lines[2]
     assert "290 ms vs 5.2 s (18x faster)" in table(RESULTS)
     assert "87.0% vs 6.0% (14x as long)" in table(RESULTS)
