@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import zmq
@@ -26,6 +27,21 @@ from services.wire import (
 )
 
 
+@contextlib.contextmanager
+def _orders_bus() -> Iterator[tuple[Bus, zmq.Socket[bytes]]]:
+    """An order gateway's bus in a fresh run dir, and a DEALER peer (identity ``tester``) on ``orders``."""
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="rq") as run_dir:
+        bus = Bus(Endpoints.in_run_dir(Path(run_dir)), process="order_gateway")
+        client: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
+        client.setsockopt(zmq.IDENTITY, b"tester")
+        client.connect(bus.endpoints.orders)
+        try:
+            yield bus, client
+        finally:
+            client.close(linger=0)
+            bus.close()
+
+
 async def _reply(client: zmq.Socket[bytes], *, timeout_s: float = 5.0) -> list[bytes]:
     """The next reply on a synchronous DEALER, polled without blocking the event loop."""
     deadline = time.monotonic() + timeout_s
@@ -39,8 +55,7 @@ async def test_a_reply_sent_while_a_request_arrives_does_not_stall_the_server() 
     # The reply goes out while the next request is already queued and its wake-up not yet seen by
     # the event loop: a send behind the asyncio socket's back used to swallow that wake-up, and the
     # server read nothing more until another peer connected (the soak's stalled order gateway).
-    with tempfile.TemporaryDirectory(dir="/tmp", prefix="rq") as run_dir:
-        bus = Bus(Endpoints.in_run_dir(Path(run_dir)), process="order_gateway")
+    with _orders_bus() as (bus, client):
         served: list[str] = []
 
         async def handle(env: Envelope) -> Message:
@@ -49,9 +64,6 @@ async def test_a_reply_sent_while_a_request_arrives_does_not_stall_the_server() 
 
         server = RequestServer(bus, "orders", handle)
         serving = asyncio.create_task(server.serve())
-        client: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
-        client.setsockopt(zmq.IDENTITY, b"tester")
-        client.connect(bus.endpoints.orders)
         try:
             ping = encode(Ping(), seq=1, ts=1, sent=1, src="tester:1")
             client.send_multipart([b"first", ping])
@@ -70,15 +82,12 @@ async def test_a_reply_sent_while_a_request_arrives_does_not_stall_the_server() 
             assert served == ["ping", "ping"]
         finally:
             serving.cancel()
-            client.close(linger=0)
-            bus.close()
 
 
 async def test_each_handler_starts_before_the_next_queued_request_is_read() -> None:
     # The order gateway's handler puts its venue request on the wire at its first wait: reading every
     # queued request first made the first order wait behind the others' journaling and signing.
-    with tempfile.TemporaryDirectory(dir="/tmp", prefix="rq") as run_dir:
-        bus = Bus(Endpoints.in_run_dir(Path(run_dir)), process="order_gateway")
+    with _orders_bus() as (bus, client):
         read_when_started: list[int] = []
 
         async def handle(env: Envelope) -> Message:
@@ -87,8 +96,6 @@ async def test_each_handler_starts_before_the_next_queued_request_is_read() -> N
             return Pong(process="order_gateway", state=TradingState.ACTIVE)
 
         server = RequestServer(bus, "orders", handle)
-        client: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
-        client.connect(bus.endpoints.orders)
         serving = None
         try:
             await asyncio.sleep(0.1)  # connected
@@ -102,8 +109,6 @@ async def test_each_handler_starts_before_the_next_queued_request_is_read() -> N
         finally:
             if serving is not None:
                 serving.cancel()
-            client.close(linger=0)
-            bus.close()
 
 
 def test_only_rate_limited_and_unavailable_refusals_are_transient() -> None:
@@ -119,8 +124,7 @@ def test_only_rate_limited_and_unavailable_refusals_are_transient() -> None:
 async def test_a_transient_refusal_is_not_cached_so_a_retried_cancel_runs_again() -> None:
     # A cancel refused while the venue rate-limits must be tried again, not answered from the cache
     # (the strategy's quotes stayed stuck after a 429 storm), while a final answer stays cached.
-    with tempfile.TemporaryDirectory(dir="/tmp", prefix="rq") as run_dir:
-        bus = Bus(Endpoints.in_run_dir(Path(run_dir)), process="order_gateway")
+    with _orders_bus() as (bus, client):
         answers = [
             OrderReply(ok=False, reason=RejectReason.RATE_LIMITED),
             OrderReply(ok=True),
@@ -134,8 +138,6 @@ async def test_a_transient_refusal_is_not_cached_so_a_retried_cancel_runs_again(
 
         server = RequestServer(bus, "orders", handle)
         serving = asyncio.create_task(server.serve())
-        client: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
-        client.connect(bus.endpoints.orders)
         try:
             cancel = encode(Cancel(symbol="SOL_USDC_PERP", order_id="7"), seq=1, ts=1, sent=1, src="t:1")
             got = []
@@ -146,8 +148,6 @@ async def test_a_transient_refusal_is_not_cached_so_a_retried_cancel_runs_again(
             assert got == [answers[0], answers[1], answers[1]]
             assert len(runs) == 2
         finally:
-            client.close(linger=0)
             serving.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await serving
-            bus.close()

@@ -1,24 +1,15 @@
 from __future__ import annotations
 
-from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from strategy_fakes import RULES as SOL
 
 from services.config import load_config
 from strategy import markets
 from strategy.markets import MarketError, load_rules, unknown_symbol_message
 from venues.base import AuthError, Unavailable
 from venues.precision import MarketRules
-
-SOL = MarketRules(
-    symbol="SOL_USDC_PERP",
-    base_asset="SOL",
-    quote_asset="USDC",
-    tick_size=D("0.01"),
-    step_size=D("0.01"),
-    min_quantity=D("0.01"),
-)
 
 
 class FakeVenue:

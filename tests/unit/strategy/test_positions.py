@@ -1,22 +1,16 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 import pytest
+import strategy_fakes
 
 from services.wire import Side
 from strategy.positions import GuardianZone, PositionAction, ReduceAction, position_action
 from venues.precision import MarketRules, fmt
 
-RULES = MarketRules(
-    symbol="SOL_USDC_PERP",
-    base_asset="SOL",
-    quote_asset="USDC",
-    tick_size=D("0.01"),
-    step_size=D("0.01"),
-    min_quantity=D("0.01"),
-    min_notional=D("5"),
-)
+RULES = replace(strategy_fakes.RULES, min_notional=D("5"))
 
 
 def act(
