@@ -1,6 +1,6 @@
 """Tick to trade: the emulator moves the book; how long until the strategy's new order is at the exchange.
 
-    python -m bench.tick_to_trade [--moves 500] [--step 0.05] [--pace-s 0.2] [--out FILE]
+    python -m bench.tick_to_trade [--moves 500] [--step 0.05] [--pace-s 0.2] [--no-pin] [--out FILE]
 
 Runs the emulator (random walk and taker flow paused, no request limit) and the
 four real processes (guardian, both gateways, strategy with one layer a side).
@@ -26,6 +26,13 @@ and the strategy then answers the fill first.  Per move, on the bus:
 Both clocks are this machine's.  The path measured is md_gateway, strategy
 (the new quotes go out with the cancels of the old ones when they cannot cross
 them) and order_gateway to the exchange.
+
+CPUs: on a machine with two or more, the emulator runs on the first CPU
+(``--cpus``) and the order gateway on the second (its ``--orders-cpus``, as a
+trader would set it); the other processes go anywhere.  A real venue's work
+is not on our CPUs at all; unpinned, the scheduler wakes the emulator on the
+order gateway's CPU (the cancel it just sent), and the gateway's next order
+waits behind it while the other CPU idles.  ``--no-pin`` measures that.
 Writes ``bench/results/tick_to_trade.json`` and prints a table.
 """
 
@@ -47,6 +54,7 @@ from typing import Any
 
 import aiohttp
 
+from services.affinity import available_cpus
 from services.bus import Bus, Subscriber
 from services.config import config_to_toml, load_config
 from services.service import endpoints_of
@@ -71,10 +79,19 @@ PROCESS_ARGS = (
 ).split()
 
 
-def _start_emulator(tmp: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, Any]]:
+def _pinning(wanted: bool) -> dict[str, str] | None:
+    """CPU lists for the emulator and the order gateway, each its own CPU; None unpinned or on one CPU."""
+    cpus = sorted(available_cpus())
+    if not wanted or len(cpus) < 2:
+        return None
+    return {"emulator": str(cpus[0]), "order_gateway": str(cpus[1])}
+
+
+def _start_emulator(tmp: Path, cpus: str | None) -> tuple[subprocess.Popen[bytes], str, dict[str, Any]]:
     accounts = tmp / "accounts.json"
+    pin = ["--cpus", cpus] if cpus is not None else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "venues.emulator", *EMULATOR_ARGS, "--write-accounts", str(accounts)],
+        [sys.executable, "-m", "venues.emulator", *EMULATOR_ARGS, *pin, "--write-accounts", str(accounts)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=(tmp / "emulator.log").open("wb"),
@@ -87,9 +104,10 @@ def _start_emulator(tmp: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, 
     return proc, words[1], json.loads(accounts.read_text())[0]
 
 
-def _config(tmp: Path) -> Path:
+def _config(tmp: Path, cpus: str | None) -> Path:
+    pin = ["--orders-cpus", cpus] if cpus is not None else []
     cfg = load_config(
-        [*PROCESS_ARGS, "--run-dir", str(tmp / "r"), "--data-dir", str(tmp / "d")],
+        [*PROCESS_ARGS, *pin, "--run-dir", str(tmp / "r"), "--data-dir", str(tmp / "d")],
         env={},
     )
     path = tmp / "config.toml"
@@ -227,11 +245,19 @@ def main(argv: list[str] | None = None) -> int:
         default=0.2,
         help="seconds between moves (4 venue calls each: under the gateway's 25/s)",
     )
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="let the scheduler place every process (default: the emulator on the first CPU, the order "
+        "gateway on the second, through its --orders-cpus)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "tick_to_trade.json")
     args = parser.parse_args(argv)
+    pinning = _pinning(args.pin)
     tmp = Path(tempfile.mkdtemp(dir="/tmp", prefix="pmb"))
-    emulator, url, account = _start_emulator(tmp)
-    config_path = _config(tmp)
+    emulator, url, account = _start_emulator(tmp, pinning and pinning["emulator"])
+    config_path = _config(tmp, pinning and pinning["order_gateway"])
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("PERP_MM_", "BACKPACK_", "RISK_"))},
         "BACKPACK_API_URL": url,
@@ -271,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "md_leg_ms": _summary(raw["md_legs_ms"]),
         "step": str(args.step),
         "setup": "emulator on loopback, ipc bus, 1 layer a side: cancel 2 and place 2 per move",
+        "cpus_pinned": pinning,
         "run_s": round(time.monotonic() - started, 1),
     }
     shutil.rmtree(tmp, ignore_errors=True)

@@ -159,6 +159,14 @@ class Config:
     )
     log_format: str = field(metadata=_opt("runtime", "log line format", "console"))
     log_level: str = field(metadata=_opt("runtime", "lowest level logged", "INFO"))
+    md_cpus: str | None = field(
+        metadata=_opt("runtime", "CPUs md_gateway runs on (a CPU list: 1, 0-1, 0,2-3); unset: any", None)
+    )
+    orders_cpus: str | None = field(
+        metadata=_opt("runtime", "CPUs order_gateway runs on, e.g. 1 to give it a CPU of its own", None)
+    )
+    strategy_cpus: str | None = field(metadata=_opt("runtime", "CPUs the strategy runs on", None))
+    risk_cpus: str | None = field(metadata=_opt("runtime", "CPUs the guardian runs on", None))
 
     metrics_host: str = field(metadata=_opt("metrics", "address the Prometheus endpoints bind", "127.0.0.1"))
     md_metrics_port: int = field(metadata=_opt("metrics", "md_gateway metrics port; 0: off", 9101))

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from services.affinity import CPU_SETTINGS, problem
 from services.logs import LOG_FORMATS, LOG_LEVELS
 from venues.precision import fmt
 
@@ -86,6 +87,7 @@ def check(values: Mapping[str, Any]) -> list[str]:
         *_position(values),
         *_ports(values),
         *_endpoints(values),
+        *_cpus(values),
     ]
 
 
@@ -233,3 +235,8 @@ def _endpoints(v: Mapping[str, Any]) -> list[str]:
             "tcp:// endpoints need --keys-dir with CURVE keys (make them: python -m services.keys DIR)"
         )
     return problems
+
+
+def _cpus(v: Mapping[str, Any]) -> list[str]:
+    found = (problem(label(name), v[name]) for name in CPU_SETTINGS.values() if v.get(name) is not None)
+    return [reason for reason in found if reason is not None]

@@ -18,8 +18,9 @@ import signal
 import time
 from typing import Any, ClassVar
 
-from services import metrics
+from services import affinity, metrics
 from services.bus import Bus, HeartbeatPublisher, Publisher
+from services.config_checks import label
 from services.endpoints import Endpoints
 from services.logs import setup_logging
 from venues.common import eager
@@ -73,6 +74,16 @@ class Service(abc.ABC):
     def run(self) -> int:
         """Run until done or signalled; returns the process exit code."""
         setup_logging(self.process, fmt=self.cfg.log_format, level=self.cfg.log_level)
+        setting = affinity.CPU_SETTINGS.get(self.process)
+        cpus = getattr(self.cfg, setting, None) if setting is not None else None
+        if cpus is not None:
+            # Before the loop, the bus and the metrics server start their threads: they inherit it.
+            try:
+                pinned = affinity.pin(cpus, setting=label(setting))
+            except ValueError as exc:
+                log.error("%s cannot start: %s", self.process, exc)
+                return 2
+            log.info("%s runs on CPU %s", self.process, affinity.format_cpus(pinned))
         try:
             return asyncio.run(self._run())
         except KeyboardInterrupt:

@@ -15,6 +15,7 @@ import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from services.affinity import pin as pin_cpus
 from venues.emulator.aster_credentials import AsterAccountSpec, generate_aster_account, load_aster_accounts
 from venues.emulator.credentials import (
     AccountSpec,
@@ -79,6 +80,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="paradex: lifetime of the JWTs /v1/auth issues",
     )
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--cpus",
+        help="CPUs to run on (a CPU list: 0, 0-1): keeps the exchange's work off the CPU a benchmark "
+        "gives the order gateway; unset: any",
+    )
     return parser.parse_args(argv)
 
 
@@ -161,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         check_venue(args.venue)
+        if args.cpus is not None:
+            pin_cpus(args.cpus, setting="--cpus")
         accounts = resolve_accounts(args)
         asyncio.run(serve(args, accounts))
     except (ValueError, OSError) as error:
