@@ -256,8 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pinning = _pinning(args.pin)
     tmp = Path(tempfile.mkdtemp(dir="/tmp", prefix="pmb"))
-    emulator, url, account = _start_emulator(tmp, pinning and pinning["emulator"])
-    config_path = _config(tmp, pinning and pinning["order_gateway"])
+    pinned = pinning or {}
+    emulator, url, account = _start_emulator(tmp, pinned.get("emulator"))
+    config_path = _config(tmp, pinned.get("order_gateway"))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("PERP_MM_", "BACKPACK_", "RISK_"))},
         "BACKPACK_API_URL": url,

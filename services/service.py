@@ -74,8 +74,8 @@ class Service(abc.ABC):
     def run(self) -> int:
         """Run until done or signalled; returns the process exit code."""
         setup_logging(self.process, fmt=self.cfg.log_format, level=self.cfg.log_level)
-        setting = affinity.CPU_SETTINGS.get(self.process)
-        cpus = getattr(self.cfg, setting, None) if setting is not None else None
+        setting = affinity.CPU_SETTINGS.get(self.process, "")
+        cpus = getattr(self.cfg, setting, None)
         if cpus is not None:
             # Before the loop, the bus and the metrics server start their threads: they inherit it.
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import subprocess
@@ -70,6 +71,32 @@ async def test_service_beats_exports_metrics_and_stops_cleanly_on_sigterm() -> N
         assert proc.returncode == 0
         assert "SHUTDOWN" in out
         assert time.monotonic() - started < 5
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_pinned_service_runs_every_thread_on_its_cpus() -> None:
+    cpu = max(os.sched_getaffinity(0))
+    run_dir = Path(tempfile.mkdtemp(dir="/tmp", prefix="pm"))
+    proc = subprocess.Popen(
+        [sys.executable, str(PEER), "service", str(run_dir), "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PERP_MM_STRATEGY_CPUS": str(cpu)},
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "READY"
+        tasks = sorted(Path(f"/proc/{proc.pid}/task").iterdir())
+        # The loop's thread and the threads started after pinning: ZeroMQ's I/O thread at least.
+        assert len(tasks) >= 2
+        assert {task.name: os.sched_getaffinity(int(task.name)) for task in tasks} == {
+            task.name: {cpu} for task in tasks
+        }
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)
+        assert proc.returncode == 0
     finally:
         proc.kill()
         proc.wait()

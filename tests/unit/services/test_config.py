@@ -252,12 +252,14 @@ def test_toml_round_trip(tmp_path: Path) -> None:
             "--interval", "2.5", "--duration", "1e-3", "--sim", "--lang", "en",
             "--metrics-host", 'odd "host" \\ \x01\x7f', "--keys-dir", "/keys", "--risk-metrics-port", "0",
             "--md-endpoint", "tcp://127.0.0.1:7001", "--log-format", "json",
+            "--orders-cpus", str(min(os.sched_getaffinity(0))),
         ]
     )  # fmt: skip
     text = config_to_toml(cfg)
     doc = tomllib.loads(text)
     assert doc["resolved"] is True
     assert "stop_loss" in doc and "take_profit" in doc
+    assert doc["orders_cpus"] == str(min(os.sched_getaffinity(0))) and "md_cpus" not in doc
     path = write(tmp_path / "resolved.toml", text)
     again = load(["--config", str(path)], {"PERP_MM_SPREAD": "9", "PERP_MM_BOGUS": "1"})
     assert again == cfg

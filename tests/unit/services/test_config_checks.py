@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -239,3 +240,14 @@ def test_flag_label_and_show() -> None:
     assert show(1.5) == "1.5"
     assert show(1234567.0) == "1234567"
     assert show(-0.25) == "-0.25"
+
+
+def test_cpu_lists_are_checked_against_this_machine() -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    absent = max(cpus) + 1
+    assert problems_with(md_cpus=str(cpus[0]), orders_cpus=f"{cpus[0]}-{cpus[-1]}", risk_cpus=None) == []
+    assert problems_with(orders_cpus=str(absent), strategy_cpus="1-0") == [
+        f"orders-cpus {absent} names CPU {absent}, which this machine does not give us: choose from "
+        f"{cpus[0]}-{cpus[-1]}" + ", or leave it unset to run on any CPU",
+        "strategy-cpus '1-0' has the range 1-0 backwards: write it 0-1",
+    ]
