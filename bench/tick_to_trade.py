@@ -27,12 +27,19 @@ Both clocks are this machine's.  The path measured is md_gateway, strategy
 (the new quotes go out with the cancels of the old ones when they cannot cross
 them) and order_gateway to the exchange.
 
-CPUs: on a machine with two or more, the emulator runs on the first CPU
-(``--cpus``) and the order gateway on the second (its ``--orders-cpus``, as a
-trader would set it); the other processes go anywhere.  A real venue's work
-is not on our CPUs at all; unpinned, the scheduler wakes the emulator on the
-order gateway's CPU (the cancel it just sent), and the gateway's next order
-waits behind it while the other CPU idles.  ``--no-pin`` measures that.
+CPUs: on a machine with two or more, the order gateway runs on the second
+CPU and the strategy on the first (``--orders-cpus``, ``--strategy-cpus``, as
+a trader would set them), and so does the emulator (its ``--cpus``); md_gateway
+and the guardian go anywhere.  Unpinned, the scheduler often wakes a process
+on the CPU of the one that woke it, behind it, while the other CPU idles: the
+emulator behind the order gateway that just sent it the cancel, or the
+strategy's ZeroMQ I/O thread, still holding the new orders, behind the order
+gateway busy with the cancel.  ``--no-pin`` measures that.
+
+The first new order is sometimes gone by the time the state is read (a later
+requote replaced it), and the stamps left are later ones; its acceptance on
+the bus bounds its arrival, so a move counts the earlier of the two
+(``arrival_bounded_by_acceptance`` says how often that was the acceptance).
 Writes ``bench/results/tick_to_trade.json`` and prints a table.
 """
 
@@ -54,9 +61,10 @@ from typing import Any
 
 import aiohttp
 
-from services.affinity import available_cpus
+from services.affinity import CPU_SETTINGS, available_cpus
 from services.bus import Bus, Subscriber
 from services.config import config_to_toml, load_config
+from services.config_checks import flag
 from services.service import endpoints_of
 from services.supervise import reap
 from services.wire import Bbo, OrderStatus, OrderUpdate
@@ -80,11 +88,14 @@ PROCESS_ARGS = (
 
 
 def _pinning(wanted: bool) -> dict[str, str] | None:
-    """CPU lists for the emulator and the order gateway, each its own CPU; None unpinned or on one CPU."""
+    """CPU lists: the order gateway on a CPU of its own, the strategy and the emulator on another.
+
+    None when unwanted or on one CPU.
+    """
     cpus = sorted(available_cpus())
     if not wanted or len(cpus) < 2:
         return None
-    return {"emulator": str(cpus[0]), "order_gateway": str(cpus[1])}
+    return {"emulator": str(cpus[0]), "strategy": str(cpus[0]), "order_gateway": str(cpus[1])}
 
 
 def _start_emulator(tmp: Path, cpus: str | None) -> tuple[subprocess.Popen[bytes], str, dict[str, Any]]:
@@ -104,8 +115,13 @@ def _start_emulator(tmp: Path, cpus: str | None) -> tuple[subprocess.Popen[bytes
     return proc, words[1], json.loads(accounts.read_text())[0]
 
 
-def _config(tmp: Path, cpus: str | None) -> Path:
-    pin = ["--orders-cpus", cpus] if cpus is not None else []
+def _config(tmp: Path, pinned: dict[str, str]) -> Path:
+    pin = [
+        arg
+        for process, cpus in pinned.items()
+        if process in CPU_SETTINGS
+        for arg in (flag(CPU_SETTINGS[process]), cpus)
+    ]
     cfg = load_config(
         [*PROCESS_ARGS, *pin, "--run-dir", str(tmp / "r"), "--data-dir", str(tmp / "d")],
         env={},
@@ -144,7 +160,7 @@ async def _measure(
     latencies_ms: list[float] = []
     accepts_ms: list[float] = []
     md_legs_ms: list[float] = []
-    missed = 0
+    missed = bounded = 0
     try:
         async with aiohttp.ClientSession(base_url=url) as http:
             await http.post("/_emulator/taker", json={"symbol": SYMBOL, "pause": True})
@@ -189,7 +205,9 @@ async def _measure(
                 if tick is None or order is None or arrived_ns is None:
                     missed += 1
                 else:
-                    latencies_ms.append((arrived_ns - tick.env.ts) / 1e6)
+                    if order.env.ts < arrived_ns:
+                        bounded += 1
+                    latencies_ms.append((min(arrived_ns, order.env.ts) - tick.env.ts) / 1e6)
                     accepts_ms.append((order.env.ts - tick.env.ts) / 1e6)
                     md_legs_ms.append((tick.env.sent - tick.env.ts) / 1e6)
                 await asyncio.sleep(max(0.0, pace_s - (time.monotonic() - started)))
@@ -200,6 +218,7 @@ async def _measure(
         "accepts_ms": accepts_ms,
         "md_legs_ms": md_legs_ms,
         "missed": missed,
+        "bounded": bounded,
     }
 
 
@@ -249,8 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         "--no-pin",
         dest="pin",
         action="store_false",
-        help="let the scheduler place every process (default: the emulator on the first CPU, the order "
-        "gateway on the second, through its --orders-cpus)",
+        help="let the scheduler place every process (default: the strategy and the emulator on the first "
+        "CPU, the order gateway on the second)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "tick_to_trade.json")
     args = parser.parse_args(argv)
@@ -258,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(dir="/tmp", prefix="pmb"))
     pinned = pinning or {}
     emulator, url, account = _start_emulator(tmp, pinned.get("emulator"))
-    config_path = _config(tmp, pinned.get("order_gateway"))
+    config_path = _config(tmp, pinned)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("PERP_MM_", "BACKPACK_", "RISK_"))},
         "BACKPACK_API_URL": url,
@@ -293,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         "moves": args.moves,
         "measured": len(raw["latencies_ms"]),
         "missed": raw["missed"],
+        "arrival_bounded_by_acceptance": raw["bounded"],
         "tick_to_trade_ms": _summary(raw["latencies_ms"]),
         "tick_to_accept_ms": _summary(raw["accepts_ms"]),
         "md_leg_ms": _summary(raw["md_legs_ms"]),
