@@ -85,10 +85,14 @@ def pin(text: str, *, setting: str) -> frozenset[int]:
     if reason is not None:
         raise ValueError(reason)
     cpus = parse_cpus(text)
-    os.sched_setaffinity(0, cpus)  # this thread, and so every thread it starts from now on
-    for task in _TASKS.iterdir():
-        try:
-            os.sched_setaffinity(int(task.name), cpus)
-        except ProcessLookupError:  # the thread ended meanwhile
-            continue
+    try:
+        os.sched_setaffinity(0, cpus)  # this thread, and so every thread it starts from now on
+        for task in _TASKS.iterdir():
+            try:
+                os.sched_setaffinity(int(task.name), cpus)
+            except ProcessLookupError:  # the thread ended meanwhile
+                continue
+    except OSError as exc:  # a cpuset or a container may forbid it
+        refused = f"{setting} {text}: the system refused to pin this process ({exc.strerror})"
+        raise ValueError(refused) from None
     return cpus

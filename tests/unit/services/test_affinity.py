@@ -100,3 +100,13 @@ def test_a_service_that_cannot_be_pinned_does_not_start_and_says_why(
     with caplog.at_level(logging.ERROR, logger="services.service"):
         assert _Gateway(cfg, metrics_port=0).run() == 2
     assert f"order_gateway cannot start: orders-cpus {ABSENT} names CPU {ABSENT}" in caplog.text
+
+
+def test_a_refusal_by_the_system_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(pid: int, cpus: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setaffinity", refuse)
+    refused = r"md-cpus \d+: the system refused to pin this process \(Operation not permitted\)"
+    with pytest.raises(ValueError, match=refused):
+        pin(str(CPUS[0]), setting="md-cpus")
