@@ -60,6 +60,7 @@ class OrderGateway(Service):
     unknown_interval_s: ClassVar[float] = 1.0
     balance_interval_s: ClassVar[float] = 10.0
     funding_interval_s: ClassVar[float] = 60.0
+    last_funding_poll_s: ClassVar[float] = 3.0
     retry_s: ClassVar[float] = 2.0
 
     def __init__(self, cfg: Config, *, venue: Venue | None = None) -> None:
@@ -73,6 +74,7 @@ class OrderGateway(Service):
         self._stream_state = FeedState.RECONNECTING
         self._reconcile_task: asyncio.Task[None] | None = None
         self._reconcile_again = False
+        self._reconciler: Reconciler | None = None
 
     def trading(self) -> tuple[TradingState, str]:
         """The trading state enforced now (HALTED while the guardian is unknown or silent)."""
@@ -111,7 +113,7 @@ class OrderGateway(Service):
             trading=self.trading,
             publisher=self.pub,
         )
-        reconciler = Reconciler(desk)
+        reconciler = self._reconciler = Reconciler(desk)
         server = RequestServer(self.bus, "orders", desk.handle)
         # The md mark only values market orders for the notional limit; trading never waits for it.
         risk = self.bus.subscriber(["risk", "md"], ["rk.state", "hb.risk", f"md.mark.{self.symbol}"])
@@ -139,10 +141,27 @@ class OrderGateway(Service):
             log.warning("the strategy is still stopping after %.0f s: stopping anyway", self.drain_deadline_s)
 
     async def shutdown(self) -> None:
-        if self._venue is not None:
-            await self._venue.close()
-        if self._journal is not None:
-            self._journal.close()
+        try:
+            await self._last_funding()
+        finally:
+            if self._venue is not None:
+                await self._venue.close()
+            if self._journal is not None:
+                self._journal.close()
+
+    async def _last_funding(self) -> None:
+        """Journal the funding settled since the last poll (polls are a minute apart) before stopping."""
+        reconciler = self._reconciler
+        if reconciler is None or not reconciler.desk.status.ready:
+            return
+        try:
+            async with asyncio.timeout(self.last_funding_poll_s):
+                new = await reconciler.poll_funding()
+        except (VenueError, TimeoutError) as exc:
+            log.warning("funding since the last poll not read at stop (%r): the next start reads it", exc)
+            return
+        if new:
+            log.info("journaled %d funding payment(s) settled since the last poll", new)
 
     async def _rules(self, venue: Venue) -> MarketRules:
         while True:

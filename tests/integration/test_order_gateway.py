@@ -26,6 +26,8 @@ from harness import (
     kill_process,
     process_log,
     read_config,
+    start_emulator,
+    stop_process,
     wait_connected,
     write_config,
 )
@@ -467,3 +469,30 @@ async def test_a_restart_resolves_orders_journaled_as_sent(
         refused = await gw.place(72, price="101")
         assert not refused.ok and refused.reason is RejectReason.UNAVAILABLE
         assert account_state(emulator)["orders_placed"] == 2
+
+
+async def test_funding_settled_since_the_last_poll_is_journaled_at_stop(
+    run_dir: Path, children: Children
+) -> None:
+    # Funding every 3 s; the gateway polls it a minute apart, so only its stop can journal this one.
+    emulator = start_emulator(run_dir, extra_args=("--funding-interval-s", "3"))
+    try:
+        async for gateway in start_gateway(run_dir, emulator, children):
+            reply = await gateway.place(801, quantity="0.1", price=None, order_type=OrderType.MARKET)
+            assert reply.ok, reply
+
+            def funding() -> Decimal:
+                return D(account_state(emulator)["positions"][SYM]["funding"])
+
+            await async_wait_for(lambda: funding() != 0, timeout_s=10)
+            before = funding()
+            assert journal_rows(gateway.config, "SELECT COUNT(*) FROM funding") == [(0,)]
+            assert stop_process(gateway.proc) == 0
+            after = funding()  # the next settlement may come between the two reads
+            rows = journal_rows(gateway.config, "SELECT amount FROM funding")
+            journaled = sum(D(amount) for (amount,) in rows)
+            assert journaled != 0 and journaled in (before, after)
+            log_text = process_log(gateway.config, "order_gateway")
+            assert "funding payment(s) settled since the last poll" in log_text
+    finally:
+        emulator.stop()
