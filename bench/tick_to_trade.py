@@ -87,14 +87,14 @@ PROCESS_ARGS = (
 ).split()
 
 
-def _pinning(wanted: bool) -> dict[str, str] | None:
+def _pinning(wanted: bool) -> dict[str, str]:
     """CPU lists: the order gateway on a CPU of its own, the strategy and the emulator on another.
 
-    None when unwanted or on one CPU.
+    Empty when unwanted or on one CPU.
     """
     cpus = sorted(available_cpus())
     if not wanted or len(cpus) < 2:
-        return None
+        return {}
     return {"emulator": str(cpus[0]), "strategy": str(cpus[0]), "order_gateway": str(cpus[1])}
 
 
@@ -273,9 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "tick_to_trade.json")
     args = parser.parse_args(argv)
-    pinning = _pinning(args.pin)
+    pinned = _pinning(args.pin)
     tmp = Path(tempfile.mkdtemp(dir="/tmp", prefix="pmb"))
-    pinned = pinning or {}
     emulator, url, account = _start_emulator(tmp, pinned.get("emulator"))
     config_path = _config(tmp, pinned)
     env = {
@@ -318,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         "md_leg_ms": _summary(raw["md_legs_ms"]),
         "step": str(args.step),
         "setup": "emulator on loopback, ipc bus, 1 layer a side: cancel 2 and place 2 per move",
-        "cpus_pinned": pinning,
+        "cpus_pinned": pinned or None,
         "run_s": round(time.monotonic() - started, 1),
     }
     shutil.rmtree(tmp, ignore_errors=True)

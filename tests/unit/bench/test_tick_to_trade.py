@@ -12,12 +12,12 @@ from bench import tick_to_trade
 def test_the_emulator_and_the_order_gateway_get_cpus_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tick_to_trade, "available_cpus", lambda: frozenset({3, 1, 6}))
     assert tick_to_trade._pinning(True) == {"emulator": "1", "strategy": "1", "order_gateway": "3"}
-    assert tick_to_trade._pinning(False) is None
+    assert tick_to_trade._pinning(False) == {}
 
 
 def test_one_cpu_is_left_unpinned(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tick_to_trade, "available_cpus", lambda: frozenset({2}))
-    assert tick_to_trade._pinning(True) is None
+    assert tick_to_trade._pinning(True) == {}
 
 
 def test_the_processes_are_pinned_through_their_own_settings(tmp_path: Path) -> None:

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 import pytest
+import risk_fakes
 
 from risk.model import ClosePosition, Reason
 from risk.orders import GUARDIAN_ID_BIT, ClientIds, close_order, close_quantity, describe, is_guardian_id
 from services.wire import OrderType, Side
-from venues.precision import MarketRules
 
-RULES = MarketRules(
-    symbol="SOL_USDC_PERP",
-    base_asset="SOL",
-    quote_asset="USDC",
-    tick_size=D("0.01"),
-    step_size=D("0.01"),
-    min_quantity=D("0.05"),
-)
+# The shared SOL_USDC_PERP rules with a larger minimum, so closes below it show.
+RULES = replace(risk_fakes.RULES, min_quantity=D("0.05"))
 
 
 def test_client_ids_have_the_top_bit_and_wrap_without_repeating() -> None:
