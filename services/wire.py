@@ -35,6 +35,11 @@ class Side(StrEnum):
 class OrderType(StrEnum):
     LIMIT = "limit"
     MARKET = "market"
+    # Any order perp-mm never places: a stop, take-profit, trailing stop or liquidation order set
+    # on the venue (its web app, another program), or a type the connector does not know.  The
+    # venue's own name is in ``OrderUpdate.venue_type``.  Such an order is foreign: the strategy
+    # never cancels it; the kill switch and flatten do.
+    CONDITIONAL = "conditional"
 
 
 class TimeInForce(StrEnum):
@@ -167,6 +172,7 @@ class OrderUpdate(Message):
     post_only: bool = False
     reduce_only: bool = False
     reason: str = ""
+    venue_type: str = ""  # the venue's own type (and status) name for a CONDITIONAL order
 
     @property
     def remaining(self) -> Decimal:
