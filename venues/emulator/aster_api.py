@@ -95,7 +95,9 @@ class AsterApi:
         """Count venue requests and apply injected latency, freezes and error answers before handling."""
         if not request.path.startswith("/fapi/"):
             return await handler(request)
-        self.core.count_request(request.path if request.match_info.http_exception is None else "<unrouted>")
+        self.core.count_request(
+            request.path if request.match_info.http_exception is None else "<unrouted>", request.method
+        )
         weight = self._weigh(request.remote or "", self.core.now_ms())
         spec = self.core.faults.spec
         await self.core.hold(spec.latency_ms / 1000 + self.core.freeze_remaining_s())

@@ -85,7 +85,9 @@ class BackpackApi:
         if request.path.startswith("/_emulator") or request.path == "/":
             return await handler(request)
         # Unrouted paths share one counter, so random URLs cannot grow the table.
-        self.core.count_request(request.path if request.match_info.http_exception is None else "<unrouted>")
+        self.core.count_request(
+            request.path if request.match_info.http_exception is None else "<unrouted>", request.method
+        )
         spec = self.core.faults.spec
         await self.core.hold(spec.latency_ms / 1000 + self.core.freeze_remaining_s())
         fault = self.core.faults.draw_rest_fault()

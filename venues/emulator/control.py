@@ -167,7 +167,11 @@ class ControlApi:
         return {
             "accounts": accounts,
             "markets": markets,
-            "requests": {"total": sum(requests.values()), "by_path": dict(requests)},
+            "requests": {
+                "total": sum(requests.values()),
+                "by_path": dict(requests),
+                "by_method": dict(self.core.methods),
+            },
         }
 
     async def price(self, body: Mapping[str, Any]) -> dict[str, Any]:

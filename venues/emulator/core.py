@@ -49,6 +49,7 @@ class EmulatorCore:
         self.profiles = {p.symbol: p for p in config.profiles}
         self.faults = FaultState(seed=config.seed)
         self.requests: Counter[str] = Counter()
+        self.methods: Counter[str] = Counter()  # the same requests by HTTP method (GET, POST, DELETE, ...)
         self._ids = IdSource()
         self._listeners: list[Listener] = []
         self.depth_churn = DepthChurn(self.profiles)
@@ -122,8 +123,11 @@ class EmulatorCore:
         self.engine, self.simulator = self._build()
         self.simulator.step(self.now_ms())
 
-    def count_request(self, path: str) -> None:
+    def count_request(self, path: str, method: str = "") -> None:
+        """Count one venue request by path and, when given, by HTTP method."""
         self.requests[path] += 1
+        if method:
+            self.methods[method] += 1
 
     @property
     def stopping(self) -> bool:

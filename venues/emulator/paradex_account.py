@@ -1,4 +1,11 @@
-"""Paradex's account endpoints over the emulator: positions, balance, account, fills, funding payments.
+"""Paradex's account endpoints over the emulator: positions, balance, account, margin configuration,
+fills, funding payments and order history.
+
+``GET /account/margin?market=`` gives the account's leverage on the market
+(cross margin, the engine's leverage); ``GET /orders-history`` lists every
+order of the account, open or closed, filtered by ``client_id``, ``market``
+and ``status``: the one lookup that finds a filled or refused order by its
+client id (``/orders/by_client_id`` sees open orders only).
 
 History lists are newest first and paged with ``page_size`` and an opaque
 ``cursor`` (the answer's ``next``; null on the last page), filtered by
@@ -60,6 +67,8 @@ class ParadexAccount:
         routes.add_get("/v1/account", self.account)
         routes.add_get("/v1/fills", self.fills)
         routes.add_get("/v1/funding/payments", self.funding_payments)
+        routes.add_get("/v1/account/margin", self.margin_config)
+        routes.add_get("/v1/orders-history", self.orders_history)
 
     def _market(self, request: web.Request) -> str | None:
         raw = request.query.get("market")
@@ -126,3 +135,37 @@ class ParadexAccount:
         chosen, cursor = page(request, rows, ts_ms=lambda r: r.interval_end_ms)
         results = [funding_json(row, account=account) for row in chosen]
         return web.json_response({"next": cursor, "prev": None, "results": results})
+
+    async def margin_config(self, request: web.Request) -> web.Response:
+        account = self.auth.account_of(request)
+        market = self._market(request)
+        if market is None:
+            raise validation_error("market is required")
+        leverage = int(self.core.engine.leverage)
+        config = {
+            "market": market,
+            "leverage": leverage,
+            "margin_type": "CROSS",
+            "isolated_margin_leverage": leverage,
+        }
+        return web.json_response(
+            {"account": account, "margin_methodology": "cross_margin", "configs": [config]}
+        )
+
+    async def orders_history(self, request: web.Request) -> web.Response:
+        account = self.auth.account_of(request)
+        market = self._market(request)
+        client_id = request.query.get("client_id")
+        status = request.query.get("status")
+        rows = []
+        for order, reason in self.orders.history(account):
+            meta = self.orders.meta(order.order_id)
+            if market not in (None, order.symbol):
+                continue
+            if client_id is not None and (meta is None or meta.client_id != client_id):
+                continue
+            view = self.orders.view(order, reason)
+            if status in (None, view["status"]):
+                rows.append(view)
+        chosen, cursor = page(request, rows, ts_ms=lambda row: int(row["created_at"]))
+        return web.json_response({"next": cursor, "prev": None, "results": chosen})

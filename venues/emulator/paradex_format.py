@@ -153,7 +153,10 @@ def funding_json(row: FundingRow, *, account: str) -> dict[str, Any]:
     }
 
 
-def market_json(rules: MarketRules, *, funding_period_hours: Decimal, max_open_orders: int) -> dict[str, Any]:
+def market_json(
+    rules: MarketRules, *, funding_period_hours: Decimal, max_open_orders: int, imf_base: Decimal
+) -> dict[str, Any]:
+    """A ``/markets`` row; the market's maximum leverage is ``1 / imf_base`` (initial margin fraction)."""
     return {
         "symbol": rules.symbol,
         "base_currency": rules.base_asset,
@@ -167,6 +170,12 @@ def market_json(rules: MarketRules, *, funding_period_hours: Decimal, max_open_o
         "position_limit": "1000000",
         "max_open_orders": max_open_orders,
         "funding_period_hours": fmt(funding_period_hours),
+        "delta1_cross_margin_params": {
+            "imf_base": fmt(imf_base),
+            "imf_factor": "0",
+            "imf_shift": "0",
+            "mmf_factor": "0.5",
+        },
         "open_at": 0,
         "expiry_at": 0,
     }

@@ -55,7 +55,9 @@ class ParadexFrontEnd:
         """Count venue requests, apply injected latency, freezes and error answers, render errors."""
         if request.path.startswith("/_emulator") or request.path == "/v1":
             return await handler(request)
-        self.core.count_request(request.path if request.match_info.http_exception is None else "<unrouted>")
+        self.core.count_request(
+            request.path if request.match_info.http_exception is None else "<unrouted>", request.method
+        )
         spec = self.core.faults.spec
         await self.core.hold(spec.latency_ms / 1000 + self.core.freeze_remaining_s())
         fault = self.core.faults.draw_rest_fault()

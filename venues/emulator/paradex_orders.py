@@ -276,13 +276,19 @@ class ParadexOrders:
         order_id = request.match_info["order_id"]
         order = self.engine.open_orders(account)
         found = next((o for o in order if o.order_id == order_id), None)
-        if found is None:
-            raise ApiError(404, "ORDER_ID_NOT_FOUND", f"order {order_id} is not open")
         try:
+            if found is None:
+                raise OrderNotFound(order_id)
             self._cancel(account, found)
         except OrderNotFound:
-            raise ApiError(404, "ORDER_ID_NOT_FOUND", f"order {order_id} is not open") from None
+            raise self._not_open(account, order_id) from None
         return web.Response(status=204)
+
+    def _not_open(self, account: str, order_id: str) -> ApiError:
+        """The venue's refusal to cancel an order that is not open: closed, or never seen."""
+        if any(order.order_id == order_id for order, _ in self.history(account)):
+            return ApiError(400, "ORDER_IS_NOT_OPEN", f"order {order_id} is not open")
+        return ApiError(404, "ORDER_ID_NOT_FOUND", f"order {order_id} not found")
 
     def _open_by_client_id(self, account: str, client_id: str, market: str | None) -> Order | None:
         for order in reversed(self.engine.open_orders(account)):
@@ -312,7 +318,7 @@ class ParadexOrders:
 
     # ------------------------------------------------------------ queries
 
-    def _history(self, account: str) -> list[tuple[Order, str]]:
+    def history(self, account: str) -> list[tuple[Order, str]]:
         """Every order of the account, oldest first, with its cancel reason override."""
         engine = self.engine
         known = [(order, "") for order in engine.account(account).closed_orders]
@@ -321,26 +327,25 @@ class ParadexOrders:
         known.sort(key=lambda pair: int(pair[0].order_id))
         return known
 
-    def _view(self, order: Order, reason: str) -> dict[str, Any]:
+    def view(self, order: Order, reason: str) -> dict[str, Any]:
         return self.order_view(order, status="CLOSED", reason=reason) if reason else self.order_view(order)
 
     async def get(self, request: web.Request) -> web.Response:
         account = self.auth.account_of(request)
         order_id = request.match_info["order_id"]
-        for order, reason in reversed(self._history(account)):
+        for order, reason in reversed(self.history(account)):
             if order.order_id == order_id:
-                return web.json_response(self._view(order, reason))
+                return web.json_response(self.view(order, reason))
         raise ApiError(404, "ORDER_ID_NOT_FOUND", f"order {order_id} not found")
 
     async def get_by_client_id(self, request: web.Request) -> web.Response:
+        """Open orders only, as documented: a filled, cancelled or refused order is not found here."""
         account = self.auth.account_of(request)
         client_id = request.match_info["client_id"]
-        market = request.query.get("market")
-        for order, reason in reversed(self._history(account)):
-            meta = self.meta(order.order_id)
-            if meta is not None and meta.client_id == client_id and market in (None, order.symbol):
-                return web.json_response(self._view(order, reason))
-        raise ApiError(404, "CLIENT_ORDER_ID_NOT_FOUND", f"no order with client_id {client_id}")
+        found = self._open_by_client_id(account, client_id, request.query.get("market"))
+        if found is None:
+            raise ApiError(404, "CLIENT_ORDER_ID_NOT_FOUND", f"no open order with client_id {client_id}")
+        return web.json_response(self.order_view(found))
 
     async def open_orders(self, request: web.Request) -> web.Response:
         account = self.auth.account_of(request)

@@ -18,6 +18,9 @@ ACCOUNT_CLASS_HASH = "0x41cb0280ebadaa75f996d8d92c6f265f6d040bb3ba442e5f86a554f1
 L1_CHAIN_ID = 11155111
 MAX_OPEN_ORDERS = 100
 MAX_DEPTH = 100
+# Paradex's BTC perpetual goes to 50x (initial margin fraction 0.02); the account's own leverage is
+# the engine's (``GET /account/margin``), and a client takes the lower of the two.
+MARKET_MAX_LEVERAGE = Decimal(50)
 
 
 class ParadexPublic:
@@ -56,7 +59,9 @@ class ParadexPublic:
     async def markets(self, request: web.Request) -> web.Response:
         raw = request.query.get("market")
         symbols = [self._market(raw)] if raw is not None else list(self.core.profiles)
-        hours = Decimal(self.core.engine.funding_interval_ms) / 3_600_000
+        engine = self.core.engine
+        hours = Decimal(engine.funding_interval_ms) / 3_600_000
+        imf_base = 1 / MARKET_MAX_LEVERAGE
         return web.json_response(
             {
                 "results": [
@@ -64,6 +69,7 @@ class ParadexPublic:
                         self.core.profiles[s].rules,
                         funding_period_hours=hours,
                         max_open_orders=MAX_OPEN_ORDERS,
+                        imf_base=imf_base,
                     )
                     for s in symbols
                 ]

@@ -21,7 +21,14 @@ _AUTH_ERRORS = {
     "INVALID_SIGNATURE",
     "INVALID_TIMESTAMP",
 }
-_NOT_FOUND = {"ORDER_ID_NOT_FOUND", "CLIENT_ORDER_ID_NOT_FOUND", "NOT_FOUND", "ORDER_IS_CLOSED"}
+# ORDER_IS_NOT_OPEN: a cancel of an order already filled or cancelled; there is nothing open to cancel.
+_NOT_FOUND = {
+    "ORDER_ID_NOT_FOUND",
+    "CLIENT_ORDER_ID_NOT_FOUND",
+    "NOT_FOUND",
+    "ORDER_IS_CLOSED",
+    "ORDER_IS_NOT_OPEN",
+}
 # Cancel reasons that mean the venue refused the order (it never traded as asked).
 CANCEL_REJECTS = {
     "POST_ONLY_WOULD_CROSS": RejectReason.POST_ONLY_WOULD_TAKE,

@@ -78,6 +78,16 @@ def market_rules(raw: Any) -> MarketRules | None:
     )
 
 
+def market_max_leverage(raw: Any) -> Decimal | None:
+    """A market's maximum leverage, ``1 / imf_base`` of its cross-margin parameters (None: not given)."""
+    params = raw.get("delta1_cross_margin_params") if isinstance(raw, Mapping) else None
+    try:
+        imf_base = opt_dec(params, "imf_base") if isinstance(params, Mapping) else None
+    except MalformedResponse:
+        return None
+    return 1 / imf_base if imf_base is not None and imf_base > 0 else None
+
+
 def order_from_venue(raw: Any) -> OrderUpdate:
     """An order object (REST or the ``orders`` channel) as the order's state.
 

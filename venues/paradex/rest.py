@@ -2,10 +2,13 @@
 
 Placement is asynchronous on Paradex: ``POST /orders`` answers ``NEW`` and
 the order becomes ``OPEN`` or ``CLOSED`` (with a ``cancel_reason``) right
-after; ``place_order`` follows it there for up to ``follow_timeout_s`` and
-turns a refusal (post-only would cross, no margin, ...) into ``Rejected``.
-The client id (the wire's uint32, as a string) is the idempotency key: an
-order whose outcome is unknown is never re-sent but looked up by client id.
+after, which the private stream tells (``OrderWatch``).  No GET follows a
+place or a cancel while that stream runs; without it, one GET confirms the
+outcome and turns a refusal (post-only would cross, no margin, ...) into
+``Rejected``.  The client id (the wire's uint32, as a string) is the
+idempotency key: an order whose outcome is unknown is never re-sent but looked
+up by client id in the order history (which, unlike ``/orders/by_client_id``,
+also holds filled and refused orders).
 """
 
 from __future__ import annotations
@@ -31,13 +34,14 @@ from services.wire import (
 from services.wire import RejectReason as Why
 from venues.base import DepthSnapshot, Rejected, Unavailable, UnknownOrderState, VenueError
 from venues.common.markets import MarketCache
-from venues.common.parse import MalformedResponse, dec, field, integer, levels
+from venues.common.parse import MalformedResponse, dec, field, integer, levels, leverage_of
 from venues.paradex.errors import cancel_rejection
 from venues.paradex.parse import (
     SIDE_TO_VENUE,
     fill_from_venue,
     funding_from_venue,
     mark_from_summary,
+    market_max_leverage,
     market_rules,
     order_body,
     order_from_venue,
@@ -47,6 +51,7 @@ from venues.paradex.parse import (
 )
 from venues.paradex.signing import order_hash, order_message, signature_json
 from venues.paradex.transport import OutcomeUnknown, ParadexTransport
+from venues.paradex.watch import OrderWatch
 from venues.precision import MarketRules, check_order, fmt
 
 log = logging.getLogger(__name__)
@@ -63,19 +68,18 @@ class ParadexRest:
         self,
         transport: ParadexTransport,
         *,
-        follow_poll_s: float = 0.05,
         follow_timeout_s: float = 2.0,
         resolve_poll_s: float = 0.25,
         resolve_timeout_s: float = 30.0,
         depth_levels: int = 20,
     ) -> None:
         self.transport = transport
-        self.follow_poll_s = follow_poll_s
         self.follow_timeout_s = follow_timeout_s
         self.resolve_poll_s = resolve_poll_s
         self.resolve_timeout_s = resolve_timeout_s
         self.depth_levels = depth_levels
         self.markets = MarketCache("Paradex", self._market_list, market_rules)
+        self.watch = OrderWatch()
 
     # ------------------------------------------------------------ public data
 
@@ -162,50 +166,43 @@ class ParadexRest:
             return await self._resolve(order, cause=exc)
         except MalformedResponse as exc:
             return await self._resolve(order, cause=Unavailable(f"garbled answer to POST /orders: {exc}"))
-        return await self._follow(update, str(raw.get("status")))
+        if str(raw.get("status")) != "NEW":
+            return _outcome(update)
+        told = self.watch.latest(order_id=update.order_id)
+        if told is not None:
+            return _outcome(told)
+        if self.watch.live:
+            # The outcome (open, filled, refused) comes on the private stream: no GET for it.
+            return update
+        return await self._confirm(update)
 
-    async def _follow(self, update: OrderUpdate, status: str) -> OrderUpdate:
-        """Poll a ``NEW`` order until the venue opened or closed it; raise ``Rejected`` if it refused it."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.follow_timeout_s
-        # The engine usually answers within milliseconds: look early, then back off to follow_poll_s.
-        pause_s = min(FIRST_FOLLOW_S, self.follow_poll_s)
-        while status == "NEW":
-            if loop.time() >= deadline:
-                log.info("paradex order %s still NEW after %.1f s", update.order_id, self.follow_timeout_s)
-                return update
-            await asyncio.sleep(pause_s)
-            pause_s = min(pause_s * 2, self.follow_poll_s)
-            try:
-                raw = await self._get_raw(update.symbol, order_id=update.order_id, client_id=None)
-            except VenueError as exc:
-                log.warning("paradex order %s: following it failed (%s)", update.order_id, exc)
-                return update
-            if raw is not None:
-                update, status = _parsed("order", order_from_venue, raw), str(raw.get("status"))
-        reason = cancel_rejection(update.reason)
-        if update.status is OrderStatus.REJECTED and reason is not None:
-            raise Rejected(f"order {update.client_id} refused by Paradex: {update.reason}", reason=reason)
-        return update
+    async def _confirm(self, update: OrderUpdate) -> OrderUpdate:
+        """One GET for a ``NEW`` order while no private stream tells its outcome; ``Rejected`` if refused."""
+        await asyncio.sleep(FIRST_FOLLOW_S)
+        try:
+            raw = await self._get_raw(update.symbol, order_id=update.order_id, client_id=None)
+        except VenueError as exc:
+            log.warning("paradex order %s: confirming it failed (%s)", update.order_id, exc)
+            return update
+        return update if raw is None else _outcome(_parsed("order", order_from_venue, raw))
 
     async def _resolve(self, order: Place, *, cause: VenueError) -> OrderUpdate:
-        """The order behind an unknown outcome, found by client id; ``UnknownOrderState`` if never found."""
+        """The order behind an unknown outcome, by client id from the stream or the order history;
+        ``UnknownOrderState`` if never found (``/orders/by_client_id`` would miss a filled or refused one)."""
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self.resolve_timeout_s
         last_error: VenueError = cause
         log.warning("paradex order %d outcome unknown (%s); looking it up", order.client_id, cause)
         while True:
-            try:
-                raw = await self._get_raw(order.symbol, order_id=None, client_id=order.client_id)
-            except VenueError as exc:
-                last_error = exc
-            else:
-                if raw is not None:
-                    found = _parsed("order", order_from_venue, raw)
-                    log.info(
-                        "paradex order %d resolved: %s %s", order.client_id, found.order_id, found.status
-                    )
-                    return await self._follow(found, str(raw.get("status")))
+            found = self.watch.latest(client_id=order.client_id)
+            if found is None:
+                try:
+                    found = await self.get_order(order.symbol, client_id=order.client_id)
+                except VenueError as exc:
+                    last_error = exc
+            if found is not None:
+                log.info("paradex order %d resolved: %s %s", order.client_id, found.order_id, found.status)
+                return _outcome(found)
             if loop.time() >= give_up_at:
                 raise UnknownOrderState(
                     f"order {order.client_id} still unknown after {self.resolve_timeout_s:g} s: {last_error}",
@@ -217,24 +214,29 @@ class ParadexRest:
     async def cancel_order(
         self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
     ) -> OrderUpdate:
-        """Cancel one open order and follow it to ``CLOSED``; ``Rejected(UNKNOWN_ORDER)`` if not open."""
+        """Cancel one open order and see it ``CLOSED``; ``Rejected(UNKNOWN_ORDER)`` if not open.
+
+        The cancel is queued (204): the private stream tells when it is done; one GET confirms it
+        only when the stream is not running or stays silent for ``follow_timeout_s``.
+        """
         if order_id is not None:
             await self.transport.call("DELETE", f"/orders/{order_id}", private=True)
         else:
             path = f"/orders/by_client_id/{client_id}"
             await self.transport.call("DELETE", path, params={"market": symbol}, private=True)
-        # The cancel is queued (204): the order says when it is done.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.follow_timeout_s
-        while True:
+        after = await self.watch.wait(
+            order_id=order_id,
+            client_id=client_id,
+            done=lambda update: not update.status.is_open,
+            timeout_s=self.follow_timeout_s,
+        )
+        if after is None:
             after = await self.get_order(symbol, order_id=order_id, client_id=client_id)
-            if after is None:
-                raise Rejected(f"no order {order_id or client_id} on {symbol}", reason=Why.UNKNOWN_ORDER)
-            if not after.status.is_open:
-                return after
-            if loop.time() >= deadline:
-                raise Unavailable(f"cancel of {after.order_id} accepted but the order is still open")
-            await asyncio.sleep(self.follow_poll_s)
+        if after is None:
+            raise Rejected(f"no order {order_id or client_id} on {symbol}", reason=Why.UNKNOWN_ORDER)
+        if after.status.is_open:
+            raise Unavailable(f"cancel of {after.order_id} accepted but the order is still open")
+        return after
 
     async def cancel_all(self, symbol: str) -> int:
         """Cancel every open order on ``symbol``; how many were open when asked."""
@@ -256,12 +258,14 @@ class ParadexRest:
     async def _get_raw(self, symbol: str, *, order_id: str | None, client_id: int | None) -> Any:
         if (order_id is None) == (client_id is None):
             raise ValueError("give exactly one of order_id and client_id")
+        if client_id is not None:
+            # The order history sees every order; ``/orders/by_client_id`` open ones only.
+            params = {"market": symbol, "client_id": client_id, "page_size": 1}
+            raw = await self.transport.call("GET", "/orders-history", params=params, private=True)
+            found = _parsed("order history", rows, raw)
+            return found[0] if found and isinstance(found[0], dict) else None
         try:
-            if order_id is not None:
-                raw = await self.transport.call("GET", f"/orders/{order_id}", private=True)
-            else:
-                path = f"/orders/by_client_id/{client_id}"
-                raw = await self.transport.call("GET", path, params={"market": symbol}, private=True)
+            raw = await self.transport.call("GET", f"/orders/{order_id}", private=True)
         except Rejected as exc:
             if exc.reason is Why.UNKNOWN_ORDER:
                 return None
@@ -269,6 +273,31 @@ class ParadexRest:
         if not isinstance(raw, dict):
             raise Unavailable(f"malformed order answer: {raw!r}")
         return raw if raw.get("market") == symbol else None
+
+    async def leverage(self, symbol: str) -> Decimal | None:
+        """The account's leverage on ``symbol`` (``GET /account/margin``), capped by the market's maximum
+        (``1 / imf_base`` in ``/markets``); None when the venue tells neither."""
+        raw = await self.transport.call("GET", "/account/margin", params={"market": symbol}, private=True)
+        configs = raw.get("configs") if isinstance(raw, dict) else None
+        account = next(
+            (
+                leverage_of(row.get("leverage"))
+                for row in (configs if isinstance(configs, list) else [])
+                if isinstance(row, dict) and row.get("market") == symbol
+            ),
+            None,
+        )
+        markets = await self.transport.call("GET", "/markets", params={"market": symbol})
+        market = next(
+            (
+                market_max_leverage(row)
+                for row in _parsed("markets", rows, markets)
+                if isinstance(row, dict) and row.get("symbol") == symbol
+            ),
+            None,
+        )
+        known = [value for value in (account, market) if value is not None]
+        return min(known) if known else None
 
     # ------------------------------------------------------------ account
 
@@ -321,6 +350,14 @@ class ParadexRest:
             if not cursor:
                 break
         return found[:limit]
+
+
+def _outcome(update: OrderUpdate) -> OrderUpdate:
+    """The order as found, or ``Rejected`` when the venue refused it (closed with a refusing reason)."""
+    reason = cancel_rejection(update.reason)
+    if update.status is OrderStatus.REJECTED and reason is not None:
+        raise Rejected(f"order {update.client_id} refused by Paradex: {update.reason}", reason=reason)
+    return update
 
 
 def _parsed(what: str, parse: Callable[[Any], T], raw: Any) -> T:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
 
 from services.logs import register_secret
 from services.secrets import Secret
-from venues.base import DeadManSwitch
+from venues.base import DeadManSwitch, VenueEvent
 from venues.common.delegating import RestStreamVenue
 from venues.paradex.deadman import CancelOnDisconnect
 from venues.paradex.rest import ParadexRest
@@ -104,6 +105,23 @@ class ParadexVenue(RestStreamVenue, DeadManSwitch):
         account = hex(self.transport.signer.account) if self.transport.signer else None
         urls = f"api_url={self.transport.api_url!r}, ws_url={self.stream.ws_url!r}"
         return f"ParadexVenue({urls}, account={account})"
+
+    def private_stream(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
+        """The private stream, which also tells the REST calls the orders' outcomes (no polling GETs)."""
+        return self._observed(self.stream.private(symbol))
+
+    async def _observed(self, events: AsyncGenerator[VenueEvent, None]) -> AsyncGenerator[VenueEvent, None]:
+        try:
+            async for event in events:
+                self.rest.watch.observe(event.msg)
+                yield event
+        finally:
+            self.rest.watch.live = False
+            await events.aclose()
+
+    async def leverage(self, symbol: str) -> Decimal | None:
+        """The account's leverage on ``symbol``, capped by the market's maximum."""
+        return await self.rest.leverage(symbol)
 
     async def arm(self, symbol: str, *, timeout_s: float) -> None:
         """Arm cancel-on-disconnect (account-wide on Paradex: every market's orders, not only ``symbol``)."""

@@ -43,6 +43,8 @@ def test_error_kinds(status: int, error: str, message: str, kind: type[Exception
         ("ORDER_ID_NOT_FOUND", "", RejectReason.UNKNOWN_ORDER),
         ("CLIENT_ORDER_ID_NOT_FOUND", "", RejectReason.UNKNOWN_ORDER),
         ("ORDER_IS_CLOSED", "", RejectReason.UNKNOWN_ORDER),
+        # A cancel of a filled or cancelled order: it is no longer there to cancel.
+        ("ORDER_IS_NOT_OPEN", "order 21 is not open", RejectReason.UNKNOWN_ORDER),
         ("VALIDATION_ERROR", "order notional 5 is below the minimum 10", RejectReason.MIN_NOTIONAL),
         ("VALIDATION_ERROR", "price is not a multiple of the tick", RejectReason.BAD_PRICE),
         ("VALIDATION_ERROR", "size is not a multiple of the increment", RejectReason.BAD_QUANTITY),
