@@ -26,9 +26,9 @@ SEED_LINES = {
     "backpack": "python run.py --exchange backpack --market-type perp --symbol SOL_USDC_PERP --spread 0.01 "
     "--quantity 0.1 --max-orders 2 --target-position 0 --max-position 5 --position-threshold 2 "
     "--inventory-skew 0 --stop-loss -1 --take-profit 5 --duration 3600 --interval 10",
-    "aster": "python run.py --exchange aster --market-type perp --symbol SOLUSDT --spread 0.01 --quantity 0.1 "
-    "--max-orders 2 --target-position 0 --max-position 5 --position-threshold 2 --inventory-skew 0 "
-    "--stop-loss -1 --take-profit 5 --duration 3600 --interval 10",
+    "aster": "python run.py --exchange aster --market-type perp --symbol SOLUSDT --spread 0.01 "
+    "--quantity 0.1 --max-orders 2 --target-position 0 --max-position 5 --position-threshold 2 "
+    "--inventory-skew 0 --stop-loss -1 --take-profit 5 --duration 3600 --interval 10",
     "paradex": "python run.py --exchange paradex --market-type perp --symbol BTC-USD-PERP --spread 0.01 "
     "--quantity 0.001 --max-orders 2 --target-position 0 --max-position 1 --position-threshold 0.1 "
     "--inventory-skew 0 --stop-loss -10 --take-profit 20 --duration 3600 --interval 10",
@@ -77,7 +77,9 @@ def test_the_seed_command_line_arms_quotes_and_fills_with_sim(exchange: str, run
         return found
 
     def quoting() -> bool:
-        sides = {o["side"] for o in account()["open_orders"] if o["symbol"] == symbol and not o["reduce_only"]}
+        sides = {
+            o["side"] for o in account()["open_orders"] if o["symbol"] == symbol and not o["reduce_only"]
+        }
         return sides == {"buy", "sell"}
 
     try:

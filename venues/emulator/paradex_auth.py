@@ -21,7 +21,8 @@ from typing import Any
 from aiohttp import web
 
 from venues.emulator.core import EmulatorCore
-from venues.emulator.ratelimit import SlidingWindowLimit, retry_after_header_s
+from venues.emulator.paradex_limits import ParadexLimits
+from venues.emulator.ratelimit import retry_after_header_s
 from venues.paradex.signing import (
     auth_hash,
     auth_message,
@@ -34,9 +35,6 @@ from venues.paradex.signing import (
 CHAIN_ID = "PRIVATE_SN_PERP_MM_EMULATOR"
 AUTH_SKEW_S = 30  # how far PARADEX-TIMESTAMP may be from the emulator's clock
 MAX_SIGNATURE_LIFE_S = 7 * 24 * 3600
-# Paradex's documented limits per account: order actions and reads, each per second.
-ORDER_ACTIONS_PER_S = 800
-READS_PER_S = 120
 
 
 class ApiError(Exception):
@@ -105,9 +103,7 @@ class ParadexAuth:
             self.public_keys[spec.api_key] = public_key(int(spec.secret, 16))
         self._jwt_key = secrets.token_bytes(32)
         # The venue's own limits; a rate limit of 0 in the config turns them off, as for every venue.
-        enabled = core.config.rate_limit_per_min > 0
-        self.order_limits = SlidingWindowLimit(limit=ORDER_ACTIONS_PER_S if enabled else 0, window_ms=1000)
-        self.read_limits = SlidingWindowLimit(limit=READS_PER_S if enabled else 0, window_ms=1000)
+        self.limits = ParadexLimits(enabled=core.config.rate_limit_per_min > 0)
         self.refused_tokens = 0  # private calls answered 401 (tests check a refresh came in time)
 
     # ------------------------------------------------------------ JWT
@@ -155,11 +151,15 @@ class ParadexAuth:
         if found is None:
             self.refused_tokens += 1
             raise unauthorized()
-        limits = self.read_limits if request.method == "GET" else self.order_limits
-        wait_s = limits.check(found.account, self.core.now_ms())
-        if wait_s is not None:
+        refusal = self.limits.check(
+            account=found.account, ip=request.remote or "", method=request.method, now_ms=self.core.now_ms()
+        )
+        if refusal is not None:
             raise ApiError(
-                429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded", retry_after_s=retry_after_header_s(wait_s)
+                429,
+                "RATE_LIMIT_EXCEEDED",
+                f"rate limit exceeded: {refusal.limit}",
+                retry_after_s=retry_after_header_s(refusal.wait_s),
             )
         return found.account
 
