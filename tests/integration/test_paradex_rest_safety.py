@@ -210,3 +210,32 @@ async def test_no_get_follows_a_place_or_a_cancel_while_the_private_stream_runs(
         with contextlib.suppress(asyncio.CancelledError):
             await reader
         await venue.close()
+
+
+async def test_a_maker_fill_carries_our_own_side_on_each_side() -> None:
+    """A fill's ``side`` is the account's own (the SBE fill schema, CCXT), not the taker's, with
+    ``liquidity`` telling maker from taker: our resting bid hit by a seller is a BUY maker fill."""
+    maker, taker = generate_paradex_account(), generate_paradex_account()
+    emu = EmulatorServer(venue="paradex", symbols=[SYMBOL], accounts=[maker, taker], seed=5)
+    await emu.start()
+    ours, theirs = _venue(emu, maker), _venue(emu, taker)
+    try:
+        for side, against in ((Side.BUY, Side.SELL), (Side.SELL, Side.BUY)):
+            bid, ask = emu.engine.top(SYMBOL)
+            assert bid is not None and ask is not None
+            # Inside the spread when it is wider than a tick, so ours is the best price.
+            price = bid[0] + TICK if side is Side.BUY else ask[0] - TICK
+            if price in (bid[0], ask[0]) or bid[0] + TICK >= ask[0]:
+                price = bid[0] if side is Side.BUY else ask[0]
+            resting = await ours.place_order(_place(side, price, quantity="0.01", post_only=True))
+            await theirs.place_order(_place(against, None, quantity="0.01"))
+            fills = [f for f in await ours.fills(SYMBOL) if f.order_id == resting.order_id]
+            assert fills, f"our {side.value} at {price} was not filled"
+            assert all(f.side is side and f.is_maker for f in fills)
+            taken = [f for f in await theirs.fills(SYMBOL) if f.side is against]
+            assert taken and not any(f.is_maker for f in taken)
+            await ours.cancel_all(SYMBOL)
+    finally:
+        await ours.close()
+        await theirs.close()
+        await emu.stop()

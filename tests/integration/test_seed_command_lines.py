@@ -73,7 +73,12 @@ def test_the_seed_command_line_arms_quotes_and_fills_with_sim(exchange: str, run
     def account() -> dict[str, Any]:
         if proc.poll() is not None:
             raise AssertionError(f"run.py exited with {proc.returncode}:\n{output()}")
-        found: dict[str, Any] = next(iter(emulator_state(url)["accounts"].values()))
+        try:
+            state = emulator_state(url)
+        except OSError as exc:  # the run is stopping (the emulator goes first): say why it stopped
+            proc.wait(timeout=60)
+            raise AssertionError(f"the emulator went away ({exc}); run.py said:\n{output()}") from None
+        found: dict[str, Any] = next(iter(state["accounts"].values()))
         return found
 
     def quoting() -> bool:

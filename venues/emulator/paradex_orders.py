@@ -138,6 +138,9 @@ class ParadexOrders:
         if not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID_LENGTH:
             raise validation_error("client_id must be a string of at most 64 characters")
         size = _decimal(body, "size")
+        if order_type is OrderType.MARKET and body.get("price") is not None:
+            # The official SDK sends none; the stricter reading of the docs refuses one.
+            raise validation_error("a market order takes no price")
         price = _decimal(body, "price") if order_type is OrderType.LIMIT else None
         if size == 0 or (price is not None and price == 0):
             raise validation_error("size and a limit order's price must be positive")

@@ -141,23 +141,29 @@ def order_time_ms(raw: Any) -> int:
 
 
 def order_body(order: Place, *, signature: str, signature_ms: int) -> dict[str, Any]:
-    """The ``POST /orders`` body: decimals exactly as signed, the client id as a string."""
+    """The ``POST /orders`` body: decimals exactly as signed, the client id as a string.
+
+    A market order goes as the official SDK sends it: instruction ``GTC`` and no price (its
+    signed price is 0; whatever it cannot fill at once is cancelled by the venue).
+    """
+    limit = order.order_type is OrderType.LIMIT
     instruction = "GTC"
     if order.post_only:
         instruction = "POST_ONLY"
-    elif order.tif is TimeInForce.IOC or order.order_type is OrderType.MARKET:
+    elif limit and order.tif is TimeInForce.IOC:
         instruction = "IOC"
     body: dict[str, Any] = {
         "market": order.symbol,
         "side": SIDE_TO_VENUE[order.side],
-        "type": "LIMIT" if order.order_type is OrderType.LIMIT else "MARKET",
+        "type": "LIMIT" if limit else "MARKET",
         "size": fmt(order.quantity),
-        "price": fmt(order.price) if order.order_type is OrderType.LIMIT and order.price is not None else "0",
         "instruction": instruction,
         "client_id": str(order.client_id),
         "signature": signature,
         "signature_timestamp": signature_ms,
     }
+    if limit and order.price is not None:
+        body["price"] = fmt(order.price)
     if order.reduce_only:
         body["flags"] = ["REDUCE_ONLY"]
     return body

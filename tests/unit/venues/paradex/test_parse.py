@@ -136,12 +136,9 @@ def test_order_body_is_exactly_what_is_signed() -> None:
         reduce_only=True,
     )
     body = order_body(market, signature="[]", signature_ms=1)
-    assert (body["type"], body["price"], body["instruction"], body["flags"]) == (
-        "MARKET",
-        "0",
-        "IOC",
-        ["REDUCE_ONLY"],
-    )
+    # As the official SDK sends a market order: instruction GTC and no price (it fills or is cancelled).
+    assert "price" not in body
+    assert (body["type"], body["instruction"], body["flags"]) == ("MARKET", "GTC", ["REDUCE_ONLY"])
 
 
 def test_fill_position_funding_mark() -> None:
