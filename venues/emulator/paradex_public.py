@@ -121,13 +121,14 @@ class ParadexPublic:
         return web.json_response(self.bbo_data(symbol))
 
     def bbo_data(self, symbol: str) -> dict[str, Any]:
+        """The BBO; an empty side is ``null`` (price and size), as the venue sends it."""
         bid, ask = self.core.engine.top(symbol)
         return {
             "market": symbol,
-            "bid": fmt(bid[0]) if bid else "",
-            "bid_size": fmt(bid[1]) if bid else "",
-            "ask": fmt(ask[0]) if ask else "",
-            "ask_size": fmt(ask[1]) if ask else "",
+            "bid": fmt(bid[0]) if bid else None,
+            "bid_size": fmt(bid[1]) if bid else None,
+            "ask": fmt(ask[0]) if ask else None,
+            "ask_size": fmt(ask[1]) if ask else None,
             "seq_no": self.core.engine.ids.last_update.get(symbol, 0),
             "last_updated_at": self.core.now_ms(),
         }

@@ -200,6 +200,8 @@ def test_bbo_trade_and_results() -> None:
     bbo = bbo_from_venue(raw)
     assert bbo is not None and (bbo.bid, bbo.bid_qty, bbo.ask, bbo.ask_qty, bbo.update_id) == (1, 2, 3, 4, 5)
     assert bbo_from_venue(raw | {"ask": ""}) is None
+    # A one-sided book: the empty side is null, and no BBO (no bogus price) comes of it.
+    assert bbo_from_venue(raw | {"bid": None, "bid_size": None}) is None
     trade = trade_from_venue({"id": "t", "market": "BTC-USD-PERP", "side": "SELL", "price": "2", "size": "1"})
     assert trade.taker_side is Side.SELL
     assert rows(loads('{"results": [1, 2]}')) == [1, 2]
