@@ -1,6 +1,6 @@
 """Run the benchmarks, merge their JSON into bench/results.json and print one table of the headline figures.
 
-    python -m bench [NAME ...]      (default: the benchmarks in BENCHMARKS, about 7 minutes)
+    python -m bench [NAME ...]      (default: the benchmarks in BENCHMARKS, about 13 minutes)
 
 Each benchmark is its own module (``python -m bench.NAME``) that writes
 ``bench/results/NAME.json``; this runner only sequences them, merges every
@@ -23,7 +23,7 @@ from typing import Any
 HERE = Path(__file__).parent
 RESULTS_DIR = HERE / "results"
 MERGED = HERE / "results.json"
-BENCHMARKS = ("bus", "tick_to_trade", "risk_reaction", "system")
+BENCHMARKS = ("bus", "tick_to_trade", "risk_reaction", "system", "rest_calls")
 NOT_BENCHMARKS = {"reference_loop"}
 
 Row = tuple[str, str, str]
@@ -141,11 +141,28 @@ def _fast_row(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _rest_calls(r: dict[str, Any]) -> list[Row]:
+    """One row per venue: REST calls per minute by method while the seed's line quotes."""
+    limit = r["get_limit_per_min"]
+    rows = []
+    for venue, row in r["venues"].items():
+        methods = ", ".join(f"{m} {n:.0f}" for m, n in row["rest_per_min_by_method"].items())
+        rows.append(
+            (
+                f"REST calls per minute, steady state, {venue} (the seed's line, counted at the exchange)",
+                f"{row['rest_per_min']:.0f} ({methods})",
+                f"GET < {limit}/min",
+            )
+        )
+    return rows
+
+
 TABLE: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "bus": _bus,
     "tick_to_trade": _tick_to_trade,
     "risk_reaction": _risk_reaction,
     "system": _system,
+    "rest_calls": _rest_calls,
 }
 
 

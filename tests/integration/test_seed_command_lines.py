@@ -19,20 +19,10 @@ from typing import Any
 import pytest
 from harness import ROOT, emulator_state, wait_for
 
+from bench.rest_calls import SEED_LINES, seed_args
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(400)]
 
-# The seed's "啟動示例", verbatim.
-SEED_LINES = {
-    "backpack": "python run.py --exchange backpack --market-type perp --symbol SOL_USDC_PERP --spread 0.01 "
-    "--quantity 0.1 --max-orders 2 --target-position 0 --max-position 5 --position-threshold 2 "
-    "--inventory-skew 0 --stop-loss -1 --take-profit 5 --duration 3600 --interval 10",
-    "aster": "python run.py --exchange aster --market-type perp --symbol SOLUSDT --spread 0.01 "
-    "--quantity 0.1 --max-orders 2 --target-position 0 --max-position 5 --position-threshold 2 "
-    "--inventory-skew 0 --stop-loss -1 --take-profit 5 --duration 3600 --interval 10",
-    "paradex": "python run.py --exchange paradex --market-type perp --symbol BTC-USD-PERP --spread 0.01 "
-    "--quantity 0.001 --max-orders 2 --target-position 0 --max-position 1 --position-threshold 0.1 "
-    "--inventory-skew 0 --stop-loss -10 --take-profit 20 --duration 3600 --interval 10",
-}
 # Long enough never to end before the first fill; the test stops the run as soon as it has one.
 DURATION_S = 300
 
@@ -40,14 +30,8 @@ DURATION_S = 300
 @pytest.mark.parametrize("exchange", list(SEED_LINES))
 def test_the_seed_command_line_arms_quotes_and_fills_with_sim(exchange: str, run_dir: Path) -> None:
     words = shlex.split(SEED_LINES[exchange])
-    assert words[:2] == ["python", "run.py"]
     symbol = words[words.index("--symbol") + 1]
-    args = [
-        *words[2:], "--sim", "--duration", str(DURATION_S),
-        "--run-dir", str(run_dir / "r"), "--data-dir", str(run_dir / "d"),
-        "--md-metrics-port", "0", "--orders-metrics-port", "0",
-        "--strategy-metrics-port", "0", "--risk-metrics-port", "0",
-    ]  # fmt: skip
+    args = seed_args(exchange, tmp=run_dir, duration_s=DURATION_S)
     out_file = run_dir / "run.out"
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("PERP_MM_", "RISK_", exchange.upper() + "_"))

@@ -50,13 +50,26 @@ RESULTS: dict[str, Any] = {
         },
     },
     "soak": {"anything": 1},
+    "rest_calls": {
+        "get_limit_per_min": 60,
+        "venues": {
+            "paradex": {
+                "rest_per_min": 420.4,
+                "rest_per_min_by_method": {"DELETE": 200.2, "GET": 12.0, "POST": 208.2},
+            },
+        },
+    },
 }
 
 
 def test_table_has_one_markdown_row_per_headline_figure() -> None:
     lines = table(RESULTS).splitlines()
     assert lines[:2] == ["| benchmark | result | target |", "|---|---|---|"]
-    assert len(lines) == 2 + 2 + 2 + 3 + 6
+    assert len(lines) == 2 + 2 + 2 + 3 + 6 + 1
+    assert lines[-1] == (
+        "| REST calls per minute, steady state, paradex (the seed's line, counted at the exchange) "
+        "| 420 (DELETE 200, GET 12, POST 208) | GET < 60/min |"
+    )
     assert "new order arriving at the exchange | p50 9.1 ms, p99 21.1 ms (500 moves; unpinned) |" in lines[4]
     assert "acceptance of that order | p50 9.9 ms, p99 25.0 ms |" in lines[5]
     assert "| 106,940 msgs/s | >= 100,000 |" in lines[2]
