@@ -85,6 +85,15 @@ def per_minute(before: dict[str, int], after: dict[str, int], *, elapsed_s: floa
     }
 
 
+def _by_route(by_path: dict[str, int]) -> dict[str, int]:
+    """Counts by path with order ids folded (``/v1/orders/123`` counts as ``/v1/orders/{id}``)."""
+    routes: dict[str, int] = {}
+    for path, count in by_path.items():
+        route = re.sub(r"/\d+(?=/|$)", "/{id}", path)
+        routes[route] = routes.get(route, 0) + count
+    return routes
+
+
 def measure(venue: str, *, window_s: float, warmup_s: float) -> dict[str, Any]:
     """Run the seed's line for ``venue`` and count its REST calls over the window."""
     with tempfile.TemporaryDirectory(prefix="pm-rest-") as tmp_name:
@@ -127,7 +136,7 @@ def measure(venue: str, *, window_s: float, warmup_s: float) -> dict[str, Any]:
                 proc.kill()
                 proc.wait()
     by_method = per_minute(before["by_method"], after["by_method"], elapsed_s=elapsed_s)
-    by_path = per_minute(before["by_path"], after["by_path"], elapsed_s=elapsed_s)
+    by_path = per_minute(_by_route(before["by_path"]), _by_route(after["by_path"]), elapsed_s=elapsed_s)
     gets = by_method.get("GET", 0.0)
     return {
         "window_s": round(elapsed_s, 1),

@@ -15,6 +15,7 @@ import pytest
 from services.wire import (
     ExStatus,
     FeedState,
+    Fill,
     OrderStatus,
     OrderType,
     OrderUpdate,
@@ -36,6 +37,7 @@ TICK = Decimal("0.1")
 _client_ids = itertools.count(7000)
 # What the private stream reads over REST once live (positions, markets summary, open orders).
 STREAM_STARTUP_GETS = 3
+MAKER_ATTEMPTS = 5
 
 
 async def _emulator(**options: object) -> tuple[EmulatorServer, AccountSpec]:
@@ -159,10 +161,11 @@ async def test_cancel_of_a_closed_order_is_an_unknown_order(
     venue = _venue(emu, account)
     try:
         filled = await venue.place_order(_place(Side.SELL, None, tif=TimeInForce.IOC))
-        for ids in ({"order_id": filled.order_id}, {"client_id": filled.client_id}):
-            with pytest.raises(Rejected) as refused:
-                await venue.cancel_order(SYMBOL, **ids)  # type: ignore[arg-type]
-            assert refused.value.reason is RejectReason.UNKNOWN_ORDER
+        with pytest.raises(Rejected) as by_id:
+            await venue.cancel_order(SYMBOL, order_id=filled.order_id)
+        with pytest.raises(Rejected) as by_client_id:
+            await venue.cancel_order(SYMBOL, client_id=filled.client_id)
+        assert by_id.value.reason is by_client_id.value.reason is RejectReason.UNKNOWN_ORDER
     finally:
         await venue.close()
 
@@ -221,21 +224,40 @@ async def test_a_maker_fill_carries_our_own_side_on_each_side() -> None:
     ours, theirs = _venue(emu, maker), _venue(emu, taker)
     try:
         for side, against in ((Side.BUY, Side.SELL), (Side.SELL, Side.BUY)):
-            bid, ask = emu.engine.top(SYMBOL)
-            assert bid is not None and ask is not None
-            # Inside the spread when it is wider than a tick, so ours is the best price.
-            price = bid[0] + TICK if side is Side.BUY else ask[0] - TICK
-            if price in (bid[0], ask[0]) or bid[0] + TICK >= ask[0]:
-                price = bid[0] if side is Side.BUY else ask[0]
-            resting = await ours.place_order(_place(side, price, quantity="0.01", post_only=True))
-            await theirs.place_order(_place(against, None, quantity="0.01"))
-            fills = [f for f in await ours.fills(SYMBOL) if f.order_id == resting.order_id]
-            assert fills, f"our {side.value} at {price} was not filled"
-            assert all(f.side is side and f.is_maker for f in fills)
-            taken = [f for f in await theirs.fills(SYMBOL) if f.side is against]
-            assert taken and not any(f.is_maker for f in taken)
-            await ours.cancel_all(SYMBOL)
+            mine: list[Fill] = []
+            # The simulated market moves on its own: retry until the taker's IOC at our price meets ours.
+            for _ in range(MAKER_ATTEMPTS):
+                bid, ask = emu.engine.top(SYMBOL)
+                assert bid is not None and ask is not None
+                price = bid[0] + TICK if side is Side.BUY else ask[0] - TICK
+                if not bid[0] < price < ask[0]:
+                    price = bid[0] if side is Side.BUY else ask[0]
+                resting = await ours.place_order(_place(side, price, post_only=True))
+                await theirs.place_order(_place(against, price, tif=TimeInForce.IOC))
+                mine = [f for f in await ours.fills(SYMBOL) if f.order_id == resting.order_id]
+                await ours.cancel_all(SYMBOL)
+                if mine:
+                    break
+            assert mine, f"our {side.value} was never reached in {MAKER_ATTEMPTS} attempts"
+            assert all(f.side is side and f.is_maker for f in mine)
+            taken = [f for f in await theirs.fills(SYMBOL) if f.trade_id in {m.trade_id for m in mine}]
+            assert taken and all(f.side is against and not f.is_maker for f in taken)
     finally:
         await ours.close()
         await theirs.close()
         await emu.stop()
+
+
+async def test_the_guardians_position_and_mark_poll_is_one_summary_get(
+    setup: tuple[EmulatorServer, AccountSpec],
+) -> None:
+    emu, account = setup
+    venue = _venue(emu, account)
+    try:
+        await venue.position(SYMBOL)  # authenticated
+        before = emu.core.requests["/v1/markets/summary"]
+        position, mark = await asyncio.gather(venue.position(SYMBOL), venue.mark_price(SYMBOL))
+        assert position.mark_price == mark
+        assert emu.core.requests["/v1/markets/summary"] - before == 1
+    finally:
+        await venue.close()

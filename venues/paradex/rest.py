@@ -80,6 +80,7 @@ class ParadexRest:
         self.depth_levels = depth_levels
         self.markets = MarketCache("Paradex", self._market_list, market_rules)
         self.watch = OrderWatch()
+        self._marks_in_flight: dict[str, asyncio.Future[Mark]] = {}
 
     # ------------------------------------------------------------ public data
 
@@ -113,7 +114,18 @@ class ParadexRest:
         return (await self.mark(symbol)).mark
 
     async def mark(self, symbol: str) -> Mark:
-        """Mark, index and funding rate from the markets summary."""
+        """Mark, index and funding rate from the markets summary.
+
+        Calls made while one is in flight share its answer: the guardian asks for the position
+        (which needs the mark) and the mark at once, and that is one GET, not two.
+        """
+        pending = self._marks_in_flight.get(symbol)
+        if pending is None:
+            pending = self._marks_in_flight[symbol] = asyncio.ensure_future(self._read_mark(symbol))
+            pending.add_done_callback(lambda _: self._marks_in_flight.pop(symbol, None))
+        return await asyncio.shield(pending)
+
+    async def _read_mark(self, symbol: str) -> Mark:
         raw = await self.transport.call("GET", "/markets/summary", params={"market": symbol})
         for row in _parsed("markets summary", rows, raw):
             if isinstance(row, dict) and row.get("symbol") == symbol:
@@ -303,8 +315,10 @@ class ParadexRest:
 
     async def position(self, symbol: str) -> Position:
         """The net position on ``symbol``, marked at the markets summary's mark price."""
-        raw = await self.transport.call("GET", "/positions", private=True)
-        mark = (await self.mark(symbol)).mark
+        raw, summary = await asyncio.gather(
+            self.transport.call("GET", "/positions", private=True), self.mark(symbol)
+        )
+        mark = summary.mark
         for row in _parsed("positions", rows, raw):
             if isinstance(row, dict) and row.get("market") == symbol and row.get("status") != "CLOSED":
                 return _parsed("position", lambda r: position_from_venue(r, mark=mark), row)
