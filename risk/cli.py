@@ -120,6 +120,7 @@ def _guard_options(cfg: Config, args: argparse.Namespace) -> GuardOptions:
         leverage=cfg.leverage,
         poll_interval_s=cfg.poll_interval,
         near_poll_interval_s=cfg.near_poll_interval,
+        bus_poll_interval_s=cfg.bus_poll_interval,
         reduce_above=cfg.target_position + cfg.position_threshold,
         startup_grace_s=cfg.startup_grace,
         dead_man_timeout_s=cfg.dead_man_timeout,

@@ -27,6 +27,7 @@ from risk.model import (
     ClosePosition,
     Decision,
     Log,
+    Observation,
     Reason,
     RestartStrategy,
     SetState,
@@ -43,6 +44,8 @@ from venues.precision import MarketRules, fmt
 log = logging.getLogger("risk")
 
 StrategyBeat = Callable[[float], tuple[float | None, str | None]]
+# Seconds since the order gateway's last heartbeat at a monotonic time (None: never seen).
+GatewayBeat = Callable[[float], float | None]
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _BALANCE_EVERY_POLLS = 10
 _CLOSE_RETRY_DELAY_S = 0.5
@@ -89,6 +92,7 @@ class GuardianEngine:
         options: GuardOptions,
         restarter: SupervisorRestarter | None = None,
         strategy_beat: StrategyBeat | None = None,
+        gateway_beat: GatewayBeat | None = None,
         on_state: Callable[[TradingState, Reason], None] = _no_state,
         on_event: Callable[[RiskEvent], None] = _no_event,
         decide_interval_s: float = 0.05,
@@ -101,6 +105,7 @@ class GuardianEngine:
         self.options = options
         self.restarter = restarter
         self.strategy_beat = strategy_beat
+        self.gateway_beat = gateway_beat
         self.on_state = on_state
         self.on_event = on_event
         self.decide_interval_s = decide_interval_s
@@ -309,16 +314,29 @@ class GuardianEngine:
     async def _poll_loop(self) -> None:
         while True:
             await self.poll_once()
-            obs = self.inputs.observation(now_s=self.clock())
+            now_s = self.clock()
+            obs = self.inputs.observation(now_s=now_s)
             interval_s = poll_interval_s(
                 obs,
                 self.guardian.limits,
                 base_s=self.options.poll_interval_s,
                 near_s=self.options.near_poll_interval_s,
                 reduce_above=self.options.reduce_above,
+                bus_s=self.options.bus_poll_interval_s if self._bus_live(obs, now_s=now_s) else None,
             )
             await _wait_event(self._poll_now, interval_s)
             self._poll_now.clear()
+
+    def _bus_live(self, obs: Observation, *, now_s: float) -> bool:
+        """Fresh market data and a beating order gateway: positions and prices come over the bus."""
+        fresh_s = self.guardian.limits.md_stale_s
+        gateway_age_s = self.gateway_beat(now_s) if self.gateway_beat is not None else None
+        return (
+            obs.feed_age_s is not None
+            and obs.feed_age_s <= fresh_s
+            and gateway_age_s is not None
+            and gateway_age_s <= fresh_s
+        )
 
     async def poll_once(self) -> None:
         """Read position and mark, open orders while HALTED and the margin now and then, from the venue."""

@@ -166,29 +166,35 @@ def poll_interval_s(
     near_s: float,
     reduce_above: Decimal = Decimal(0),
     near_fraction: Decimal = Decimal("0.5"),
+    bus_s: float | None = None,
 ) -> float:
-    """``near_s`` while a position is open within ``near_fraction`` of a limit, else ``base_s``.
+    """``near_s`` while a position is open within ``near_fraction`` of a limit, else ``bus_s`` when
+    given (the caller gives it while the bus is live), else ``base_s``.
 
     Near means: the position at ``near_fraction`` of the maximum or more and past
     ``reduce_above`` (the strategy's own reduce line, target plus threshold: a
     position the strategy holds by design is not near anything), or the
     unrealized PnL past that fraction of the stop-loss or of the take-profit.
-    Without a mark the pace stays ``base_s``: a venue that fails to answer is not
-    helped by being asked four times as often.
+    Without a mark nothing is near: a venue that fails to answer is not helped by
+    being asked four times as often.
     """
+    if _near(obs, limits, reduce_above=reduce_above, near_fraction=near_fraction):
+        return near_s
+    return bus_s if bus_s is not None else base_s
+
+
+def _near(obs: Observation, limits: Limits, *, reduce_above: Decimal, near_fraction: Decimal) -> bool:
     if obs.position == 0:
-        return base_s
+        return False
     size = abs(obs.position)
     if size >= limits.max_position * near_fraction and size > reduce_above:
-        return near_s
+        return True
     if obs.mark_price is None:
-        return base_s
+        return False
     upnl = (obs.mark_price - obs.entry_price) * obs.position
     if limits.stop_loss is not None and upnl <= limits.stop_loss * near_fraction:
-        return near_s
-    if limits.take_profit is not None and upnl >= limits.take_profit * near_fraction:
-        return near_s
-    return base_s
+        return True
+    return limits.take_profit is not None and upnl >= limits.take_profit * near_fraction
 
 
 def open_orders_due(state: TradingState) -> bool:

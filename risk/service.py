@@ -100,6 +100,7 @@ class RiskService(Service):
                 options=self.options,
                 restarter=SupervisorRestarter.from_env(self.env),
                 strategy_beat=self._strategy_beat,
+                gateway_beat=lambda now_s: self.monitor.age_s("order_gateway", now_s=now_s),
                 on_state=self._on_state,
                 on_event=self._on_event,
             )

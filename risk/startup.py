@@ -30,6 +30,8 @@ class GuardOptions:
     leverage: Decimal | None = None
     poll_interval_s: float = 1.0
     near_poll_interval_s: float = 0.25
+    # While the bus is live (fresh market data, the order gateway beating) the venue is asked less often.
+    bus_poll_interval_s: float = 5.0
     # The strategy's reduce line (target + threshold): up to it the position is the strategy's by design.
     reduce_above: Decimal = Decimal(0)
     startup_grace_s: float = 30.0

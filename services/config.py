@@ -143,6 +143,13 @@ class Config:
     near_poll_interval: float = field(
         metadata=_opt("guardian", "seconds between polls while the position is near a limit", 0.25)
     )
+    bus_poll_interval: float = field(
+        metadata=_opt(
+            "guardian",
+            "seconds between polls while the bus is live (fresh market data, the order gateway beating)",
+            5.0,
+        )
+    )
     startup_grace: float = field(
         metadata=_opt("guardian", "seconds to wait for a first strategy heartbeat and market data", 30.0)
     )

@@ -46,6 +46,7 @@ _POSITIVE = {
     "leverage": "it is the account's leverage, e.g. 10",
     "poll_interval": "seconds between the guardian's polls",
     "near_poll_interval": "seconds between the guardian's polls near a limit",
+    "bus_poll_interval": "seconds between the guardian's polls while the bus is live",
     "startup_grace": "seconds",
     "dead_man_timeout": "seconds",
 }

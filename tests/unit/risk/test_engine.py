@@ -265,3 +265,27 @@ async def test_a_close_stuck_at_the_venue_never_holds_back_a_cancel_all(venue: F
         assert venue.placed == []
         release.set()
         await until(lambda: venue.quantity == 0)
+
+
+def test_the_bus_is_live_with_fresh_market_data_and_a_beating_order_gateway(venue: FakeVenue) -> None:
+    gateway_age_s: list[float | None] = [0.5]
+    engine = GuardianEngine(
+        venue,
+        Guardian(Limits(symbol=SYM, max_position=D(5), md_stale_s=5.0), lang="en"),
+        RULES,
+        options=FAST,
+        gateway_beat=lambda now_s: gateway_age_s[0],
+        on_state=Recorder().state,
+        on_event=Recorder().event,
+    )
+    engine.on_bus("md.bbo.SOL_USDC_PERP", Bbo(symbol=SYM, bid=D(100), bid_qty=D(1), ask=D(101), ask_qty=D(1)))
+    now_s = engine.clock()
+    assert engine._bus_live(engine.inputs.observation(now_s=now_s), now_s=now_s)
+    # The order gateway quiet (dead, hung) or never seen: the guardian polls at its own pace again.
+    for quiet in (6.0, None):
+        gateway_age_s[0] = quiet
+        assert not engine._bus_live(engine.inputs.observation(now_s=now_s), now_s=now_s)
+    # Market data gone stale.
+    gateway_age_s[0] = 0.5
+    later_s = now_s + 6.0
+    assert not engine._bus_live(engine.inputs.observation(now_s=later_s), now_s=later_s)

@@ -178,3 +178,20 @@ def test_a_late_bus_message_never_moves_the_price_or_feed_back_in_time() -> None
     inputs.on_bus("md.mark.SOL_USDC_PERP", Mark(symbol=SYM, mark=D(99)), as_of_s=4.0)
     obs = inputs.observation(now_s=6.0)
     assert (obs.mark_price, obs.md_age_s, obs.feed_age_s) == (D(101), 1.0, 1.0)
+
+
+def test_a_live_bus_slows_the_poll_except_near_a_limit() -> None:
+    """While the bus is live the venue is polled every ``bus_s`` (its GET budget kept); near a limit
+    the near pace still applies, and a quiet bus brings back the base pace."""
+
+    def minute_of_polls(obs: Observation, *, bus_s: float | None) -> int:
+        now_s, polls = 0.0, 0
+        while now_s < 60.0:
+            polls += 1
+            now_s += poll_interval_s(obs, limits(), base_s=1.0, near_s=0.25, bus_s=bus_s)
+        return polls
+
+    assert minute_of_polls(observed("0"), bus_s=5.0) == 12
+    assert minute_of_polls(observed("1"), bus_s=5.0) == 12
+    assert minute_of_polls(observed("2"), bus_s=5.0) == 240  # near the max: as fast as ever
+    assert minute_of_polls(observed("0"), bus_s=None) == 60
