@@ -362,10 +362,11 @@ async def test_bad_credentials_and_stale_clock(emulator: EmulatorServer, account
         connector = make_venue(emulator, account, auth)
         try:
             await connector.collateral()  # measures the offset
-            # The venue's clock jumps: the next request is refused for its time, then re-synced and re-sent.
-            emulator.core.apply_faults(FaultSpec(clock_offset_ms=30_000))
+            # The venue's clock jumps past v3's 60 s nonce window (and v1's recvWindow): the next
+            # request is refused for its time, then re-synced and re-sent.
+            emulator.core.apply_faults(FaultSpec(clock_offset_ms=90_000))
             assert (await connector.collateral()).equity == Decimal(10_000)
-            assert abs(connector.transport.offset_ms - 30_000) < 2000
+            assert abs(connector.transport.offset_ms - 90_000) < 2000
             emulator.core.apply_faults(FaultSpec())
         finally:
             await connector.close()

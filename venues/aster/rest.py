@@ -6,8 +6,12 @@ right ``RejectReason`` (reduce-only orders are exempt from the notional, as on
 the venue).  Post-only is ``timeInForce=GTX``; a market whose venue refuses GTX
 (-1115) is switched to GTC once, logged, and from then on a post-only order is
 sent only when the current book shows it would not take.  ``newClientOrderId``
-is the idempotency key: an order whose outcome is unknown is never re-sent but
-looked up by it until the signing window has closed.
+is the idempotency key: an order whose outcome is unknown (a timeout, a 5xx,
+-1006, -1007) is never re-sent but looked up by it until the signing window
+has closed: v1's ``recvWindow``, v3's nonce window (60 s either side of the
+venue's clock, tracked per API wallet).  In v3 a ``POST /fapi/v3/noop`` with
+the order's nonce closes the window early: accepted, the nonce was still
+unused, so the order never executed and never will.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ from venues.precision import MarketRules, check_order, fmt
 
 log = logging.getLogger(__name__)
 
-V3_NONCE_WINDOW_MS = 10_000
+V3_NONCE_WINDOW_MS = 60_000
 MAX_CLIENT_ID_LOOKUPS = 20
 
 
@@ -205,6 +209,11 @@ class AsterRest:
                 venue_message=exc.venue_message,
             ) from exc
         except OutcomeUnknown as exc:
+            if exc.nonce_us is not None and await self._noop(exc.nonce_us):
+                raise Unavailable(
+                    f"order {order.client_id} was not placed ({exc}): a noop took its nonce first",
+                    venue_message=exc.venue_message,
+                ) from exc
             absent_after_ms = sent_ms + self._window_ms() + self.resolve_grace_ms
             return await self._resolve(order, absent_after_ms=absent_after_ms, cause=exc)
         except MalformedResponse as exc:
@@ -216,6 +225,18 @@ class AsterRest:
                 f"order {order.client_id} expired at once (post-only would take)", reason=rejection
             )
         return update
+
+    async def _noop(self, nonce_us: int) -> bool:
+        """True when ``POST /fapi/v3/noop`` took ``nonce_us``: no request with it has executed, or will."""
+        try:
+            raw = await self.transport.call(
+                "POST", "/fapi/v3/noop", signed=True, idempotent=False, nonce_us=nonce_us
+            )
+        except VenueError as exc:
+            # Refused as used (the order reached the venue) or no answer: the lookup decides.
+            log.info("aster noop with nonce %d did not go through: %s", nonce_us, exc)
+            return False
+        return isinstance(raw, dict) and raw.get("code") == 200
 
     async def _resolve(self, order: Place, *, absent_after_ms: int, cause: VenueError) -> OrderUpdate:
         """The order behind an unknown outcome, found by client id; ``Unavailable`` if it does not exist."""

@@ -28,7 +28,7 @@ from yarl import URL
 
 from services.logs import log_once
 from venues.aster.errors import banned_until_ms, error_body, error_for, is_expired_request
-from venues.aster.signing import Signer, param_string
+from venues.aster.signing import Eip712Signer, Signer, param_string
 from venues.base import AuthError, RateLimited, Unavailable
 from venues.common.clock import VenueClock
 from venues.common.parse import MalformedResponse, loads
@@ -44,7 +44,11 @@ Params = Mapping[str, Any] | Iterable[tuple[str, Any]]
 
 
 class OutcomeUnknown(Unavailable):
-    """A non-idempotent request may have reached the venue."""
+    """A non-idempotent request may have reached the venue; ``nonce_us`` is its v3 nonce (None for v1)."""
+
+    def __init__(self, message: str, *, venue_message: str = "", nonce_us: int | None = None) -> None:
+        super().__init__(message, venue_message=venue_message)
+        self.nonce_us = nonce_us
 
 
 class AsterTransport:
@@ -137,12 +141,15 @@ class AsterTransport:
         signed: bool = False,
         key_only: bool = False,
         idempotent: bool = True,
+        nonce_us: int | None = None,
     ) -> Any:
         """One API call; the parsed JSON answer (None for an empty body).
 
         ``signed`` adds the auth parameters and signature; ``key_only`` sends just the v1
-        API-key header (user-stream calls).  Raises the typed errors of ``venues.base``,
-        and ``OutcomeUnknown`` when ``idempotent`` is False and the outcome is unknown.
+        API-key header (user-stream calls); ``nonce_us`` signs with that v3 nonce again
+        (never re-sent: a refused nonce means it was used).  Raises the typed errors of
+        ``venues.base``, and ``OutcomeUnknown`` when ``idempotent`` is False and the
+        outcome is unknown.
         """
         items = [(k, _text(v)) for k, v in _pairs(params) if v is not None]
         attempt = 0
@@ -153,10 +160,16 @@ class AsterTransport:
                 await self.keep_clock()
             try:
                 return await self._once(
-                    method, path, items, signed=signed, key_only=key_only, idempotent=idempotent
+                    method,
+                    path,
+                    items,
+                    signed=signed,
+                    key_only=key_only,
+                    idempotent=idempotent,
+                    nonce_us=nonce_us,
                 )
             except AuthError as exc:
-                if resynced or not is_expired_request(exc):
+                if resynced or nonce_us is not None or not is_expired_request(exc):
                     raise
                 resynced = True
                 log.warning(
@@ -188,6 +201,7 @@ class AsterTransport:
         signed: bool,
         key_only: bool,
         idempotent: bool,
+        nonce_us: int | None,
     ) -> Any:
         waiting_s = self.pause_remaining_s()
         if waiting_s > 0:
@@ -195,9 +209,14 @@ class AsterTransport:
             what = "IP banned by Aster" if self._banned else "rate limited by Aster"
             raise RateLimited(f"{what}; {waiting_s:.1f} s left", retry_after_s=waiting_s)
         headers: dict[str, str] = {}
+        used_nonce_us: int | None = None
         if signed:
             signer = self._require_signer()
-            text = signer.sign(items, now_ms=self.now_ms())
+            if isinstance(signer, Eip712Signer):
+                text = signer.sign(items, now_ms=self.now_ms(), nonce_us=nonce_us)
+                used_nonce_us = signer.last_nonce_us if nonce_us is None else nonce_us
+            else:
+                text = signer.sign(items, now_ms=self.now_ms())
             headers.update(signer.headers)
         else:
             text = param_string(items)
@@ -226,15 +245,15 @@ class AsterTransport:
             reason = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc!r}"
             if idempotent:
                 raise Unavailable(f"{method} {path} {reason}") from exc
-            raise OutcomeUnknown(f"{method} {path} {reason}") from exc
+            raise OutcomeUnknown(f"{method} {path} {reason}", nonce_us=used_nonce_us) from exc
         if status >= 400:
             code, message = error_body(body)
             if status in (418, 429):
                 retry_after = self._pause(status, message, retry_after)
             error = error_for(status, code, message, retry_after_s=retry_after)
             if isinstance(error, Unavailable) and not idempotent:
-                # 5xx, or -1007 "timeout waiting for the backend": the order may exist.
-                raise OutcomeUnknown(str(error), venue_message=message)
+                # 5xx, -1006 or -1007 (execution status unknown): the order may exist.
+                raise OutcomeUnknown(str(error), venue_message=message, nonce_us=used_nonce_us)
             raise error
         if not body.strip():
             return None
@@ -243,7 +262,7 @@ class AsterTransport:
         except MalformedResponse as exc:
             if idempotent:
                 raise Unavailable(f"{method} {path}: {exc}") from exc
-            raise OutcomeUnknown(f"{method} {path}: {exc}") from exc
+            raise OutcomeUnknown(f"{method} {path}: {exc}", nonce_us=used_nonce_us) from exc
 
     def _pause(self, status: int, message: str, retry_after_s: float | None) -> float:
         """Hold every call back after a 429 (pause) or 418 (ban); returns the wait in seconds."""

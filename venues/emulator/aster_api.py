@@ -5,7 +5,9 @@ applies injected latency, freezes and error answers, and turns ``AsterApiError``
 into ``{code, msg}`` bodies.  Orders: ``LIMIT`` (GTC, IOC, FOK, GTX = post-only)
 and ``MARKET``; ``reduceOnly`` "true"/"false"; ``newClientOrderId``; one-way
 mode (``positionSide`` BOTH); ``MIN_NOTIONAL`` enforced (-4164) except for
-reduce-only orders.
+reduce-only orders.  ``POST /fapi/v3/noop`` does nothing but use up its nonce:
+sent with the nonce of an order still queued, it kills that order (the order
+then meets -4225), as the venue documents.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from venues.emulator.aster_errors import (
     missing,
     no_such_order,
     rejection,
+    unexpected_response,
     unknown_order_cancel,
 )
 from venues.emulator.aster_format import SIDE_FROM, order_json
@@ -87,6 +90,7 @@ class AsterApi:
             routes.add_post(f"{prefix}/countdownCancelAll", self.countdown)
             for method in ("POST", "PUT", "DELETE"):
                 routes.add_route(method, f"{prefix}/listenKey", self.listen_key)
+        routes.add_post("/fapi/v3/noop", self.noop)
 
     # ------------------------------------------------------------ middleware
 
@@ -197,11 +201,23 @@ class AsterApi:
         return order_json(order, client_order_id=self.client_ids.of(order.order_id), update_ms=now_ms)
 
     async def place(self, request: web.Request) -> web.Response:
-        signed = await self.auth.signed(request)
-        result = self._place(signed.account_id, signed.params, received_ns=arrival_ns())
-        if self.core.faults.take_hang():
+        received_ns = arrival_ns()
+        faults = self.core.faults
+        if faults.take_hold():
+            # Queued at the venue: nothing about it (its nonce included) is looked at yet.
             await self.core.hold(HANG_S)
+        signed = await self.auth.signed(request)
+        result = self._place(signed.account_id, signed.params, received_ns=received_ns)
+        if faults.take_hang():
+            await self.core.hold(HANG_S)
+        if faults.take_unknown():
+            raise unexpected_response()
         return web.json_response(result)
+
+    async def noop(self, request: web.Request) -> web.Response:
+        """Use up the request's nonce and nothing else (a queued request with that nonce then fails)."""
+        await self.auth.signed(request)
+        return web.json_response({"code": 200, "msg": "success"})
 
     async def place_batch(self, request: web.Request) -> web.Response:
         signed = await self.auth.signed(request)

@@ -1,9 +1,11 @@
 """Aster request authentication over the emulator: both signature generations, windows, nonces, limits.
 
 ``/fapi/v3/...`` paths take v3 auth: ``user``, ``signer``, a microsecond
-``nonce`` within ``NONCE_WINDOW_US`` of the emulator's clock and never used
-before by that signer (else -4225), and an EIP-712 ``signature`` that must
-recover to ``signer`` (else -1022).  Other paths take v1 auth: the
+``nonce`` within ``NONCE_WINDOW_US`` (60 s) either side of the emulator's
+clock, and an EIP-712 ``signature`` that must recover to ``signer`` (else
+-1022).  As the venue documents, each signer (API wallet) keeps its most recent
+``RECENT_NONCES`` nonces: a nonce among them is a duplicate, and once the list
+is full one below its smallest is expired (either way -4225).  Other paths take v1 auth: the
 ``X-MBX-APIKEY`` header, ``timestamp`` accepted when ``timestamp < now + 1000``
 and ``now - timestamp <= recvWindow`` (else -1021), and a hex HMAC-SHA256
 ``signature`` of the query string followed by the body (else -1022).  Either
@@ -38,7 +40,8 @@ from venues.emulator.aster_errors import (
 from venues.emulator.core import EmulatorCore
 from venues.emulator.ratelimit import SlidingWindowLimit, retry_after_header_s
 
-NONCE_WINDOW_US = 10_000_000
+NONCE_WINDOW_US = 60_000_000
+RECENT_NONCES = 100
 DEFAULT_RECV_WINDOW_MS = 5000
 MAX_RECV_WINDOW_MS = 60_000
 FUTURE_TOLERANCE_MS = 1000
@@ -83,7 +86,7 @@ class AsterAuth:
         self.ban_s = ban_s
         self._refusals: dict[str, int] = {}
         self._banned_until_ms: dict[str, int] = {}
-        self._nonces: dict[str, tuple[list[int], set[int]]] = {}
+        self._nonces: dict[str, tuple[list[int], set[int]]] = {}  # per signer: a min-heap and its members
 
     @staticmethod
     async def raw_params(request: web.Request) -> tuple[str, str]:
@@ -167,11 +170,12 @@ class AsterAuth:
         if abs(now_us - nonce) > NONCE_WINDOW_US:
             raise nonce_expired()
         oldest, seen = self._nonces.setdefault(signer, ([], set()))
-        # Nonces older than the window are refused as stale anyway, so they need not be kept.
-        while oldest and oldest[0] < now_us - NONCE_WINDOW_US:
-            seen.discard(heapq.heappop(oldest))
         if nonce in seen:
             raise nonce_expired()
+        if len(oldest) >= RECENT_NONCES:
+            if nonce < oldest[0]:
+                raise nonce_expired()
+            seen.discard(heapq.heappop(oldest))
         seen.add(nonce)
         heapq.heappush(oldest, nonce)
 

@@ -50,6 +50,13 @@ def nonce_expired() -> AsterApiError:
     return AsterApiError(400, -4225, "nonce expired or already used")
 
 
+def unexpected_response() -> AsterApiError:
+    # The venue gives no HTTP status for it: a 4xx is the reading a client is likeliest to take for a refusal.
+    return AsterApiError(
+        400, -1006, "An unexpected response was received from the message bus. Execution status unknown."
+    )
+
+
 def too_many_requests(retry_after_s: int, limit: int) -> AsterApiError:
     return AsterApiError(
         429,

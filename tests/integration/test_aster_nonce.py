@@ -1,0 +1,139 @@
+"""Aster's v3 nonce rules and orders of unknown outcome, connector against the emulator on loopback.
+
+The venue keeps, per API wallet, the most recent 100 nonces within 60 s either
+side of its clock; ``POST /fapi/v3/noop`` with a queued request's nonce kills
+that request; -1006 means the execution status is unknown.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import pytest
+
+from services.secrets import AsterV1Credentials, AsterV3Credentials, Secret
+from services.wire import OrderStatus, Place, Side
+from venues.aster.signing import Eip712Signer
+from venues.aster.venue import AsterVenue
+from venues.base import Unavailable
+from venues.emulator.aster_credentials import AsterAccountSpec, generate_aster_account
+from venues.emulator.faults import FaultSpec
+from venues.emulator.server import EmulatorServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+SYMBOL = "SOLUSDT"
+_ids = itertools.count(5000)
+
+
+@pytest.fixture
+async def account() -> AsterAccountSpec:
+    return generate_aster_account()
+
+
+@pytest.fixture
+async def emulator(account: AsterAccountSpec) -> AsyncIterator[EmulatorServer]:
+    server = EmulatorServer(venue="aster", symbols=[SYMBOL], accounts=[account], taker_rate_per_s=0.0)
+    async with server:
+        yield server
+
+
+def make_venue(emulator: EmulatorServer, account: AsterAccountSpec, auth: str, **options: Any) -> AsterVenue:
+    credentials: AsterV3Credentials | AsterV1Credentials
+    if auth == "v3":
+        assert account.user and account.signer and account.signer_private_key
+        credentials = AsterV3Credentials(account.user, account.signer, Secret(account.signer_private_key))
+    else:
+        assert account.api_key and account.secret
+        credentials = AsterV1Credentials(account.api_key, Secret(account.secret))
+    settings: dict[str, Any] = {"timeout_s": 2.0, "resolve_poll_s": 0.1, "resolve_timeout_s": 8.0} | options
+    return AsterVenue(api_url=emulator.rest_url, ws_url=emulator.ws_url, credentials=credentials, **settings)
+
+
+def resting_bid(emulator: EmulatorServer) -> Place:
+    bid, _ = emulator.engine.top(SYMBOL)
+    assert bid is not None
+    return Place(
+        client_id=next(_ids), symbol=SYMBOL, side=Side.BUY, quantity=Decimal("0.1"), price=bid[0] - 1
+    )
+
+
+async def signed_get(emulator: EmulatorServer, signer: Eip712Signer, *, now_ms: int) -> tuple[int, Any]:
+    text = signer.sign([("symbol", SYMBOL)], now_ms=now_ms)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{emulator.rest_url}/fapi/v3/openOrders?{text}") as response:
+            return response.status, await response.json()
+
+
+def wallet(account: AsterAccountSpec) -> Eip712Signer:
+    """A signer of the account's API wallet that has handed out no nonce yet."""
+    assert account.user and account.signer and account.signer_private_key
+    return Eip712Signer(user=account.user, signer=account.signer, private_key=account.signer_private_key)
+
+
+async def test_nonces_within_60_s_either_side_are_accepted_and_the_last_100_remembered(
+    emulator: EmulatorServer, account: AsterAccountSpec
+) -> None:
+    now_ms = emulator.core.now_ms()
+    assert (await signed_get(emulator, wallet(account), now_ms=now_ms - 50_000))[0] == 200
+    assert (await signed_get(emulator, wallet(account), now_ms=now_ms + 50_000))[0] == 200
+    status, body = await signed_get(emulator, wallet(account), now_ms=now_ms - 70_000)
+    assert (status, body["code"]) == (400, -4225)
+    # The list of recent nonces fills up: one below its smallest is expired, one above is fine.
+    fresh, now_ms = wallet(account), emulator.core.now_ms()
+    for offset_ms in range(100):
+        assert (await signed_get(emulator, fresh, now_ms=now_ms + offset_ms))[0] == 200
+    status, body = await signed_get(emulator, wallet(account), now_ms=now_ms - 40_000)
+    assert (status, body["code"]) == (400, -4225)
+    assert (await signed_get(emulator, fresh, now_ms=now_ms + 200))[0] == 200
+
+
+async def test_a_noop_with_a_queued_orders_nonce_kills_it(
+    emulator: EmulatorServer, account: AsterAccountSpec
+) -> None:
+    connector = make_venue(emulator, account, "v3", timeout_s=0.5)
+    try:
+        emulator.core.apply_faults(FaultSpec(hang_before_execute=1))
+        started_s = time.monotonic()
+        # The order waits in the venue's queue past the timeout; the noop takes its nonce first.
+        with pytest.raises(Unavailable, match="noop"):
+            await connector.place_order(resting_bid(emulator))
+        assert time.monotonic() - started_s < 5.0
+        assert emulator.core.requests["/fapi/v3/noop"] == 1
+        assert await connector.open_orders(SYMBOL) == []
+    finally:
+        await connector.close()
+
+
+async def test_a_noop_after_the_order_executed_is_refused_and_the_order_is_found(
+    emulator: EmulatorServer, account: AsterAccountSpec
+) -> None:
+    connector = make_venue(emulator, account, "v3", timeout_s=0.5)
+    try:
+        emulator.core.apply_faults(FaultSpec(hang_after_execute=1))
+        order = resting_bid(emulator)
+        placed = await connector.place_order(order)
+        assert placed.client_id == order.client_id and placed.status is OrderStatus.NEW
+        assert emulator.core.requests["/fapi/v3/noop"] == 1
+    finally:
+        await connector.close()
+
+
+@pytest.mark.parametrize("auth", ["v3", "v1"])
+async def test_1006_is_an_unknown_outcome_resolved_by_client_id(
+    emulator: EmulatorServer, account: AsterAccountSpec, auth: str
+) -> None:
+    connector = make_venue(emulator, account, auth)
+    try:
+        emulator.core.apply_faults(FaultSpec(unknown_after_execute=1))
+        order = resting_bid(emulator)
+        placed = await connector.place_order(order)  # -1006: executed here, but the answer says unknown
+        assert placed.client_id == order.client_id and placed.status is OrderStatus.NEW
+        assert len(await connector.open_orders(SYMBOL)) == 1
+    finally:
+        await connector.close()
