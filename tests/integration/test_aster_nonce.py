@@ -65,9 +65,9 @@ def resting_bid(emulator: EmulatorServer) -> Place:
 
 async def signed_get(emulator: EmulatorServer, signer: Eip712Signer, *, now_ms: int) -> tuple[int, Any]:
     text = signer.sign([("symbol", SYMBOL)], now_ms=now_ms)
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{emulator.rest_url}/fapi/v3/openOrders?{text}") as response:
-            return response.status, await response.json()
+    url = f"{emulator.rest_url}/fapi/v3/openOrders?{text}"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.json()
 
 
 def wallet(account: AsterAccountSpec) -> Eip712Signer:
