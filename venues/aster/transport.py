@@ -3,8 +3,11 @@
 GET and DELETE parameters travel in the query string, POST and PUT ones in a
 form body; either way the signature covers exactly the text sent.  Every call
 has a timeout.  The used request weight is read from ``X-MBX-USED-WEIGHT-1M``
-after every answer.  A 429 pauses every call until ``Retry-After`` has passed
-(so nothing adds to the count that leads to a ban); a 418 is an IP ban, and no
+and the account's order count from ``X-MBX-ORDER-COUNT-1M`` after every
+answer.  A 429 pauses every call (so nothing adds to the count that leads to a
+ban) until ``Retry-After`` has passed; the venue documents no such header, and
+without it the pause grows with each 429 in a row: 1, 2, 4 ... up to 60 s (the
+limits' window), back to 1 s after a quiet minute.  A 418 is an IP ban, and no
 request is sent at all until the ban ends.  Idempotent calls are retried on
 transport errors, 5xx and short rate-limit pauses; a non-idempotent one
 (placing an order) never is: a timeout, a 5xx or a garbled answer raises
@@ -38,8 +41,11 @@ from venues.precision import fmt
 log = logging.getLogger(__name__)
 
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
+ORDER_COUNT_HEADER = "X-MBX-ORDER-COUNT-1M"
 DEFAULT_BAN_S = 60.0
-DEFAULT_PAUSE_S = 1.0
+FIRST_PAUSE_S = 1.0
+MAX_PAUSE_S = 60.0
+QUIET_RESET_S = 60.0
 Params = Mapping[str, Any] | Iterable[tuple[str, Any]]
 
 
@@ -81,6 +87,9 @@ class AsterTransport:
         self.weight_limit_per_min = weight_limit_per_min
         self.clock_sync_interval_s = clock_sync_interval_s
         self.used_weight_1m = 0
+        self.order_count_1m = 0
+        self._strikes = 0  # 429s in a row (none apart by more than QUIET_RESET_S)
+        self._last_429_s = -QUIET_RESET_S
         self._session = session
         self._owns_session = session is None
         self._rng = rng or random.Random()
@@ -238,6 +247,9 @@ class AsterTransport:
                 body = await response.text()
                 status = response.status
                 self._note_weight(response.headers.get(WEIGHT_HEADER))
+                count = response.headers.get(ORDER_COUNT_HEADER)
+                if count is not None and count.isdigit():
+                    self.order_count_1m = int(count)
                 retry_after = _retry_after_s(response.headers.get("Retry-After"))
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             raise Unavailable(f"{method} {path}: cannot connect: {exc}") from exc
@@ -273,9 +285,15 @@ class AsterTransport:
             self._banned = True
             log.error("aster IP ban (418): no requests for %.0f s: %s", wait_s, message)
         else:
-            wait_s = retry_after_s if retry_after_s is not None else DEFAULT_PAUSE_S
+            now_s = time.monotonic()
+            self._strikes = 1 if now_s - self._last_429_s > QUIET_RESET_S else self._strikes + 1
+            self._last_429_s = now_s
+            grown_s = pause_after_429_s(self._strikes)
+            wait_s = retry_after_s if retry_after_s is not None else grown_s
             self._banned = False
-            log.warning("aster rate limit (429): pausing requests for %.1f s", wait_s)
+            log.warning(
+                "aster rate limit (429, %d in a row): pausing requests for %.1f s", self._strikes, wait_s
+            )
         self._paused_until_s = max(self._paused_until_s, time.monotonic() + wait_s)
         return wait_s
 
@@ -296,6 +314,11 @@ class AsterTransport:
             self._session = aiohttp.ClientSession()
             self._owns_session = True
         return self._session
+
+
+def pause_after_429_s(strikes: int) -> float:
+    """The pause after the ``strikes``-th 429 in a row without ``Retry-After``: doubling, capped."""
+    return min(FIRST_PAUSE_S * 2 ** max(strikes - 1, 0), MAX_PAUSE_S)
 
 
 def _pairs(params: Params | None) -> list[tuple[str, Any]]:

@@ -1,7 +1,8 @@
 """Aster's order entry over the emulator (signed REST, v1 and v3 paths), and the middleware of every request.
 
-The middleware counts requests (``X-MBX-USED-WEIGHT-1M`` on every answer),
-applies injected latency, freezes and error answers, and turns ``AsterApiError``
+The middleware spends each request's weight from its IP's budget
+(``X-MBX-USED-WEIGHT-1M`` on every answer, 429 then 418 past it; see
+``aster_limits``), applies injected latency, freezes and error answers, and turns ``AsterApiError``
 into ``{code, msg}`` bodies.  Orders: ``LIMIT`` (GTC, IOC, FOK, GTX = post-only)
 and ``MARKET``; ``reduceOnly`` "true"/"false"; ``newClientOrderId``; one-way
 mode (``positionSide`` BOTH); ``MIN_NOTIONAL`` enforced (-4164) except for
@@ -13,7 +14,6 @@ then meets -4225), as the venue documents.
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -35,6 +35,7 @@ from venues.emulator.aster_errors import (
     unknown_order_cancel,
 )
 from venues.emulator.aster_format import SIDE_FROM, order_json
+from venues.emulator.aster_limits import AsterLimits, route_weight
 from venues.emulator.aster_public import symbol_of
 from venues.emulator.aster_state import CLIENT_ORDER_ID, ClientOrderIds, Countdowns, ListenKeys
 from venues.emulator.core import EmulatorCore
@@ -44,7 +45,6 @@ from venues.emulator.validation import check_request
 from venues.precision import fmt
 
 MAX_BATCH = 5
-WEIGHT_WINDOW_MS = 60_000
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -75,7 +75,9 @@ class AsterApi:
         self.client_ids = ClientOrderIds()
         self.listen_keys = ListenKeys()
         self.countdowns = Countdowns()
-        self._weights: dict[str, deque[int]] = {}
+        limit = core.config.rate_limit_per_min
+        # The documented budgets are 2400 weight and 1200 orders a minute: orders get half the weight's.
+        self.limits = AsterLimits(weight_per_min=limit, orders_per_min=limit // 2)
 
     def install(self, app: web.Application) -> None:
         routes = app.router
@@ -100,12 +102,19 @@ class AsterApi:
         if not request.path.startswith("/fapi/"):
             return await handler(request)
         self.core.count_request(request.path if request.match_info.http_exception is None else "<unrouted>")
-        weight = self._weigh(request.remote or "", self.core.now_ms())
+        try:
+            weight = self.limits.admit(
+                request.remote or "",
+                route_weight(request.method, request.path, dict(request.query)),
+                self.core.now_ms(),
+            )
+        except AsterApiError as refused:
+            return refused.response()
         spec = self.core.faults.spec
         await self.core.hold(spec.latency_ms / 1000 + self.core.freeze_remaining_s())
         fault = self.core.faults.draw_rest_fault()
         if fault is not None:
-            response: web.StreamResponse = fault_response(fault, limit=self.auth.limits.limit)
+            response: web.StreamResponse = fault_response(fault, limit=self.limits.weight_per_min)
         else:
             try:
                 response = await handler(request)
@@ -113,13 +122,6 @@ class AsterApi:
                 response = error.response()
         response.headers["X-MBX-USED-WEIGHT-1M"] = str(weight)
         return response
-
-    def _weigh(self, remote: str, now_ms: int) -> int:
-        times = self._weights.setdefault(remote, deque())
-        while times and times[0] <= now_ms - WEIGHT_WINDOW_MS:
-            times.popleft()
-        times.append(now_ms)
-        return len(times)
 
     # ------------------------------------------------------------ orders
 
@@ -207,12 +209,13 @@ class AsterApi:
             # Queued at the venue: nothing about it (its nonce included) is looked at yet.
             await self.core.hold(HANG_S)
         signed = await self.auth.signed(request)
+        count = self.limits.count_order(request.remote or "", signed.account_id, self.core.now_ms())
         result = self._place(signed.account_id, signed.params, received_ns=received_ns)
         if faults.take_hang():
             await self.core.hold(HANG_S)
         if faults.take_unknown():
             raise unexpected_response()
-        return web.json_response(result)
+        return web.json_response(result, headers={"X-MBX-ORDER-COUNT-1M": str(count)})
 
     async def noop(self, request: web.Request) -> web.Response:
         """Use up the request's nonce and nothing else (a queued request with that nonce then fails)."""
@@ -228,12 +231,14 @@ class AsterApi:
         if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
             raise bad_param(f"batchOrders must hold 1 to {MAX_BATCH} orders.", code=-1130)
         results: list[dict[str, Any]] = []
+        remote = request.remote or ""
         for item in items:
             if not isinstance(item, dict):
                 results.append(bad_param("Invalid order.").to_body())
                 continue
             try:
                 params = {key: str(value) for key, value in item.items()}
+                self.limits.count_order(remote, signed.account_id, self.core.now_ms())
                 results.append(self._place(signed.account_id, params, received_ns=arrival_ns()))
             except AsterApiError as error:
                 results.append(error.to_body())

@@ -11,9 +11,7 @@ and ``now - timestamp <= recvWindow`` (else -1021), and a hex HMAC-SHA256
 ``signature`` of the query string followed by the body (else -1022).  Either
 way the signed text is exactly what was sent, less the ``signature`` pair.
 
-Signed requests count against a per-account limit per minute: past it the
-answer is 429 with ``Retry-After``; an account that goes on sending while
-limited is banned (418, "banned until <ms>") for ``ban_s``.
+Request limits are ``venues.emulator.aster_limits``'s, applied by the API's middleware.
 """
 
 from __future__ import annotations
@@ -31,14 +29,11 @@ from venues.emulator.aster_errors import (
     bad_api_key,
     bad_param,
     bad_signature,
-    banned,
     missing,
     nonce_expired,
     outside_window,
-    too_many_requests,
 )
 from venues.emulator.core import EmulatorCore
-from venues.emulator.ratelimit import SlidingWindowLimit, retry_after_header_s
 
 NONCE_WINDOW_US = 60_000_000
 RECENT_NONCES = 100
@@ -74,18 +69,11 @@ class AsterAuth:
         accounts: list[AsterAccountSpec],
         *,
         chain_id: int,
-        ban_after_refusals: int = 20,
-        ban_s: int = 120,
     ) -> None:
         self.core = core
         self.chain_id = chain_id
         self.by_api_key = {spec.api_key: spec for spec in accounts if spec.api_key}
         self.by_signer = {spec.signer.lower(): spec for spec in accounts if spec.signer}
-        self.limits = SlidingWindowLimit(limit=core.config.rate_limit_per_min)
-        self.ban_after_refusals = ban_after_refusals
-        self.ban_s = ban_s
-        self._refusals: dict[str, int] = {}
-        self._banned_until_ms: dict[str, int] = {}
         self._nonces: dict[str, tuple[list[int], set[int]]] = {}  # per signer: a min-heap and its members
 
     @staticmethod
@@ -112,7 +100,6 @@ class AsterAuth:
             account = self._verify_v3(payload, params, signature)
         else:
             account = self._verify_v1(request, payload, params, signature)
-        self.throttle(account.account_id)
         return SignedRequest(account.account_id, params)
 
     def api_key_account(self, request: web.Request) -> str:
@@ -120,7 +107,6 @@ class AsterAuth:
         account = self.by_api_key.get(request.headers.get("X-MBX-APIKEY", ""))
         if account is None:
             raise bad_api_key()
-        self.throttle(account.account_id)
         return account.account_id
 
     def _verify_v1(
@@ -178,22 +164,3 @@ class AsterAuth:
             seen.discard(heapq.heappop(oldest))
         seen.add(nonce)
         heapq.heappush(oldest, nonce)
-
-    def throttle(self, account_id: str) -> None:
-        """Count a request; 429 past the limit, 418 (a ban) for an account that keeps sending."""
-        now_ms = self.core.now_ms()
-        until_ms = self._banned_until_ms.get(account_id, 0)
-        if until_ms > now_ms:
-            raise banned(until_ms, retry_after_header_s((until_ms - now_ms) / 1000))
-        wait_s = self.limits.check(account_id, now_ms)
-        if wait_s is None:
-            self._refusals.pop(account_id, None)
-            return
-        refusals = self._refusals.get(account_id, 0) + 1
-        self._refusals[account_id] = refusals
-        if refusals > self.ban_after_refusals:
-            until_ms = now_ms + self.ban_s * 1000
-            self._banned_until_ms[account_id] = until_ms
-            self._refusals.pop(account_id, None)
-            raise banned(until_ms, self.ban_s)
-        raise too_many_requests(retry_after_header_s(wait_s), self.limits.limit)

@@ -57,7 +57,7 @@ def unexpected_response() -> AsterApiError:
     )
 
 
-def too_many_requests(retry_after_s: int, limit: int) -> AsterApiError:
+def too_many_requests(retry_after_s: int | None, limit: int) -> AsterApiError:
     return AsterApiError(
         429,
         -1003,
@@ -67,7 +67,7 @@ def too_many_requests(retry_after_s: int, limit: int) -> AsterApiError:
     )
 
 
-def banned(until_ms: int, retry_after_s: int) -> AsterApiError:
+def banned(until_ms: int, retry_after_s: int | None) -> AsterApiError:
     return AsterApiError(
         418,
         -1003,

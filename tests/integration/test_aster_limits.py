@@ -1,4 +1,4 @@
-"""Aster's v3 nonce rules and orders of unknown outcome, connector against the emulator on loopback.
+"""Aster's nonce rules, unknown outcomes and request limits: connector against the emulator on loopback.
 
 The venue keeps, per API wallet, the most recent 100 nonces within 60 s either
 side of its clock; ``POST /fapi/v3/noop`` with a queued request's nonce kills
@@ -135,5 +135,20 @@ async def test_1006_is_an_unknown_outcome_resolved_by_client_id(
         placed = await connector.place_order(order)  # -1006: executed here, but the answer says unknown
         assert placed.client_id == order.client_id and placed.status is OrderStatus.NEW
         assert len(await connector.open_orders(SYMBOL)) == 1
+    finally:
+        await connector.close()
+
+
+async def test_weight_and_order_count_headers_are_read(
+    emulator: EmulatorServer, account: AsterAccountSpec
+) -> None:
+    connector = make_venue(emulator, account, "v3")
+    try:
+        for _ in range(2):
+            await connector.place_order(resting_bid(emulator))
+        assert connector.transport.order_count_1m == 2
+        before = connector.transport.used_weight_1m
+        await connector.position(SYMBOL)  # positionRisk weighs 5
+        assert connector.transport.used_weight_1m == before + 5
     finally:
         await connector.close()
