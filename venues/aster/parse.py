@@ -140,8 +140,14 @@ def placement_rejection(update: OrderUpdate) -> RejectReason | None:
     return None
 
 
+def _bound(raw: Mapping[str, Any] | None, key: str) -> Decimal | None:
+    """A filter's positive limit (None when the filter or the key is absent, or zero: no bound)."""
+    value = opt_dec(raw, key) if raw is not None else None
+    return value if value is not None and value > 0 else None
+
+
 def market_rules(raw: Any) -> MarketRules | None:
-    """A perpetual's tick, step, minimum quantity and minimum notional (None for other contracts)."""
+    """A perpetual's tick, step, size bounds, minimum notional and percent-price band (None for others)."""
     if not isinstance(raw, Mapping):
         raise MalformedResponse("a market must be an object")
     if str(raw.get("contractType") or "PERPETUAL") != "PERPETUAL":
@@ -152,6 +158,7 @@ def market_rules(raw: Any) -> MarketRules | None:
         raise MalformedResponse(f"{raw.get('symbol')}: no PRICE_FILTER or LOT_SIZE filter")
     step = dec(field(lot, "stepSize"))
     notional = filters.get("MIN_NOTIONAL")
+    band = filters.get("PERCENT_PRICE")
     return MarketRules(
         symbol=str(field(raw, "symbol")),
         base_asset=str(field(raw, "baseAsset")),
@@ -162,6 +169,10 @@ def market_rules(raw: Any) -> MarketRules | None:
         min_notional=dec(notional.get("notional") or notional.get("minNotional") or 0)
         if notional
         else Decimal(0),
+        max_quantity=_bound(lot, "maxQty"),
+        max_market_quantity=_bound(filters.get("MARKET_LOT_SIZE"), "maxQty"),
+        price_up=_bound(band, "multiplierUp"),
+        price_down=_bound(band, "multiplierDown"),
     )
 
 

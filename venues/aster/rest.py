@@ -395,9 +395,11 @@ def _refusal_text(order: Place, rules: MarketRules, refusal: RejectReason) -> st
             f"refused locally: {fmt(order.quantity)} @ {shown} is below {order.symbol}'s minimum notional "
             f"of {fmt(rules.min_notional)} {rules.quote_asset} (only reduce-only orders may be smaller)"
         )
+    largest = rules.max_order_quantity(market=order.order_type is OrderType.MARKET)
+    bound = f", max {fmt(largest)}" if largest is not None else ""
     return (
         f"refused locally: {fmt(order.quantity)} @ {shown} does not fit {order.symbol} "
-        f"(tick {fmt(rules.tick_size)}, step {fmt(rules.step_size)}, min {fmt(rules.min_quantity)})"
+        f"(tick {fmt(rules.tick_size)}, step {fmt(rules.step_size)}, min {fmt(rules.min_quantity)}{bound})"
     )
 
 

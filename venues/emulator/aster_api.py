@@ -6,7 +6,11 @@ The middleware spends each request's weight from its IP's budget
 into ``{code, msg}`` bodies.  Orders: ``LIMIT`` (GTC, IOC, FOK, GTX = post-only)
 and ``MARKET``; ``reduceOnly`` "true"/"false"; ``newClientOrderId``; one-way
 mode (``positionSide`` BOTH); ``MIN_NOTIONAL`` enforced (-4164) except for
-reduce-only orders.  ``POST /fapi/v3/noop`` does nothing but use up its nonce:
+reduce-only orders; ``LOT_SIZE.maxQty`` and, for market orders, also
+``MARKET_LOT_SIZE.maxQty`` (-4005); ``PERCENT_PRICE`` around the mark price: a
+limit buy above ``mark * multiplierUp`` (-4016), a limit sell below
+``mark * multiplierDown`` (-4024), a market order whose counterparty's best
+price is beyond the band (-4131).  ``POST /fapi/v3/noop`` does nothing but use up its nonce:
 sent with the nonce of an order still queued, it kills that order (the order
 then meets -4225), as the venue documents.
 """
@@ -20,21 +24,25 @@ from typing import Any
 
 from aiohttp import web
 
-from services.wire import OrderType, TimeInForce
+from services.wire import OrderType, Side, TimeInForce
 from venues.emulator.arrival import arrival_ns
 from venues.emulator.aster_auth import AsterAuth, SignedRequest
 from venues.emulator.aster_errors import (
     AsterApiError,
     bad_param,
     fault_response,
+    market_outside_band,
     min_notional,
     missing,
     no_such_order,
+    price_above_band,
+    price_below_band,
+    quantity_above_max,
     rejection,
     unexpected_response,
     unknown_order_cancel,
 )
-from venues.emulator.aster_format import SIDE_FROM, order_json
+from venues.emulator.aster_format import DEFAULT_BAND, SIDE_FROM, UNBOUNDED_QUANTITY, order_json
 from venues.emulator.aster_limits import AsterLimits, route_weight
 from venues.emulator.aster_public import symbol_of
 from venues.emulator.aster_state import CLIENT_ORDER_ID, ClientOrderIds, Countdowns, ListenKeys
@@ -180,6 +188,32 @@ class AsterApi:
         if price is not None and price * request.quantity < rules.min_notional:
             raise min_notional(fmt(rules.min_notional))
 
+    def _check_filters(self, request: OrderRequest) -> None:
+        """``LOT_SIZE``/``MARKET_LOT_SIZE`` maxima and ``PERCENT_PRICE``, as exchangeInfo lists them."""
+        rules = self.core.profiles[request.symbol].rules
+        market = request.order_type is OrderType.MARKET
+        largest = [rules.max_quantity or UNBOUNDED_QUANTITY]
+        if market:
+            largest.append(rules.max_market_quantity or UNBOUNDED_QUANTITY)
+        if request.quantity is not None and request.quantity > min(largest):
+            raise quantity_above_max()
+        mark = self.core.engine.mark_state(request.symbol).mark
+        if mark is None:
+            return
+        high = mark * (rules.price_up or DEFAULT_BAND[1])
+        low = mark * (rules.price_down or DEFAULT_BAND[0])
+        buy = request.side is Side.BUY
+        if market:
+            bid, ask = self.core.engine.top(request.symbol)
+            best = ask if buy else bid
+            if best is not None and (best[0] > high if buy else best[0] < low):
+                raise market_outside_band()
+        elif request.price is not None:
+            if buy and request.price > high:
+                raise price_above_band()
+            if not buy and request.price < low:
+                raise price_below_band()
+
     def _place(
         self, account_id: str, params: Mapping[str, str], *, received_ns: int | None
     ) -> dict[str, Any]:
@@ -191,6 +225,7 @@ class AsterApi:
             check_request(
                 request, engine.markets.get(request.symbol), known_account=engine.has_account(account_id)
             )
+            self._check_filters(request)
             self._check_notional(request)
             order, events = engine.place(account_id, request, now_ms=now_ms, received_ns=received_ns)
         except OrderRejected as error:

@@ -95,6 +95,24 @@ def min_notional(notional: str) -> AsterApiError:
     )
 
 
+def quantity_above_max() -> AsterApiError:
+    return AsterApiError(400, -4005, "Quantity greater than max quantity.")
+
+
+def price_above_band() -> AsterApiError:
+    return AsterApiError(400, -4016, "Price is higher than mark price multiplier cap.")
+
+
+def price_below_band() -> AsterApiError:
+    return AsterApiError(400, -4024, "Price is lower than mark price multiplier floor.")
+
+
+def market_outside_band() -> AsterApiError:
+    return AsterApiError(
+        400, -4131, "The counterparty's best price does not meet the PERCENT_PRICE filter limit"
+    )
+
+
 def post_only_would_take() -> AsterApiError:
     return AsterApiError(
         400, -5022, "Due to the order could not be executed as maker, the Post Only order will be rejected."

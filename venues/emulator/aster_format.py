@@ -29,6 +29,8 @@ EXECUTION = {
     OrderEventKind.MODIFIED: "AMENDMENT",
 }
 QUOTE_ASSET = "USDT"
+UNBOUNDED_QUANTITY = Decimal(1_000_000)  # what exchangeInfo lists for a market without a size bound
+DEFAULT_BAND = (Decimal("0.95"), Decimal("1.05"))  # PERCENT_PRICE multipliers for a market without a band
 _MONEY = Decimal("0.00000001")
 
 
@@ -110,21 +112,21 @@ def market_json(rules: MarketRules, *, max_price: Decimal) -> dict[str, Any]:
             {
                 "filterType": "LOT_SIZE",
                 "stepSize": step,
-                "maxQty": "1000000",
+                "maxQty": fmt(rules.max_quantity or UNBOUNDED_QUANTITY),
                 "minQty": fmt(rules.min_quantity),
             },
             {
                 "filterType": "MARKET_LOT_SIZE",
                 "stepSize": step,
-                "maxQty": "100000",
+                "maxQty": fmt(rules.max_market_quantity or UNBOUNDED_QUANTITY),
                 "minQty": fmt(rules.min_quantity),
             },
             {"filterType": "MAX_NUM_ORDERS", "limit": 200},
             {"filterType": "MIN_NOTIONAL", "notional": fmt(rules.min_notional)},
             {
                 "filterType": "PERCENT_PRICE",
-                "multiplierUp": "1.0500",
-                "multiplierDown": "0.9500",
+                "multiplierUp": f"{rules.price_up or DEFAULT_BAND[1]:.4f}",
+                "multiplierDown": f"{rules.price_down or DEFAULT_BAND[0]:.4f}",
                 "multiplierDecimal": 4,
             },
         ],
