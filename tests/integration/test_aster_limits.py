@@ -16,11 +16,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from risk.killswitch import flatten
 from services.secrets import AsterV1Credentials, AsterV3Credentials, Secret
-from services.wire import OrderStatus, Place, Side
-from venues.aster.signing import Eip712Signer
+from services.wire import OrderStatus, OrderType, Place, RejectReason, Side
+from venues.aster.signing import Eip712Signer, HmacSigner
 from venues.aster.venue import AsterVenue
-from venues.base import Unavailable
+from venues.base import Rejected, Unavailable
 from venues.emulator.aster_credentials import AsterAccountSpec, generate_aster_account
 from venues.emulator.faults import FaultSpec
 from venues.emulator.server import EmulatorServer
@@ -150,5 +151,80 @@ async def test_weight_and_order_count_headers_are_read(
         before = connector.transport.used_weight_1m
         await connector.position(SYMBOL)  # positionRisk weighs 5
         assert connector.transport.used_weight_1m == before + 5
+    finally:
+        await connector.close()
+
+
+# ---------------------------------------------------------------- filters
+
+
+async def test_size_and_percent_price_filters_are_enforced_and_known_to_the_connector(
+    emulator: EmulatorServer, account: AsterAccountSpec
+) -> None:
+    connector = make_venue(emulator, account, "v1")
+    try:
+        rules = (await connector.load_markets())[SYMBOL]
+        assert (rules.max_quantity, rules.max_market_quantity) == (Decimal(1000), Decimal(50))
+        assert (rules.price_down, rules.price_up) == (Decimal("0.95"), Decimal("1.05"))
+        mark = emulator.engine.mark_state(SYMBOL).mark
+        assert mark is not None
+        signer = connector.transport.signer
+        assert isinstance(signer, HmacSigner)
+        cases = [
+            ([("side", "SELL"), ("type", "MARKET"), ("quantity", "51")], -4005),
+            (limit_params("BUY", "1001", (mark * Decimal("0.9")).quantize(Decimal("0.01"))), -4005),
+            (limit_params("BUY", "1", (mark * Decimal("1.06")).quantize(Decimal("0.01"))), -4016),
+            (limit_params("SELL", "1", (mark * Decimal("0.94")).quantize(Decimal("0.01"))), -4024),
+        ]
+        async with aiohttp.ClientSession() as session:
+            for params, code in cases:
+                text = signer.sign([("symbol", SYMBOL), *params], now_ms=emulator.core.now_ms())
+                headers = {**signer.headers, "Content-Type": "application/x-www-form-urlencoded"}
+                url = f"{emulator.rest_url}/fapi/v1/order"
+                async with session.post(url, data=text, headers=headers) as response:
+                    assert (response.status, (await response.json())["code"]) == (400, code), params
+        # The connector refuses an order above the maximum itself.
+        sent = emulator.core.requests["/fapi/v1/order"]
+        big = Place(
+            client_id=next(_ids),
+            symbol=SYMBOL,
+            side=Side.SELL,
+            quantity=Decimal(60),
+            order_type=OrderType.MARKET,
+            reduce_only=True,
+        )
+        with pytest.raises(Rejected, match="max 50") as refused:
+            await connector.place_order(big)
+        assert refused.value.reason is RejectReason.BAD_QUANTITY
+        assert emulator.core.requests["/fapi/v1/order"] == sent
+    finally:
+        await connector.close()
+
+
+def limit_params(side: str, quantity: str, price: Decimal) -> list[tuple[str, str]]:
+    return [
+        ("side", side),
+        ("type", "LIMIT"),
+        ("timeInForce", "GTC"),
+        ("quantity", quantity),
+        ("price", str(price)),
+    ]
+
+
+async def test_flatten_closes_a_position_larger_than_one_market_order(
+    emulator: EmulatorServer, account: AsterAccountSpec
+) -> None:
+    bid, _ = emulator.engine.top(SYMBOL)
+    assert bid is not None
+    emulator.core.engine.set_position(
+        account.account_id, SYMBOL, quantity=Decimal(120), entry_price=bid[0], now_ms=emulator.core.now_ms()
+    )
+    connector = make_venue(emulator, account, "v3")
+    try:
+        result = await flatten(
+            connector, (await connector.load_markets())[SYMBOL], timeout_s=30.0, retry_s=0.1
+        )
+        assert result.ok, result
+        assert (await connector.position(SYMBOL)).quantity == 0
     finally:
         await connector.close()

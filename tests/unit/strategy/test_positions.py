@@ -99,3 +99,13 @@ def test_decimal_exact() -> None:
 def test_rejects_bad_parameters(threshold: str, max_position: str) -> None:
     with pytest.raises(ValueError):
         act("0.1", threshold=threshold, max_position=max_position)
+
+
+def test_a_reduce_larger_than_one_order_may_be_is_capped_and_done_over_rounds() -> None:
+    capped = replace(RULES, max_quantity=D("0.5"), max_market_quantity=D("0.03"))
+    common: dict[str, D] = {"target_position": D(0), "threshold": D("0.2"), "max_position": D(5)}
+    # 0.1 to reduce: one market order may hold 0.03, a limit one 0.5.
+    assert position_action(D("0.3"), rules=capped, **common) == ReduceAction(Side.SELL, D("0.03"))
+    assert position_action(D("-0.3"), rules=capped, market=False, **common) == ReduceAction(
+        Side.BUY, D("0.1")
+    )

@@ -266,3 +266,22 @@ def test_balance_fill_funding_mark_and_ticker() -> None:
         {"symbol": "SOLUSDT", "bidPrice": "150", "bidQty": "3", "askPrice": "150.1", "askQty": "2"}
     )
     assert (bbo.bid, bbo.ask) == (D("150"), D("150.1"))
+
+
+def test_market_rules_read_size_maxima_and_the_percent_price_band() -> None:
+    raw = {
+        "symbol": "SOLUSDT",
+        "contractType": "PERPETUAL",
+        "baseAsset": "SOL",
+        "quoteAsset": "USDT",
+        "filters": [
+            {"filterType": "PRICE_FILTER", "tickSize": "0.01"},
+            {"filterType": "LOT_SIZE", "stepSize": "0.01", "minQty": "0.01", "maxQty": "1000"},
+            {"filterType": "MARKET_LOT_SIZE", "stepSize": "0.01", "minQty": "0.01", "maxQty": "50"},
+            {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500"},
+        ],
+    }
+    rules = market_rules(raw)
+    assert rules is not None
+    assert (rules.max_quantity, rules.max_market_quantity) == (Decimal(1000), Decimal(50))
+    assert (rules.price_up, rules.price_down) == (Decimal("1.05"), Decimal("0.95"))
