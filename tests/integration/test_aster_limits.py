@@ -228,3 +228,24 @@ async def test_flatten_closes_a_position_larger_than_one_market_order(
         assert (await connector.position(SYMBOL)).quantity == 0
     finally:
         await connector.close()
+
+
+# ---------------------------------------------------------------- endpoints
+
+
+@pytest.mark.parametrize(
+    ("auth", "path"), [("v1", "/fapi/v4/account"), ("v3", "/fapi/v3/accountWithJoinMargin")]
+)
+async def test_account_information_comes_from_the_endpoints_the_docs_name(
+    emulator: EmulatorServer, account: AsterAccountSpec, auth: str, path: str
+) -> None:
+    connector = make_venue(emulator, account, auth)
+    try:
+        assert (await connector.collateral()).equity == Decimal(10_000)
+        assert emulator.core.requests[path] == 1
+    finally:
+        await connector.close()
+    async with aiohttp.ClientSession() as session:
+        for gone in ("/fapi/v2/account", "/fapi/v3/account"):
+            async with session.get(emulator.rest_url + gone) as response:
+                assert response.status == 404, gone

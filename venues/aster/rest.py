@@ -353,7 +353,10 @@ class AsterRest:
         return leverage_of(next(found, None))
 
     async def collateral(self) -> Balance:
-        raw = await self.transport.call("GET", self.path("account", v1_version="v2"), signed=True)
+        """Equity and available margin from account information (v1 ``/fapi/v4/account``,
+        v3 ``/fapi/v3/accountWithJoinMargin``, the endpoints the current docs name)."""
+        path = "/fapi/v3/accountWithJoinMargin" if self.v3 else "/fapi/v4/account"
+        raw = await self.transport.call("GET", path, signed=True)
         return parsed("account", balance_from_account, raw)
 
     async def fills(self, symbol: str, *, since_ms: int | None = None, limit: int = 500) -> list[Fill]:
