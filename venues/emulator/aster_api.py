@@ -43,7 +43,7 @@ from venues.emulator.aster_errors import (
     unknown_order_cancel,
 )
 from venues.emulator.aster_format import DEFAULT_BAND, SIDE_FROM, UNBOUNDED_QUANTITY, order_json
-from venues.emulator.aster_limits import AsterLimits, route_weight
+from venues.emulator.aster_limits import AsterLimits, budgets, route_weight
 from venues.emulator.aster_public import symbol_of
 from venues.emulator.aster_state import CLIENT_ORDER_ID, ClientOrderIds, Countdowns, ListenKeys
 from venues.emulator.core import EmulatorCore
@@ -83,9 +83,8 @@ class AsterApi:
         self.client_ids = ClientOrderIds()
         self.listen_keys = ListenKeys()
         self.countdowns = Countdowns()
-        limit = core.config.rate_limit_per_min
-        # The documented budgets are 2400 weight and 1200 orders a minute: orders get half the weight's.
-        self.limits = AsterLimits(weight_per_min=limit, orders_per_min=limit // 2)
+        weight, orders = budgets(core.config.rate_limit_per_min)
+        self.limits = AsterLimits(weight_per_min=weight, orders_per_min=orders)
 
     def install(self, app: web.Application) -> None:
         routes = app.router

@@ -47,6 +47,16 @@ def route_weight(method: str, path: str, query: dict[str, str]) -> int:
     return _WEIGHTS.get((method, name), 1)
 
 
+def budgets(rate_limit_per_min: int) -> tuple[int, int]:
+    """(weight, orders) a minute for the emulator's ``rate_limit_per_min``.
+
+    The documented budgets are 2400 weight per IP and 1200 orders per account;
+    the emulator's default of 2000 gives exactly those, and a test's lower
+    setting scales both alike (0 disables them).
+    """
+    return rate_limit_per_min * 6 // 5, rate_limit_per_min * 3 // 5
+
+
 class _Window:
     """Amounts spent per key in the last ``WINDOW_MS``."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from venues.emulator.aster_errors import AsterApiError
-from venues.emulator.aster_limits import MAX_REFUSALS_BEFORE_BAN, AsterLimits, route_weight
+from venues.emulator.aster_limits import MAX_REFUSALS_BEFORE_BAN, AsterLimits, budgets, route_weight
 
 
 def test_route_weights_as_documented() -> None:
@@ -61,3 +61,8 @@ def test_sending_on_while_limited_bans_the_ip_longer_each_time() -> None:
             limits.admit("a", 1, until_ms - 1)
         now_ms = until_ms + 60_000
     assert bans_ms == [120_000, 240_000]
+
+
+def test_the_default_setting_gives_the_documented_budgets() -> None:
+    assert budgets(2000) == (2400, 1200)
+    assert budgets(0) == (0, 0)
