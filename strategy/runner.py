@@ -390,7 +390,7 @@ class StrategyService(Service):
         self._publish_quotes(None)
         snap = await gateway.cancel_all_verified()
         if self.cfg.close_on_exit and snap is not None and snap.position is not None:
-            await gateway.close_position(snap.position.quantity)
+            await gateway.close_position(snap.position.quantity, self.rules)
         self.reporter.report(
             self.pub, plan=self._plan(), tracker=self.tracker, quotes=[], now_s=time.monotonic()
         )
