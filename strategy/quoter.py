@@ -209,6 +209,13 @@ def plan_quotes(
     )
 
 
+def banded(
+    rules: MarketRules, bid: Decimal, ask: Decimal, *, mark: Decimal | None
+) -> tuple[Decimal, Decimal]:
+    """``bid`` and ``ask`` inside the percent-price band around ``mark`` (where a maker reduce joins)."""
+    return band_price(rules, Side.BUY, bid, mark=mark), band_price(rules, Side.SELL, ask, mark=mark)
+
+
 def _side_ladder(
     side: Side,
     first_price: Decimal,

@@ -39,7 +39,7 @@ from strategy.feeds import Feeds
 from strategy.gateway import GatewayClient
 from strategy.pnl import PnlTracker
 from strategy.positions import PositionAction, position_action
-from strategy.quoter import QuotePlan, plan_quotes, quote_params, requote_needed, requote_tolerance
+from strategy.quoter import QuotePlan, banded, plan_quotes, quote_params, requote_needed, requote_tolerance
 from strategy.reporting import Reporter, feed_tracker
 from venues.precision import MarketRules
 
@@ -274,7 +274,7 @@ class StrategyService(Service):
 
     def _venue_best(self) -> tuple[Decimal, Decimal] | None:
         bid, ask = self.book.top()
-        return None if bid is None or ask is None else (bid, ask)
+        return None if bid is None or ask is None else banded(self.rules, bid, ask, mark=self._mark)
 
     def _own_orders(self) -> list[OrderUpdate]:
         return [*self.exec.orders(Role.QUOTE), *self.exec.orders(Role.REDUCE)]

@@ -17,6 +17,7 @@ from strategy.quoter import (
     QuotePlan,
     SuppressReason,
     active_quotes,
+    banded,
     diff_orders,
     layer_offsets_ticks,
     plan_quotes,
@@ -431,3 +432,10 @@ def test_quotes_stay_inside_the_percent_price_band_around_the_mark() -> None:
         ).layers
         == plan(bid="99.99", ask="100.01").layers
     )
+
+
+def test_the_best_prices_a_maker_reduce_joins_stay_inside_the_band() -> None:
+    band = replace(RULES, price_up=D("1.05"), price_down=D("0.95"))
+    assert banded(band, D("109.99"), D("110.01"), mark=D(100)) == (D("105.00"), D("110.01"))
+    assert banded(band, D("89.99"), D("90.01"), mark=D(100)) == (D("89.99"), D("95.00"))
+    assert banded(band, D("89.99"), D("90.01"), mark=None) == (D("89.99"), D("90.01"))
