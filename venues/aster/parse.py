@@ -109,6 +109,29 @@ def order_params(order: Place, *, post_only_tif: str = GTX) -> list[tuple[str, s
     return params
 
 
+def refusal_text(order: Place, rules: MarketRules, refusal: RejectReason) -> str:
+    """Why an order was refused before it was sent, with the market's rules it broke."""
+    shown = fmt(order.price) if order.price is not None and order.order_type is OrderType.LIMIT else "market"
+    if refusal is RejectReason.MIN_NOTIONAL:
+        return (
+            f"refused locally: {fmt(order.quantity)} @ {shown} is below {order.symbol}'s minimum notional "
+            f"of {fmt(rules.min_notional)} {rules.quote_asset} (only reduce-only orders may be smaller)"
+        )
+    largest = rules.max_order_quantity(market=order.order_type is OrderType.MARKET)
+    bound = f", max {fmt(largest)}" if largest is not None else ""
+    return (
+        f"refused locally: {fmt(order.quantity)} @ {shown} does not fit {order.symbol} "
+        f"(tick {fmt(rules.tick_size)}, step {fmt(rules.step_size)}, min {fmt(rules.min_quantity)}{bound})"
+    )
+
+
+def order_ref(symbol: str, order_id: str | None, client_id: int | None) -> dict[str, Any]:
+    """The parameters naming one order by exchange id or by our client id (exactly one of them)."""
+    if (order_id is None) == (client_id is None):
+        raise ValueError("give exactly one of order_id and client_id")
+    return {"symbol": symbol, "orderId": order_id, "origClientOrderId": client_id}
+
+
 # ---------------------------------------------------------------- REST payloads
 
 
@@ -174,6 +197,18 @@ def market_rules(raw: Any) -> MarketRules | None:
         price_up=_bound(band, "multiplierUp"),
         price_down=_bound(band, "multiplierDown"),
     )
+
+
+def minute_limits(raw: Any) -> dict[str, int]:
+    """exchangeInfo's ``rateLimits`` per minute by type (``REQUEST_WEIGHT``, ``ORDERS``); others skipped."""
+    limits: dict[str, int] = {}
+    for row in raw if isinstance(raw, list) else []:
+        if not isinstance(row, Mapping) or row.get("interval") != "MINUTE" or row.get("intervalNum") != 1:
+            continue
+        limit = row.get("limit")
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+            limits[str(row.get("rateLimitType"))] = limit
+    return limits
 
 
 def mark_from_rest(raw: Any) -> Mark:

@@ -45,9 +45,12 @@ from venues.aster.parse import (
     legs_from_rest,
     mark_from_rest,
     market_rules,
+    minute_limits,
     order_from_rest,
     order_params,
+    order_ref,
     placement_rejection,
+    refusal_text,
 )
 from venues.aster.signing import Eip712Signer
 from venues.aster.transport import AsterTransport, OutcomeUnknown
@@ -110,6 +113,10 @@ class AsterRest:
         symbols = raw.get("symbols") if isinstance(raw, dict) else None
         if not isinstance(symbols, list):
             raise Unavailable("malformed exchangeInfo answer: no symbols list")
+        limits = minute_limits(raw.get("rateLimits"))
+        self.transport.set_limits(
+            weight_per_min=limits.get("REQUEST_WEIGHT"), orders_per_min=limits.get("ORDERS")
+        )
         return symbols
 
     async def rules(self, symbol: str) -> MarketRules:
@@ -159,7 +166,7 @@ class AsterRest:
             raise Rejected("a limit order needs a price", reason=RejectReason.BAD_PRICE)
         refusal = check_order(rules, quantity=order.quantity, price=price, reduce_only=order.reduce_only)
         if refusal is not None:
-            raise Rejected(_refusal_text(order, rules, refusal), reason=refusal)
+            raise Rejected(refusal_text(order, rules, refusal), reason=refusal)
         if order.post_only and order.symbol in self._no_gtx:
             await self._check_would_not_take(order)
             return await self._send(order, post_only_tif="GTC")
@@ -275,7 +282,7 @@ class AsterRest:
     ) -> OrderUpdate:
         """Cancel one open order; ``Rejected(UNKNOWN_ORDER)`` when there is no such open order."""
         raw = await self.transport.call(
-            "DELETE", self.path("order"), params=_order_ref(symbol, order_id, client_id), signed=True
+            "DELETE", self.path("order"), params=order_ref(symbol, order_id, client_id), signed=True
         )
         return self.client_ids.remember(parsed("cancelled order", order_from_rest, raw))
 
@@ -303,7 +310,7 @@ class AsterRest:
         """The order in any state (open, filled, cancelled); None when the venue has no such order."""
         try:
             raw = await self.transport.call(
-                "GET", self.path("order"), params=_order_ref(symbol, order_id, client_id), signed=True
+                "GET", self.path("order"), params=order_ref(symbol, order_id, client_id), signed=True
             )
         except Rejected as exc:
             if exc.reason is RejectReason.UNKNOWN_ORDER:
@@ -389,24 +396,3 @@ class AsterRest:
             return await self.transport.call("GET", path, params=params, signed=True)
 
         return fetch
-
-
-def _refusal_text(order: Place, rules: MarketRules, refusal: RejectReason) -> str:
-    shown = fmt(order.price) if order.price is not None and order.order_type is OrderType.LIMIT else "market"
-    if refusal is RejectReason.MIN_NOTIONAL:
-        return (
-            f"refused locally: {fmt(order.quantity)} @ {shown} is below {order.symbol}'s minimum notional "
-            f"of {fmt(rules.min_notional)} {rules.quote_asset} (only reduce-only orders may be smaller)"
-        )
-    largest = rules.max_order_quantity(market=order.order_type is OrderType.MARKET)
-    bound = f", max {fmt(largest)}" if largest is not None else ""
-    return (
-        f"refused locally: {fmt(order.quantity)} @ {shown} does not fit {order.symbol} "
-        f"(tick {fmt(rules.tick_size)}, step {fmt(rules.step_size)}, min {fmt(rules.min_quantity)}{bound})"
-    )
-
-
-def _order_ref(symbol: str, order_id: str | None, client_id: int | None) -> dict[str, Any]:
-    if (order_id is None) == (client_id is None):
-        raise ValueError("give exactly one of order_id and client_id")
-    return {"symbol": symbol, "orderId": order_id, "origClientOrderId": client_id}

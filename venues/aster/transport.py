@@ -71,6 +71,7 @@ class AsterTransport:
         backoff_cap_s: float = 4.0,
         max_retry_after_s: float = 10.0,
         weight_limit_per_min: int = 2400,
+        orders_limit_per_min: int = 1200,
         clock_sync_interval_s: float = 300.0,
         session: aiohttp.ClientSession | None = None,
         rng: random.Random | None = None,
@@ -85,6 +86,7 @@ class AsterTransport:
         self.backoff_cap_s = backoff_cap_s
         self.max_retry_after_s = max_retry_after_s
         self.weight_limit_per_min = weight_limit_per_min
+        self.orders_limit_per_min = orders_limit_per_min
         self.clock_sync_interval_s = clock_sync_interval_s
         self.used_weight_1m = 0
         self.order_count_1m = 0
@@ -246,10 +248,9 @@ class AsterTransport:
             ) as response:
                 body = await response.text()
                 status = response.status
-                self._note_weight(response.headers.get(WEIGHT_HEADER))
-                count = response.headers.get(ORDER_COUNT_HEADER)
-                if count is not None and count.isdigit():
-                    self.order_count_1m = int(count)
+                self._note_usage(
+                    response.headers.get(WEIGHT_HEADER), response.headers.get(ORDER_COUNT_HEADER)
+                )
                 retry_after = _retry_after_s(response.headers.get("Retry-After"))
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             raise Unavailable(f"{method} {path}: cannot connect: {exc}") from exc
@@ -297,17 +298,27 @@ class AsterTransport:
         self._paused_until_s = max(self._paused_until_s, time.monotonic() + wait_s)
         return wait_s
 
-    def _note_weight(self, header: str | None) -> None:
-        if header is None or not header.isdigit():
-            return
-        self.used_weight_1m = int(header)
-        if self.used_weight_1m >= 0.9 * self.weight_limit_per_min:
-            log_once(
-                log,
-                "aster.weight.high",
-                f"aster request weight {self.used_weight_1m}/{self.weight_limit_per_min} per minute: "
-                "near the limit (429, then an IP ban, follow)",
-            )
+    def _note_usage(self, weight: str | None, orders: str | None) -> None:
+        """Keep the used weight and order count the venue reports; warn once near either budget."""
+        if weight is not None and weight.isdigit():
+            self.used_weight_1m = int(weight)
+        if orders is not None and orders.isdigit():
+            self.order_count_1m = int(orders)
+        for what, used, limit in (
+            ("request weight", self.used_weight_1m, self.weight_limit_per_min),
+            ("order count", self.order_count_1m, self.orders_limit_per_min),
+        ):
+            if used >= 0.9 * limit:
+                log_once(
+                    log,
+                    f"aster.{what}.high",
+                    f"aster {what} {used}/{limit} per minute: near the limit (429, then an IP ban, follow)",
+                )
+
+    def set_limits(self, *, weight_per_min: int | None, orders_per_min: int | None) -> None:
+        """The budgets as exchangeInfo lists them (None keeps the documented default)."""
+        self.weight_limit_per_min = weight_per_min or self.weight_limit_per_min
+        self.orders_limit_per_min = orders_per_min or self.orders_limit_per_min
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

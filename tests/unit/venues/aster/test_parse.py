@@ -18,6 +18,7 @@ from venues.aster.parse import (
     legs_from_rest,
     mark_from_rest,
     market_rules,
+    minute_limits,
     order_from_rest,
     order_params,
     placement_rejection,
@@ -285,3 +286,14 @@ def test_market_rules_read_size_maxima_and_the_percent_price_band() -> None:
     assert rules is not None
     assert (rules.max_quantity, rules.max_market_quantity) == (Decimal(1000), Decimal(50))
     assert (rules.price_up, rules.price_down) == (Decimal("1.05"), Decimal("0.95"))
+
+
+def test_minute_limits_from_exchange_info() -> None:
+    rows = [
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+        {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
+        "garbage",
+    ]
+    assert minute_limits(rows) == {"REQUEST_WEIGHT": 2400, "ORDERS": 1200}
+    assert minute_limits(None) == {}

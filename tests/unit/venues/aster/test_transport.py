@@ -88,14 +88,19 @@ def test_the_pause_after_429s_doubles_up_to_a_minute() -> None:
     assert [pause_after_429_s(n) for n in (1, 2, 3, 6, 7, 20)] == [1.0, 2.0, 4.0, 32.0, 60.0, 60.0]
 
 
-async def test_order_count_is_tracked(fake: FakeAster) -> None:
+async def test_order_count_is_tracked_and_near_the_listed_budget_warned_once(
+    fake: FakeAster, caplog: pytest.LogCaptureFixture
+) -> None:
     fake.on("POST", "/fapi/v1/order", static({"orderId": 1}, headers={"X-MBX-ORDER-COUNT-1M": "17"}))
     aster = transport(fake)
+    aster.set_limits(weight_per_min=None, orders_per_min=18)
     try:
-        await aster.call("POST", "/fapi/v1/order", params={"symbol": "SOLUSDT"}, signed=True)
-        assert aster.order_count_1m == 17
+        for _ in range(2):
+            await aster.call("POST", "/fapi/v1/order", params={"symbol": "SOLUSDT"}, signed=True)
+        assert aster.order_count_1m == 17 and aster.weight_limit_per_min == 2400
     finally:
         await aster.close()
+    assert sum("order count 17/18" in r.getMessage() for r in caplog.records) == 1
 
 
 async def test_418_ban_sends_nothing_until_it_ends(fake: FakeAster) -> None:
