@@ -74,7 +74,7 @@ class AsterRest:
         *,
         resolve_poll_s: float = 0.25,
         resolve_grace_ms: int = 1000,
-        resolve_timeout_s: float = 30.0,
+        resolve_timeout_s: float = 75.0,  # past the 60 s v3 nonce window: a lost order is found lost
         depth_limit: int = 1000,
     ) -> None:
         self.transport = transport
