@@ -104,7 +104,7 @@ async def test_a_noop_with_a_queued_orders_nonce_kills_it(
         # The order waits in the venue's queue past the timeout; the noop takes its nonce first.
         with pytest.raises(Unavailable, match="noop"):
             await connector.place_order(resting_bid(emulator))
-        assert time.monotonic() - started_s < 5.0
+        assert time.monotonic() - started_s < 30.0  # well inside the 60 s window it would otherwise wait
         assert emulator.core.requests["/fapi/v3/noop"] == 1
         assert await connector.open_orders(SYMBOL) == []
     finally:
