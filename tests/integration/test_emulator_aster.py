@@ -118,6 +118,9 @@ async def test_v3_auth_refusals(
         f"user={account.user}", f"user={other.user}"
     )
     assert (await send(http, emu, "GET", "/fapi/v3/openOrders", forged))[1]["code"] == -1022
+    # The signature goes 0x-prefixed, as the venue's demos send it: bare hex is refused.
+    bare = signer.sign([("symbol", SYMBOL)], now_ms=now_ms).replace("&signature=0x", "&signature=")
+    assert (await send(http, emu, "GET", "/fapi/v3/openOrders", bare))[1]["code"] == -1022
 
 
 async def test_order_rules_and_batch(
@@ -139,7 +142,8 @@ async def test_order_rules_and_batch(
     )
     assert (await place(order(price=price, newClientOrderId="dup-1")))["code"] == -4116
     assert (await place(order(price=price, positionSide="LONG")))["code"] == -4061
-    assert (await place(order(price=price, type="STOP")))["code"] == -1116
+    assert (await place(order(price=price, type="OCO")))["code"] == -1116
+    assert (await place(order(price=price, type="STOP")))["code"] == -1102  # no stopPrice
     assert (await place(order(price=price, timeInForce="GTD")))["code"] == -1115
     assert (await place([(k, v) for k, v in order(price=price) if k != "timeInForce"]))["code"] == -1102
     assert (await place(order(price=price, newClientOrderId="bad id!")))["code"] == -4015

@@ -144,10 +144,13 @@ class Eip712Signer:
         return (signature[:64] + bytes([signature[64] + 27])).hex()
 
     def sign(self, params: Params, *, now_ms: int) -> str:
-        """The full parameter text to send: ``params``, ``nonce``, ``user``, ``signer``, ``signature``."""
+        """The full parameter text to send: ``params``, ``nonce``, ``user``, ``signer``, ``signature``.
+
+        The signature goes ``0x``-prefixed, as the venue's demos and the official SDKs send it.
+        """
         nonce = self.next_nonce(now_ms * 1000)
         text = param_string([*params, ("nonce", str(nonce)), ("user", self.user), ("signer", self.signer)])
-        return f"{text}&signature={self.sign_message(text)}"
+        return f"{text}&signature=0x{self.sign_message(text)}"
 
 
 Signer = HmacSigner | Eip712Signer

@@ -3,7 +3,7 @@
 ``/fapi/v3/...`` paths take v3 auth: ``user``, ``signer``, a microsecond
 ``nonce`` within ``NONCE_WINDOW_US`` of the emulator's clock and never used
 before by that signer (else -4225), and an EIP-712 ``signature`` that must
-recover to ``signer`` (else -1022).  Other paths take v1 auth: the
+recover to ``signer`` (else -1022), sent ``0x``-prefixed.  Other paths take v1 auth: the
 ``X-MBX-APIKEY`` header, ``timestamp`` accepted when ``timestamp < now + 1000``
 and ``now - timestamp <= recvWindow`` (else -1021), and a hex HMAC-SHA256
 ``signature`` of the query string followed by the body (else -1022).  Either
@@ -156,6 +156,9 @@ class AsterAuth:
             nonce = int(params["nonce"])
         except ValueError:
             raise bad_param("Illegal characters found in parameter 'nonce'.", code=-1100) from None
+        # The docs' demos and the official SDKs send the signature as 0x-prefixed hex: the stricter reading.
+        if not signature.startswith("0x"):
+            raise bad_signature()
         recovered = recover_signer(payload, signature, chain_id=self.chain_id)
         if recovered is None or recovered.lower() != params["signer"].lower():
             raise bad_signature()
