@@ -259,11 +259,13 @@ class AsterRest:
         return self.client_ids.remember(parsed("cancelled order", order_from_rest, raw))
 
     async def cancel_all(self, symbol: str) -> int:
-        """Cancel every open order on ``symbol``, foreign ones included; how many this connector saw open.
+        """The venue's cancel-all on ``symbol``; how many orders this connector last saw open there.
 
         The ``DELETE`` goes first, before anything that could fail (a kill switch
-        must not wait on a listing); the venue answers only "done", so the count
-        is of the orders last seen open here (answers and the user stream).
+        must not wait on a listing).  The venue answers only "done", so the count
+        is of the orders last seen open here (answers and the user stream).  The
+        docs do not say that it cancels conditional orders (a trader's stop):
+        what ``open_orders`` still lists afterwards must be cancelled one by one.
         """
         await self.transport.call(
             "DELETE", self.path("allOpenOrders"), params={"symbol": symbol}, signed=True

@@ -7,8 +7,10 @@ and ``MARKET``; ``reduceOnly`` "true"/"false"; ``newClientOrderId``; one-way
 mode (``positionSide`` BOTH); ``MIN_NOTIONAL`` enforced (-4164) except for
 reduce-only orders.  Conditional types (stops, take-profits, trailing stops)
 rest in ``ConditionalOrders`` until triggered, and are listed, queried and
-cancelled with the rest.  ``newOrderRespType`` is ``ACK`` by default, as on
-the venue: the answer says ``NEW`` and the outcome comes on the user stream;
+cancelled one by one with the rest; ``allOpenOrders`` and the countdown leave
+them (the docs do not say either way: the stricter reading).
+``newOrderRespType`` is ``ACK`` by default, as on the venue: the answer says
+``NEW`` and the outcome comes on the user stream;
 ``RESULT`` answers the final state of market and IOC/FOK/GTX orders.  A GTX
 order that would take is accepted and expires at once (no error code).
 """
@@ -341,7 +343,6 @@ class AsterApi:
         assert symbol is not None
         _, events = self.core.engine.cancel_all(signed.account_id, symbol, now_ms=self.core.now_ms())
         self.core.publish(events)
-        self.conditionals.cancel_all(signed.account_id, symbol)
         return web.json_response({"code": 200, "msg": "The operation of cancel all open order is done."})
 
     async def open_orders(self, request: web.Request) -> web.Response:
@@ -372,7 +373,6 @@ class AsterApi:
             if self.core.engine.has_account(account_id):
                 _, events = self.core.engine.cancel_all(account_id, symbol, now_ms=now_ms)
                 self.core.publish(events)
-                self.conditionals.cancel_all(account_id, symbol)
 
     async def listen_key(self, request: web.Request) -> web.Response:
         """POST opens (or returns the live) key, PUT keeps it alive, DELETE closes it."""

@@ -192,10 +192,6 @@ class ConditionalOrders:
         self.user_event(order.account_id, update)
         return self.json(order, status=status)
 
-    def cancel_all(self, account_id: str, symbol: str) -> None:
-        for order in self.book.waiting(account_id, symbol):
-            self.cancel(order)
-
     def open_json(self, account_id: str, symbol: str | None) -> list[dict[str, Any]]:
         return [self.json(order) for order in self.book.waiting(account_id, symbol)]
 
