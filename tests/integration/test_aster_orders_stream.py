@@ -294,3 +294,30 @@ async def test_a_funding_update_without_positions_is_valid(
     finally:
         await stream.aclose()
         await connector.close()
+
+
+async def test_a_liquidation_is_reported_as_fills_of_a_foreign_order(
+    venue: AsterVenue, emulator: EmulatorServer, account: AsterAccountSpec
+) -> None:
+    bid, _ = best(emulator)
+    emulator.engine.set_position(
+        account.account_id, SYMBOL, quantity=Decimal("-0.4"), entry_price=bid, now_ms=emulator.core.now_ms()
+    )
+    stream = venue.private_stream(SYMBOL)
+    try:
+        assert (await next_of(stream, ExStatus)).state is FeedState.LIVE
+        assert (await next_of(stream, Position)).quantity == Decimal("-0.4")
+        order_id = front(emulator).api.conditionals.liquidate(account.account_id, SYMBOL)
+        fills: list[Fill] = []
+        while sum(f.quantity for f in fills) < Decimal("0.4"):
+            fills.append(await next_of(stream, Fill))  # execution type CALCULATED: fills all the same
+        venue_fills = [f for f in emulator.engine.account(account.account_id).fills if f.order_id == order_id]
+        assert [(f.trade_id, f.side, f.price, f.quantity) for f in fills] == [
+            (str(f.trade_id), f.side, f.price, f.quantity) for f in venue_fills
+        ]
+        assert all(f.side is Side.BUY and f.client_id is None and f.order_id == order_id for f in fills)
+        done = await next_of(stream, OrderUpdate, where=lambda o: o.status is OrderStatus.FILLED)
+        assert done.order_type is OrderType.CONDITIONAL and done.venue_type == "LIQUIDATION"
+        assert (await next_of(stream, Position, where=lambda p: p.quantity == 0)).quantity == 0
+    finally:
+        await stream.aclose()

@@ -22,6 +22,7 @@ STOP_TYPES = ("STOP", "STOP_MARKET")
 TAKE_PROFIT_TYPES = ("TAKE_PROFIT", "TAKE_PROFIT_MARKET")
 TRAILING = "TRAILING_STOP_MARKET"
 CONDITIONAL_TYPES = (*STOP_TYPES, *TAKE_PROFIT_TYPES, TRAILING)
+LIQUIDATION = "LIQUIDATION"
 WORKING_TYPES = ("CONTRACT_PRICE", "MARK_PRICE")
 
 
@@ -112,6 +113,10 @@ class ConditionalBook:
         while len(self._triggered) > self.max_triggered:
             del self._triggered[next(iter(self._triggered))]
         return fired
+
+    def name(self, order_id: str, kind: str) -> None:
+        """Record the venue's type of an order the venue itself places (a liquidation)."""
+        self._triggered[order_id] = kind
 
     def original_type(self, order_id: str) -> str | None:
         """The conditional type a triggered order was placed as (None for plain orders)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from services.wire import OrderStatus, OrderType, Side, TimeInForce
 from venues.emulator.accounts import PositionView
-from venues.emulator.aster_conditional import TRAILING, Conditional
+from venues.emulator.aster_conditional import LIQUIDATION, TRAILING, Conditional
 from venues.emulator.events import OrderEvent, OrderEventKind
 from venues.emulator.records import Fill, FundingRow, Order
 from venues.precision import MarketRules, fmt
@@ -200,6 +200,11 @@ def order_trade_update(
     """An ``ORDER_TRADE_UPDATE`` user-stream event (``orig_type``: a triggered conditional order's)."""
     order, fill = event.order, event.fill
     kind = "MARKET" if order.order_type is OrderType.MARKET else "LIMIT"
+    execution = EXECUTION[event.kind]
+    if orig_type == LIQUIDATION:
+        # The venue's liquidation engine: its own order type, and CALCULATED for its executions.
+        kind = LIQUIDATION
+        execution = "CALCULATED" if event.kind is OrderEventKind.FILL else execution
     body: dict[str, Any] = {
         "s": order.symbol,
         "c": client_order_id,
@@ -210,7 +215,7 @@ def order_trade_update(
         "p": fmt(order.price) if order.price is not None else "0",
         "ap": average_price(order),
         "sp": "0",
-        "x": EXECUTION[event.kind],
+        "x": execution,
         "X": STATUS[order.status],
         "i": int(order.order_id),
         "l": fmt(fill.quantity) if fill else "0",

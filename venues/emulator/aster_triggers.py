@@ -7,6 +7,9 @@ reduce-only market order for the whole position), and the streams show its
 original type in ``ot``.  A trigger the engine refuses (a reduce-only with
 nothing to reduce) ends the order ``EXPIRED``.  Placing one that would
 trigger at once is refused with -2021, the stricter reading of the docs.
+``liquidate`` closes a position as the venue's liquidation engine does: an
+order of type ``LIQUIDATION``, client id ``autoclose-...``, whose fills stream
+with execution type ``CALCULATED``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from services.wire import OrderType, Side, TimeInForce
 from venues.emulator.aster_conditional import (
     CONDITIONAL_TYPES,
+    LIQUIDATION,
     TRAILING,
     WORKING_TYPES,
     Conditional,
@@ -233,3 +237,24 @@ class ConditionalOrders:
             self.cancel(order, status="EXPIRED")
             return
         self.core.publish(events)
+
+    def liquidate(self, account_id: str, symbol: str) -> str | None:
+        """Close the position on ``symbol`` at market as a liquidation; its order id (None: flat)."""
+        engine = self.core.engine
+        quantity = engine.position(account_id, symbol).quantity
+        if quantity == 0:
+            return None
+        now_ms = self.core.now_ms()
+        order_id = engine.ids.order()
+        self.book.name(order_id, LIQUIDATION)
+        self.client_ids.assign(account_id, symbol, order_id, f"autoclose-{now_ms}")
+        request = OrderRequest(
+            symbol=symbol,
+            side=Side.SELL if quantity > 0 else Side.BUY,
+            order_type=OrderType.MARKET,
+            quantity=abs(quantity),
+            reduce_only=True,
+        )
+        _, events = engine.place(account_id, request, now_ms=now_ms, order_id=order_id)
+        self.core.publish(events)
+        return order_id
