@@ -47,6 +47,7 @@ from venues.aster.signing import Eip712Signer
 from venues.aster.venue import AsterVenue
 from venues.base import Rejected, VenueEvent
 from venues.emulator.aster_credentials import AsterAccountSpec
+from venues.emulator.faults import FaultSpec
 from venues.emulator.server import EmulatorServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -203,7 +204,7 @@ async def test_account_updates_apply_in_event_time_order(
     try:
         assert (await next_of(stream, ExStatus)).state is FeedState.LIVE
         assert (await next_of(stream, Position)).quantity == 0
-        front(emulator).streams.out_of_order = True
+        emulator.core.apply_faults(FaultSpec(user_events_out_of_order=True))
         for quantity in ("1", "2", "3"):
             emulator.core.publish(
                 emulator.engine.set_position(
@@ -229,7 +230,7 @@ async def test_order_updates_never_go_back_and_fills_are_all_kept(
     try:
         assert (await next_of(stream, ExStatus)).state is FeedState.LIVE
         assert (await next_of(stream, Position)).quantity == 0
-        front(emulator).streams.out_of_order = True
+        emulator.core.apply_faults(FaultSpec(user_events_out_of_order=True))
         filled = await connector.place_order(market(Side.BUY, "0.3"))
         got: list[OrderUpdate | Fill] = []
         position = Decimal(0)

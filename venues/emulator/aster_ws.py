@@ -71,10 +71,10 @@ class _Connection:
 class AsterStreams:
     """The streams of one emulator.
 
-    ``out_of_order``: user-data events are not guaranteed in order on the venue;
-    when set, each account's events are delivered in swapped pairs (one held
-    back until the next, or until ``flush_held``), so a client must order them
-    by event time ``E``.
+    The fault ``user_events_out_of_order``: user-data events are not
+    guaranteed in order on the venue; while it is set, each account's events
+    are delivered in swapped pairs (one held back until the next, or until
+    ``flush_held``), so a client must order them by event time ``E``.
     """
 
     def __init__(
@@ -84,13 +84,11 @@ class AsterStreams:
         client_id_of: ClientIdOf,
         account_of_key: AccountOfKey,
         orig_type_of: OrigTypeOf = lambda _: None,
-        out_of_order: bool = False,
     ) -> None:
         self.core = core
         self._client_id_of = client_id_of
         self._orig_type_of = orig_type_of
         self._account_of_key = account_of_key
-        self.out_of_order = out_of_order
         self._held: dict[str, dict[str, Any]] = {}
         self._last_event_ms: dict[str, int] = {}
         self._symbols = {symbol.lower(): symbol for symbol in core.profiles}
@@ -232,7 +230,7 @@ class AsterStreams:
 
     def to_account(self, account_id: str, data: dict[str, Any]) -> None:
         """Send one user-data event to the account's streams (swapped with the next when out of order)."""
-        if not self.out_of_order:
+        if not self.core.faults.spec.user_events_out_of_order:
             self._send_user(account_id, data)
             return
         # Distinct event times, so the order is recoverable from ``E`` alone.
