@@ -109,14 +109,14 @@ class ConditionalBook:
             price = mark if order.working_type == "MARK_PRICE" else last
             if price is not None and order.triggered(price):
                 fired.append(self._waiting.pop(order.order_id))
-                self._triggered[order.order_id] = order.kind
-        while len(self._triggered) > self.max_triggered:
-            del self._triggered[next(iter(self._triggered))]
+                self.name(order.order_id, order.kind)
         return fired
 
     def name(self, order_id: str, kind: str) -> None:
-        """Record the venue's type of an order the venue itself places (a liquidation)."""
+        """Record the venue's own type of an order on the book: triggered, or placed by the venue itself."""
         self._triggered[order_id] = kind
+        while len(self._triggered) > self.max_triggered:
+            del self._triggered[next(iter(self._triggered))]
 
     def original_type(self, order_id: str) -> str | None:
         """The conditional type a triggered order was placed as (None for plain orders)."""
