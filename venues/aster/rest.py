@@ -287,13 +287,18 @@ class AsterRest:
         return self.client_ids.remember(parsed("cancelled order", order_from_rest, raw))
 
     async def cancel_all(self, symbol: str) -> int:
-        """Cancel every open order on ``symbol``; how many were open just before."""
-        # The venue answers only "done", so the count comes from the open orders listed first.
-        count = len(await self.open_orders(symbol))
+        """The venue's cancel-all on ``symbol``; how many orders this connector last saw open there.
+
+        The ``DELETE`` goes first, before anything that could fail (a kill switch
+        must not wait on a listing).  The venue answers only "done", so the count
+        is of the orders last seen open here (answers and the user stream).  The
+        docs do not say that it cancels conditional orders (a trader's stop):
+        what ``open_orders`` still lists afterwards must be cancelled one by one.
+        """
         await self.transport.call(
             "DELETE", self.path("allOpenOrders"), params={"symbol": symbol}, signed=True
         )
-        return count
+        return self.client_ids.forget_open(symbol)
 
     async def open_orders(self, symbol: str) -> list[OrderUpdate]:
         raw = await self.transport.call(

@@ -146,11 +146,12 @@ class Eip712Signer:
     def sign(self, params: Params, *, now_ms: int, nonce_us: int | None = None) -> str:
         """The full parameter text to send: ``params``, ``nonce``, ``user``, ``signer``, ``signature``.
 
-        ``nonce_us`` reuses a nonce handed out before (``noop`` kills the request that used it).
+        ``nonce_us`` reuses a nonce handed out before (``noop`` kills the request that used it).  The
+        signature goes ``0x``-prefixed, as the venue's demos and the official SDKs send it.
         """
         nonce = self.next_nonce(now_ms * 1000) if nonce_us is None else nonce_us
         text = param_string([*params, ("nonce", str(nonce)), ("user", self.user), ("signer", self.signer)])
-        return f"{text}&signature={self.sign_message(text)}"
+        return f"{text}&signature=0x{self.sign_message(text)}"
 
 
 Signer = HmacSigner | Eip712Signer

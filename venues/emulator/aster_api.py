@@ -13,10 +13,19 @@ limit buy above ``mark * multiplierUp`` (-4016), a limit sell below
 price is beyond the band (-4131).  ``POST /fapi/v3/noop`` does nothing but use up its nonce:
 sent with the nonce of an order still queued, it kills that order (the order
 then meets -4225), as the venue documents.
+Conditional types (stops, take-profits, trailing stops)
+rest in ``ConditionalOrders`` until triggered, and are listed, queried and
+cancelled one by one with the rest; ``allOpenOrders`` and the countdown leave
+them (the docs do not say either way: the stricter reading).
+``newOrderRespType`` is ``ACK`` by default, as on the venue: the answer says
+``NEW`` and the outcome comes on the user stream;
+``RESULT`` answers the final state of market and IOC/FOK/GTX orders.  A GTX
+order that would take is accepted and expires at once (no error code).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -24,9 +33,10 @@ from typing import Any
 
 from aiohttp import web
 
-from services.wire import OrderType, Side, TimeInForce
+from services.wire import OrderStatus, OrderType, Side, TimeInForce
 from venues.emulator.arrival import arrival_ns
 from venues.emulator.aster_auth import AsterAuth, SignedRequest
+from venues.emulator.aster_conditional import CONDITIONAL_TYPES, Conditional
 from venues.emulator.aster_errors import (
     AsterApiError,
     bad_param,
@@ -46,13 +56,15 @@ from venues.emulator.aster_format import DEFAULT_BAND, SIDE_FROM, UNBOUNDED_QUAN
 from venues.emulator.aster_limits import AsterLimits, budgets, route_weight
 from venues.emulator.aster_public import symbol_of
 from venues.emulator.aster_state import CLIENT_ORDER_ID, ClientOrderIds, Countdowns, ListenKeys
+from venues.emulator.aster_triggers import ConditionalOrders
 from venues.emulator.core import EmulatorCore
 from venues.emulator.faults import HANG_S
-from venues.emulator.records import UINT32_MAX, Order, OrderRejected, OrderRequest
+from venues.emulator.records import UINT32_MAX, ZERO, Order, OrderRejected, OrderRequest
 from venues.emulator.validation import check_request
 from venues.precision import fmt
 
 MAX_BATCH = 5
+RESPONSE_TYPES = ("ACK", "RESULT")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -85,6 +97,7 @@ class AsterApi:
         self.countdowns = Countdowns()
         weight, orders = budgets(core.config.rate_limit_per_min)
         self.limits = AsterLimits(weight_per_min=weight, orders_per_min=orders)
+        self.conditionals = ConditionalOrders(core, self.client_ids)
 
     def install(self, app: web.Application) -> None:
         routes = app.router
@@ -141,8 +154,6 @@ class AsterApi:
         kind = params.get("type", "")
         if kind not in ("LIMIT", "MARKET"):
             raise missing("type") if not kind else bad_param("Invalid orderType.", code=-1116)
-        if params.get("positionSide", "BOTH") != "BOTH":
-            raise AsterApiError(400, -4061, "Order's position side does not match user's setting.")
         if params.get("closePosition", "false").lower() == "true":
             raise bad_param("closePosition is only for STOP_MARKET and TAKE_PROFIT_MARKET.", code=-1106)
         quantity = _decimal(params, "quantity")
@@ -157,13 +168,7 @@ class AsterApi:
                 raise missing("timeInForce")
             if tif not in ("GTC", "IOC", "FOK", "GTX"):
                 raise bad_param("Invalid timeInForce.", code=-1115)
-        client_order_id = params.get("newClientOrderId") or None
-        if client_order_id is not None:
-            if not CLIENT_ORDER_ID.fullmatch(client_order_id):
-                raise bad_param("Client order id is not valid.", code=-4015)
-            existing = self.client_ids.order_id(account_id, symbol, client_order_id)
-            if existing is not None and self.core.engine.find_open(account_id, symbol, order_id=existing):
-                raise AsterApiError(400, -4116, "ClientOrderId is duplicated.")
+        client_order_id = self._client_order_id(account_id, symbol, params)
         numeric_id = int(client_order_id) if client_order_id and client_order_id.isdigit() else None
         request = OrderRequest(
             symbol=symbol,
@@ -178,6 +183,20 @@ class AsterApi:
             client_id=numeric_id if numeric_id is not None and numeric_id <= UINT32_MAX else None,
         )
         return request, client_order_id
+
+    def _client_order_id(self, account_id: str, symbol: str, params: Mapping[str, str]) -> str | None:
+        """``newClientOrderId`` when sent: well-formed and unique among the open orders."""
+        client_order_id = params.get("newClientOrderId") or None
+        if client_order_id is not None:
+            if not CLIENT_ORDER_ID.fullmatch(client_order_id):
+                raise bad_param("Client order id is not valid.", code=-4015)
+            existing = self.client_ids.order_id(account_id, symbol, client_order_id)
+            if existing is not None and (
+                self.core.engine.find_open(account_id, symbol, order_id=existing)
+                or self.conditionals.find(account_id, symbol, existing)
+            ):
+                raise AsterApiError(400, -4116, "ClientOrderId is duplicated.")
+        return client_order_id
 
     def _check_notional(self, request: OrderRequest) -> None:
         rules = self.core.profiles[request.symbol].rules
@@ -216,6 +235,21 @@ class AsterApi:
     def _place(
         self, account_id: str, params: Mapping[str, str], *, received_ns: int | None
     ) -> dict[str, Any]:
+        response_type = params.get("newOrderRespType") or "ACK"
+        if response_type not in RESPONSE_TYPES:
+            raise bad_param("Invalid newOrderRespType.", code=-1136)
+        if params.get("positionSide", "BOTH") != "BOTH":
+            raise AsterApiError(400, -4061, "Order's position side does not match user's setting.")
+        if params.get("type") in CONDITIONAL_TYPES:
+            symbol = symbol_of(self.core, params)
+            side = SIDE_FROM.get(params.get("side", ""))
+            assert symbol is not None
+            if side is None:
+                raise missing("side") if not params.get("side") else bad_param("Invalid side.", code=-1117)
+            client_order_id = self._client_order_id(account_id, symbol, params)
+            return self.conditionals.place(
+                account_id, params, symbol=symbol, side=side, client_order_id=client_order_id
+            )
         request, client_order_id = self._order_request(account_id, params)
         now_ms = self.core.now_ms()
         engine = self.core.engine
@@ -226,15 +260,28 @@ class AsterApi:
             )
             self._check_filters(request)
             self._check_notional(request)
-            order, events = engine.place(account_id, request, now_ms=now_ms, received_ns=received_ns)
+            order, events = engine.place(
+                account_id, request, now_ms=now_ms, received_ns=received_ns, post_only_expires=True
+            )
         except OrderRejected as error:
             raise rejection(error) from None
         self.client_ids.assign(account_id, order.symbol, order.order_id, client_order_id)
         self.core.publish(events)
+        if response_type == "ACK":
+            # Acknowledged only: what the matching did is told on the user stream.
+            order = dataclasses.replace(
+                order, status=OrderStatus.NEW, filled_quantity=ZERO, filled_quote=ZERO
+            )
         return self._json(order, now_ms)
 
     def _json(self, order: Order, now_ms: int) -> dict[str, Any]:
-        return order_json(order, client_order_id=self.client_ids.of(order.order_id), update_ms=now_ms)
+        order_id = order.order_id
+        return order_json(
+            order,
+            client_order_id=self.client_ids.of(order_id),
+            update_ms=now_ms,
+            orig_type=self.conditionals.original_type(order_id),
+        )
 
     async def place(self, request: web.Request) -> web.Response:
         received_ns = arrival_ns()
@@ -300,21 +347,42 @@ class AsterApi:
             order = next((o for o in reversed(account.closed_orders) if o.order_id == order_id), None)
         return order if order is not None and order.symbol == symbol else None
 
+    def _waiting(self, signed: SignedRequest) -> Conditional | None:
+        """The conditional order named by ``orderId`` or ``origClientOrderId`` while it waits."""
+        symbol = symbol_of(self.core, signed.params)
+        assert symbol is not None
+        order_id = signed.params.get("orderId") or None
+        client_order_id = signed.params.get("origClientOrderId") or None
+        if order_id is None and client_order_id is not None:
+            order_id = self.client_ids.order_id(signed.account_id, symbol, client_order_id)
+        return self.conditionals.find(signed.account_id, symbol, order_id) if order_id else None
+
     async def query(self, request: web.Request) -> web.Response:
-        order = self._find(await self.auth.signed(request))
+        signed = await self.auth.signed(request)
+        waiting = self._waiting(signed)
+        if waiting is not None:
+            return web.json_response(self.conditionals.json(waiting))
+        order = self._find(signed)
         if order is None:
             raise no_such_order()
         return web.json_response(self._json(order, self.core.now_ms()))
 
     async def query_open(self, request: web.Request) -> web.Response:
-        """``openOrder``: the order only while it rests on the book."""
-        order = self._find(await self.auth.signed(request))
+        """``openOrder``: the order only while it rests (on the book, or waiting for its trigger)."""
+        signed = await self.auth.signed(request)
+        waiting = self._waiting(signed)
+        if waiting is not None:
+            return web.json_response(self.conditionals.json(waiting))
+        order = self._find(signed)
         if order is None or not order.status.is_open:
             raise no_such_order()
         return web.json_response(self._json(order, self.core.now_ms()))
 
     async def cancel(self, request: web.Request) -> web.Response:
         signed = await self.auth.signed(request)
+        waiting = self._waiting(signed)
+        if waiting is not None:
+            return web.json_response(self.conditionals.cancel(waiting))
         order = self._find(signed)
         if order is None or not order.status.is_open:
             raise unknown_order_cancel()
@@ -338,7 +406,8 @@ class AsterApi:
         symbol = symbol_of(self.core, signed.params, required=False)
         now_ms = self.core.now_ms()
         orders = self.core.engine.open_orders(signed.account_id, symbol)
-        return web.json_response([self._json(o, now_ms) for o in orders])
+        waiting = self.conditionals.open_json(signed.account_id, symbol)
+        return web.json_response([self._json(o, now_ms) for o in orders] + waiting)
 
     # ------------------------------------------------------------ dead-man switch and user stream
 

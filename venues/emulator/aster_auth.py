@@ -3,7 +3,7 @@
 ``/fapi/v3/...`` paths take v3 auth: ``user``, ``signer``, a microsecond
 ``nonce`` within ``NONCE_WINDOW_US`` (60 s) either side of the emulator's
 clock, and an EIP-712 ``signature`` that must recover to ``signer`` (else
--1022).  As the venue documents, each signer (API wallet) keeps its most recent
+-1022), sent ``0x``-prefixed.  As the venue documents, each signer (API wallet) keeps its most recent
 ``RECENT_NONCES`` nonces: a nonce among them is a duplicate, and once the list
 is full one below its smallest is expired (either way -4225).  Other paths take v1 auth: the
 ``X-MBX-APIKEY`` header, ``timestamp`` accepted when ``timestamp < now + 1000``
@@ -145,6 +145,9 @@ class AsterAuth:
             nonce = int(params["nonce"])
         except ValueError:
             raise bad_param("Illegal characters found in parameter 'nonce'.", code=-1100) from None
+        # The docs' demos and the official SDKs send the signature as 0x-prefixed hex: the stricter reading.
+        if not signature.startswith("0x"):
+            raise bad_signature()
         recovered = recover_signer(payload, signature, chain_id=self.chain_id)
         if recovered is None or recovered.lower() != params["signer"].lower():
             raise bad_signature()

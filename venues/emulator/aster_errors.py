@@ -113,12 +113,6 @@ def market_outside_band() -> AsterApiError:
     )
 
 
-def post_only_would_take() -> AsterApiError:
-    return AsterApiError(
-        400, -5022, "Due to the order could not be executed as maker, the Post Only order will be rejected."
-    )
-
-
 _REJECTIONS: dict[RejectDetail, tuple[int, str]] = {
     RejectDetail.UNKNOWN_SYMBOL: (-1121, "Invalid symbol."),
     RejectDetail.UNKNOWN_ACCOUNT: (-2015, "Invalid API-key, IP, or permissions for action."),
@@ -137,6 +131,7 @@ _REJECTIONS: dict[RejectDetail, tuple[int, str]] = {
     RejectDetail.QUANTITY_MIN: (-4004, "Quantity less than min quantity."),
     RejectDetail.CLIENT_ID: (-4015, "Client order id is not valid."),
     RejectDetail.POST_ONLY_MARKET: (-1115, "Invalid timeInForce."),
+    # Not reached: the Aster front expires a GTX order that would take (the documented path).
     RejectDetail.POST_ONLY_TAKER: (
         -5022,
         "Due to the order could not be executed as maker, the Post Only order will be rejected.",

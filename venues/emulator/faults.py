@@ -47,6 +47,7 @@ class FaultSpec:
     malformed_ws: bool = False
     replay_fills: bool = False
     expire_listen_keys: bool = False
+    user_events_out_of_order: bool = False  # Aster: user-data events swapped in pairs (order them by E)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +62,7 @@ class FaultSpec:
             "malformed_ws": self.malformed_ws,
             "replay_fills": self.replay_fills,
             "expire_listen_keys": self.expire_listen_keys,
+            "user_events_out_of_order": self.user_events_out_of_order,
         }
 
 
@@ -83,7 +85,15 @@ def parse_faults(body: Any) -> FaultSpec:
     unknown = sorted(set(body) - known)
     if unknown:
         raise ValueError(f"unknown fault(s): {', '.join(unknown)}")
-    for flag in ("drop_ws", "depth_gap", "malformed_ws", "replay_fills", "expire_listen_keys"):
+    flags = (
+        "drop_ws",
+        "depth_gap",
+        "malformed_ws",
+        "replay_fills",
+        "expire_listen_keys",
+        "user_events_out_of_order",
+    )
+    for flag in flags:
         if not isinstance(body.get(flag, False), bool):
             raise ValueError(f"{flag} must be true or false")
     return FaultSpec(
@@ -100,6 +110,7 @@ def parse_faults(body: Any) -> FaultSpec:
         malformed_ws=body.get("malformed_ws", False),
         replay_fills=body.get("replay_fills", False),
         expire_listen_keys=body.get("expire_listen_keys", False),
+        user_events_out_of_order=body.get("user_events_out_of_order", False),
     )
 
 

@@ -51,11 +51,19 @@ def test_order_params_post_only_is_gtx_reduce_only_is_the_string_true() -> None:
         ("timeInForce", "GTX"),
         ("reduceOnly", "true"),
         ("newClientOrderId", "42"),
+        ("newOrderRespType", "RESULT"),
     ]
     assert ("timeInForce", "GTC") in order_params(place(post_only=True), post_only_tif="GTC")
     assert ("timeInForce", "IOC") in order_params(place(tif=TimeInForce.IOC))
     market = order_params(place(order_type=OrderType.MARKET, price=None, side=Side.SELL))
-    assert [k for k, _ in market] == ["symbol", "side", "type", "quantity", "newClientOrderId"]
+    assert [k for k, _ in market] == [
+        "symbol",
+        "side",
+        "type",
+        "quantity",
+        "newClientOrderId",
+        "newOrderRespType",
+    ]
     assert ("side", "SELL") in market and ("type", "MARKET") in market
     with pytest.raises(ValueError):
         order_params(place(price=None))
@@ -96,10 +104,14 @@ def test_order_from_rest() -> None:
         ORDER | {"type": "MARKET", "price": "0", "status": "CANCELED", "reduceOnly": "true"}
     )
     assert market.price is None and market.status is OrderStatus.CANCELLED and market.reduce_only
+    # A status or type perp-mm does not place is a foreign order, never an error.
+    weird = order_from_rest(ORDER | {"status": "WEIRD"})
+    assert weird.order_type is OrderType.CONDITIONAL and weird.venue_type == "LIMIT WEIRD"
+    assert weird.status is OrderStatus.NEW
+    stop = order_from_rest(ORDER | {"type": "STOP", "origType": "STOP", "status": "NEW", "stopPrice": "140"})
+    assert (stop.order_type, stop.venue_type, stop.price) == (OrderType.CONDITIONAL, "STOP", D("150.10"))
     with pytest.raises(MalformedResponse):
-        order_from_rest(ORDER | {"status": "WEIRD"})
-    with pytest.raises(MalformedResponse):
-        order_from_rest(ORDER | {"type": "STOP"})
+        order_from_rest(ORDER | {"type": ""})
 
 
 def test_an_expired_gtx_with_nothing_filled_is_a_post_only_refusal() -> None:
@@ -222,8 +234,23 @@ def test_stream_updates_one_leg_and_keeps_the_other() -> None:
     assert net.quantity == D("-1") and net.entry_price == D("152")
     other = {"e": "ACCOUNT_UPDATE", "a": {"P": [{"s": "BTCUSDT", "pa": "1", "ep": "1", "ps": "BOTH"}]}}
     assert not update_legs_from_ws(legs, other)
+    # A funding fee on a cross position: the balance alone, no position list.
+    assert not update_legs_from_ws(legs, {"e": "ACCOUNT_UPDATE", "a": {"m": "FUNDING_FEE", "B": []}})
     with pytest.raises(MalformedResponse):
-        update_legs_from_ws(legs, {"e": "ACCOUNT_UPDATE", "a": {}})
+        update_legs_from_ws(legs, {"e": "ACCOUNT_UPDATE", "a": {"P": {}}})
+
+
+def test_an_older_account_update_never_overwrites_a_newer_one() -> None:
+    legs = PositionLegs("SOLUSDT")
+
+    def update(event_ms: int, quantity: str) -> bool:
+        row = {"s": "SOLUSDT", "pa": quantity, "ep": "150", "up": "0", "ps": "BOTH"}
+        return update_legs_from_ws(legs, {"e": "ACCOUNT_UPDATE", "E": event_ms, "a": {"P": [row]}})
+
+    assert update(1000, "1") and update(1002, "2")
+    assert not update(1001, "1.5")  # delivered late: older than what set the leg
+    assert legs.net().quantity == D("2")
+    assert update(1003, "3") and legs.net().quantity == D("3")
 
 
 def test_balance_fill_funding_mark_and_ticker() -> None:
