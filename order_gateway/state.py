@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from order_gateway.limits import Exposure, is_guardian
+from order_gateway.limits import Exposure
 from services.wire import OrderStatus, OrderUpdate, Place, Position, Side
 
 # Late venue updates for a closed order arrive within seconds; 2,000 orders is minutes of history even at
@@ -115,8 +115,7 @@ class ReconcilePlan:
     """What to do after comparing the venue's open orders with ours."""
 
     adopt: list[OrderUpdate] = field(default_factory=list)  # ours and open on the venue
-    cancel: list[OrderUpdate] = field(default_factory=list)  # on the venue, unknown to us
-    foreign: list[OrderUpdate] = field(default_factory=list)  # the guardian's: leave them
+    foreign: list[OrderUpdate] = field(default_factory=list)  # not placed by this gateway: leave them
     vanished: list[int] = field(default_factory=list)  # client ids we had open, gone from the venue
 
 
@@ -127,7 +126,8 @@ def plan_reconcile(
     is_ours: Callable[[OrderUpdate], bool],
     busy: set[int],
 ) -> ReconcilePlan:
-    """Sort the venue's open orders into ours, strangers and the guardian's; find ours that vanished.
+    """Sort the venue's open orders into ours and the others (foreign: the guardian's, a stop set in the
+    venue's web app, another program's); find ours that vanished.  Nothing here is ever cancelled.
 
     ``ours_active`` are the client ids we believe may rest (journal), ``busy``
     those with a request in flight or changed since the venue's list was
@@ -140,10 +140,8 @@ def plan_reconcile(
             listed.add(order.client_id)
         if is_ours(order):
             plan.adopt.append(order)
-        elif is_guardian(order.client_id):
-            plan.foreign.append(order)
         else:
-            plan.cancel.append(order)
+            plan.foreign.append(order)
     plan.vanished = [cid for cid in ours_active if cid not in listed and cid not in busy]
     return plan
 
