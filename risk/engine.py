@@ -35,6 +35,7 @@ from risk.orders import ClientIds, close_order, describe
 from risk.rules import Guardian
 from risk.startup import GuardOptions
 from risk.supervisor import SupervisorRestarter
+from risk.sweep import cancel_everything
 from services.logs import log_once
 from services.wire import Message, OrderUpdate, RiskEvent, TradingState
 from venues.base import DeadManSwitch, Rejected, UnknownOrderState, Venue, VenueError
@@ -231,17 +232,18 @@ class GuardianEngine:
             self._poll_now.set()
 
     async def _cancel_all(self, reason: Reason) -> None:
+        """The kill switch: every order on the symbol goes, foreign ones (stops set on the venue) too."""
         sent_s = self.clock()
         try:
-            cancelled = await self.venue.cancel_all(self.symbol)
+            swept = await cancel_everything(self.venue, self.symbol, list_first=False)
         except VenueError as exc:
             log.error("cancel-all on %s failed (%s): %s", self.symbol, reason.value, exc)
             self.emit("cancel_all_failed", reason.value, message=str(exc))
             return
         self.inputs.on_cancelled_all(sent_s=sent_s)
         self._acted("cancel_all", reason)
-        log.warning("cancelled all orders on %s (%d) [%s]", self.symbol, cancelled, reason.value)
-        self.emit("cancel_all", reason.value, quantity=Decimal(cancelled))
+        log.warning("cancelled all orders on %s: %s [%s]", self.symbol, swept.describe(), reason.value)
+        self.emit("cancel_all", reason.value, quantity=Decimal(swept.cancelled), message=swept.describe())
 
     async def _close(self, action: ClosePosition) -> None:
         position = self.inputs.position

@@ -23,9 +23,11 @@ from risk.model import Reason
 from risk.rules import Guardian
 from risk.startup import GuardOptions, check_margin, lang_of, limits_of, market_rules
 from risk.supervisor import SupervisorRestarter
+from risk.sweep import cancel_each
 from services.bus import HeartbeatMonitor, Subscriber
 from services.codec import Envelope, Message
 from services.config import Config, ConfigError
+from services.foreign import conditional, describe_orders
 from services.reqrep import RequestServer
 from services.service import Service
 from services.supervise import outlive
@@ -127,7 +129,10 @@ class RiskService(Service):
             log.error("%s still stopping after %.0f s: sweeping now", ", ".join(left), OUTLIVE_S)
 
     async def _sweep(self) -> None:
-        """Cancel every order still resting on the symbol: nothing stays on the book unguarded."""
+        """Cancel every order of perp-mm's still resting on the symbol: nothing stays on the book unguarded.
+
+        Foreign orders (a stop or take-profit the trader set on the venue) stay where they were put.
+        """
         symbol = self.cfg.symbol
         try:
             venue = open_venue(self.cfg, role="risk", env=self.env)
@@ -136,16 +141,24 @@ class RiskService(Service):
             return
         try:
             async with asyncio.timeout(SWEEP_TIMEOUT_S):
-                cancelled = await venue.cancel_all(symbol)
+                left = await venue.open_orders(symbol)
+                foreign = conditional(left)
+                if not left:
+                    cancelled = 0
+                elif foreign:
+                    cancelled = await cancel_each(venue, symbol, [o for o in left if o not in foreign])
+                else:
+                    cancelled = await venue.cancel_all(symbol)
         except (VenueError, OSError, TimeoutError) as exc:
             log.error("could not cancel the orders left on %s: %s", symbol, exc)
             return
         finally:
             await venue.close()
+        kept = f"; {len(foreign)} foreign order(s) stay ({describe_orders(foreign)})" if foreign else ""
         if cancelled:
-            log.warning("stopping: cancelled %d order(s) left on %s", cancelled, symbol)
+            log.warning("stopping: cancelled %d order(s) left on %s%s", cancelled, symbol, kept)
         else:
-            log.info("stopping: no order left on %s", symbol)
+            log.info("stopping: no order of ours left on %s%s", symbol, kept)
 
     # ------------------------------------------------------------ bus in
 
