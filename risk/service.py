@@ -23,11 +23,10 @@ from risk.model import Reason
 from risk.rules import Guardian
 from risk.startup import GuardOptions, check_margin, lang_of, limits_of, market_rules
 from risk.supervisor import SupervisorRestarter
-from risk.sweep import cancel_each
+from risk.sweep import cancel_ours
 from services.bus import HeartbeatMonitor, Subscriber
 from services.codec import Envelope, Message
 from services.config import Config, ConfigError
-from services.foreign import conditional, describe_orders
 from services.reqrep import RequestServer
 from services.service import Service
 from services.supervise import outlive
@@ -141,24 +140,16 @@ class RiskService(Service):
             return
         try:
             async with asyncio.timeout(SWEEP_TIMEOUT_S):
-                left = await venue.open_orders(symbol)
-                foreign = conditional(left)
-                if not left:
-                    cancelled = 0
-                elif foreign:
-                    cancelled = await cancel_each(venue, symbol, [o for o in left if o not in foreign])
-                else:
-                    cancelled = await venue.cancel_all(symbol)
+                swept = await cancel_ours(venue, symbol)
         except (VenueError, OSError, TimeoutError) as exc:
             log.error("could not cancel the orders left on %s: %s", symbol, exc)
             return
         finally:
             await venue.close()
-        kept = f"; {len(foreign)} foreign order(s) stay ({describe_orders(foreign)})" if foreign else ""
-        if cancelled:
-            log.warning("stopping: cancelled %d order(s) left on %s%s", cancelled, symbol, kept)
+        if swept.cancelled or swept.kept:
+            log.warning("stopping: cancelled %s left on %s", swept.describe(), symbol)
         else:
-            log.info("stopping: no order of ours left on %s%s", symbol, kept)
+            log.info("stopping: no order left on %s", symbol)
 
     # ------------------------------------------------------------ bus in
 

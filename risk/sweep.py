@@ -1,11 +1,13 @@
-"""The guardian's cancels that go beyond the strategy's: everything on the symbol, foreign orders included.
+"""The guardian's cancels: perp-mm's orders on its own, or everything on the symbol for the kill switch.
 
 A foreign order (a stop or take-profit the trader set in the venue's web app)
 is one perp-mm never places: the guardian, which has no journal, knows it by
-its type (``OrderType.CONDITIONAL``).  The kill switch and flatten cancel it
-too and say so; a clean stop leaves it where the trader put it.  A venue's
-cancel-all may leave conditional orders resting (the docs do not promise it
-reaches them), so what is still listed after it is cancelled one by one.
+its type (``OrderType.CONDITIONAL``).  The kill switch (an operator's halt,
+flatten) cancels it too and says so; every other cancel of the guardian (a
+hung strategy, stale data, a limit, a clean stop) leaves the trader's stops
+where they were put: they protect the position.  A venue's cancel-all may
+leave conditional orders resting (the docs do not promise it reaches them), so
+what the kill switch still finds listed after it is cancelled one by one.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.foreign import conditional, describe_orders
-from services.wire import OrderUpdate
+from services.wire import OrderType, OrderUpdate
 from venues.base import Rejected, Venue, VenueError
 
 
@@ -25,15 +27,17 @@ class Swept:
 
     cancelled: int
     foreign: tuple[OrderUpdate, ...] = ()
+    kept: tuple[OrderUpdate, ...] = ()  # foreign orders left in place
 
     def describe(self) -> str:
-        """``3 order(s), 1 of them foreign (1 STOP_MARKET)`` for a log line or a command's output."""
-        if not self.foreign:
-            return f"{self.cancelled} order(s)"
-        kinds = describe_orders(self.foreign)
-        return (
-            f"{self.cancelled} order(s), {len(self.foreign)} of them foreign ({kinds}: not placed by perp-mm)"
-        )
+        """``3 order(s), 1 of them foreign (1 STOP_MARKET: ...)`` for a log line or a command's output."""
+        text = f"{self.cancelled} order(s)"
+        if self.foreign:
+            kinds = describe_orders(self.foreign)
+            text += f", {len(self.foreign)} of them foreign ({kinds}: not placed by perp-mm)"
+        if self.kept:
+            text += f"; {len(self.kept)} foreign order(s) left in place ({describe_orders(self.kept)})"
+        return text
 
 
 async def cancel_everything(venue: Venue, symbol: str, *, list_first: bool) -> Swept:
@@ -57,6 +61,16 @@ async def cancel_everything(venue: Venue, symbol: str, *, list_first: bool) -> S
     cancelled += await cancel_each(venue, symbol, left)
     foreign = {order.order_id: order for order in conditional([*seen, *left])}
     return Swept(cancelled, tuple(foreign.values()))
+
+
+async def cancel_ours(venue: Venue, symbol: str) -> Swept:
+    """Cancel every order on ``symbol`` but the conditional ones (the trader's stops stay where they are)."""
+    listed = await venue.open_orders(symbol)
+    kept = conditional(listed)
+    if not kept:  # sent even when nothing was listed: a place may have landed since
+        return Swept(await venue.cancel_all(symbol))
+    ours = [order for order in listed if order.order_type is not OrderType.CONDITIONAL]
+    return Swept(await cancel_each(venue, symbol, ours), kept=tuple(kept))
 
 
 async def _seen(listing: asyncio.Future[list[OrderUpdate]]) -> list[OrderUpdate]:
