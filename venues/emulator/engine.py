@@ -142,11 +142,18 @@ class Engine:
     # ------------------------------------------------------------ orders
 
     def place(
-        self, account_id: str, request: OrderRequest, *, now_ms: int, received_ns: int | None = None
+        self,
+        account_id: str,
+        request: OrderRequest,
+        *,
+        now_ms: int,
+        received_ns: int | None = None,
+        order_id: str | None = None,
     ) -> tuple[Order, list[Event]]:
         """Accept and match a new order; raises ``OrderRejected`` (nothing created) when refused.
 
         ``received_ns``: when the venue request carrying it reached the emulator (``arrival_ns``).
+        ``order_id``: an id drawn from ``ids`` before (a conditional order keeps its id once triggered).
         """
         account = self._accounts.get(account_id)
         check_request(request, self.markets.get(request.symbol), known_account=account is not None)
@@ -161,7 +168,7 @@ class Engine:
         if not account.house and not request.reduce_only:
             self._check_margin(account, request)
         order = Order(
-            order_id=self.ids.order(),
+            order_id=order_id or self.ids.order(),
             account_id=account_id,
             symbol=request.symbol,
             side=request.side,
