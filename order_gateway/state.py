@@ -9,6 +9,7 @@ compared with ours.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,6 +87,19 @@ class SymbolState:
             if tracked.order.client_id == client_id:
                 return tracked.order
         return None
+
+    def foreign_gone(self, listed: set[str], *, listed_s: float) -> list[OrderUpdate]:
+        """Foreign orders held open that the venue's list (taken at ``listed_s``) no longer shows, as closed.
+
+        Cancelled or triggered in the web app while the stream was down: nothing else would close them.
+        """
+        return [
+            dataclasses.replace(
+                t.order, status=OrderStatus.CANCELLED, reason="gone from the venue's open orders"
+            )
+            for t in self.open.values()
+            if t.order.foreign and t.order.order_id not in listed and t.updated_s < listed_s
+        ]
 
     def open_orders(self) -> list[OrderUpdate]:
         return [tracked.order for tracked in self.open.values()]

@@ -84,7 +84,8 @@ class Reconciler:
         active = [o.place.client_id for o in journal.active_orders(self.symbol)]
         plan = plan_reconcile(venue_open, ours_active=active, is_ours=journal.owns, busy=busy)
         now_ns = time.time_ns()
-        for order in (*plan.adopt, *plan.foreign):
+        gone = desk.state.foreign_gone({o.order_id for o in venue_open}, listed_s=listed_s)
+        for order in (*plan.adopt, *plan.foreign, *gone):
             desk.on_order(order, ts_ns=now_ns)
         await self.fetch_fills()
         for client_id in plan.vanished:

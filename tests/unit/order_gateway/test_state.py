@@ -156,3 +156,15 @@ def test_a_foreign_order_counts_in_the_worst_case_unless_reduce_only() -> None:
     assert exposure is not None
     # A buy stop may open a position when it triggers; a reduce-only stop-loss cannot add to it.
     assert (exposure.resting_buy, exposure.resting_sell) == (D(2), D("0.5"))
+
+
+def test_a_foreign_order_no_longer_listed_is_closed_but_one_changed_since_is_kept() -> None:
+    state = SymbolState(SYM)
+    stop = dataclasses.replace(order("1", None), order_type=OrderType.CONDITIONAL, foreign=True)
+    later = dataclasses.replace(stop, order_id="2")
+    ours = order("3", 11)
+    state.apply(stop, now_s=1.0)
+    state.apply(later, now_s=5.0)
+    state.apply(ours, now_s=1.0)
+    [gone] = state.foreign_gone({"9"}, listed_s=4.0)
+    assert (gone.order_id, gone.status, gone.foreign) == ("1", OrderStatus.CANCELLED, True)
