@@ -34,7 +34,8 @@ DESCRIPTIONS = {
     "flatten": "Cancel every order, foreign ones too (stops and take-profits set on the venue), and "
     "close the position at market now; exit 0 only once the venue shows the position flat and no open order.",
     "status": "Show a running guardian's state.",
-    "halt": "Halt trading through the running guardian (cancels all orders).",
+    "halt": "Halt trading through the running guardian (the kill switch: cancels every order on the "
+    "symbol, stops and take-profits set on the venue too).",
     "resume": "Lift an operator's halt.",
 }
 # These commands never quote, but a Config needs the quoting settings: they get harmless values.
