@@ -51,9 +51,12 @@ class SymbolState:
             old = current.order
             if update.filled_quantity < old.filled_quantity:
                 return False
-            if update.status.is_open and (update.status, update.filled_quantity) == (
+            # A change of owner counts: a stream update the journal could not match yet (foreign)
+            # is corrected by the next one it can.
+            if update.status.is_open and (update.status, update.filled_quantity, update.foreign) == (
                 old.status,
                 old.filled_quantity,
+                old.foreign,
             ):
                 current.updated_s = now_s
                 return False

@@ -168,3 +168,10 @@ def test_a_foreign_order_no_longer_listed_is_closed_but_one_changed_since_is_kep
     state.apply(ours, now_s=1.0)
     [gone] = state.foreign_gone({"9"}, listed_s=4.0)
     assert (gone.order_id, gone.status, gone.foreign) == ("1", OrderStatus.CANCELLED, True)
+
+
+def test_an_order_first_taken_for_foreign_is_corrected_by_the_next_update() -> None:
+    state = SymbolState(SYM)
+    assert state.apply(dataclasses.replace(order("1", 11), foreign=True), now_s=1.0)
+    assert state.apply(order("1", 11), now_s=2.0)
+    assert [o.foreign for o in state.open_orders()] == [False]
