@@ -52,7 +52,7 @@ from venues.aster.parse import (
     placement_rejection,
     refusal_text,
 )
-from venues.aster.signing import Eip712Signer
+from venues.aster.signing import Eip712Signer, HmacSigner
 from venues.aster.transport import AsterTransport, OutcomeUnknown
 from venues.base import DepthSnapshot, Rejected, Unavailable, UnknownOrderState, VenueError
 from venues.common.markets import MarketCache
@@ -96,11 +96,7 @@ class AsterRest:
 
     def _window_ms(self) -> int:
         signer = self.transport.signer
-        return (
-            V3_NONCE_WINDOW_MS
-            if isinstance(signer, Eip712Signer) or signer is None
-            else signer.recv_window_ms
-        )
+        return signer.recv_window_ms if isinstance(signer, HmacSigner) else V3_NONCE_WINDOW_MS
 
     # ------------------------------------------------------------ public data
 
@@ -345,10 +341,12 @@ class AsterRest:
 
     # ------------------------------------------------------------ account
 
+    async def _position_risk(self, symbol: str) -> Any:
+        path = self.path("positionRisk", v1_version="v2")
+        return await self.transport.call("GET", path, params={"symbol": symbol}, signed=True)
+
     async def position_legs(self, symbol: str) -> PositionLegs:
-        raw = await self.transport.call(
-            "GET", self.path("positionRisk", v1_version="v2"), params={"symbol": symbol}, signed=True
-        )
+        raw = await self._position_risk(symbol)
         return parsed("positions", lambda rows: legs_from_rest(rows, symbol), raw)
 
     async def position(self, symbol: str) -> Position:
@@ -357,16 +355,13 @@ class AsterRest:
 
     async def leverage(self, symbol: str) -> Decimal | None:
         """The leverage set on ``symbol`` (``leverage`` of its ``positionRisk`` rows)."""
-        raw = await self.transport.call(
-            "GET", self.path("positionRisk", v1_version="v2"), params={"symbol": symbol}, signed=True
-        )
+        raw = await self._position_risk(symbol)
         rows = raw if isinstance(raw, list) else []
         found = (row.get("leverage") for row in rows if isinstance(row, dict) and row.get("symbol") == symbol)
         return leverage_of(next(found, None))
 
     async def collateral(self) -> Balance:
-        """Equity and available margin from account information (v1 ``/fapi/v4/account``,
-        v3 ``/fapi/v3/accountWithJoinMargin``, the endpoints the current docs name)."""
+        """Equity and available margin (v1 ``/fapi/v4/account``, v3 ``/fapi/v3/accountWithJoinMargin``)."""
         path = "/fapi/v3/accountWithJoinMargin" if self.v3 else "/fapi/v4/account"
         raw = await self.transport.call("GET", path, signed=True)
         return parsed("account", balance_from_account, raw)

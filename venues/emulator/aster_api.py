@@ -28,12 +28,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
 
-from services.wire import OrderStatus, OrderType, Side, TimeInForce
+from services.wire import OrderStatus, OrderType, TimeInForce
 from venues.emulator.arrival import arrival_ns
 from venues.emulator.aster_auth import AsterAuth, SignedRequest
 from venues.emulator.aster_conditional import CONDITIONAL_TYPES, Conditional
@@ -41,18 +40,14 @@ from venues.emulator.aster_errors import (
     AsterApiError,
     bad_param,
     fault_response,
-    market_outside_band,
-    min_notional,
     missing,
     no_such_order,
-    price_above_band,
-    price_below_band,
-    quantity_above_max,
     rejection,
     unexpected_response,
     unknown_order_cancel,
 )
-from venues.emulator.aster_format import DEFAULT_BAND, SIDE_FROM, UNBOUNDED_QUANTITY, order_json
+from venues.emulator.aster_filters import check_filters, check_notional, decimal_param, flag_param
+from venues.emulator.aster_format import SIDE_FROM, order_json
 from venues.emulator.aster_limits import AsterLimits, budgets, route_weight
 from venues.emulator.aster_public import symbol_of
 from venues.emulator.aster_state import CLIENT_ORDER_ID, ClientOrderIds, Countdowns, ListenKeys
@@ -61,31 +56,10 @@ from venues.emulator.core import EmulatorCore
 from venues.emulator.faults import HANG_S
 from venues.emulator.records import UINT32_MAX, ZERO, Order, OrderRejected, OrderRequest
 from venues.emulator.validation import check_request
-from venues.precision import fmt
 
 MAX_BATCH = 5
 RESPONSE_TYPES = ("ACK", "RESULT")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _decimal(params: Mapping[str, str], name: str) -> Decimal | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise bad_param(f"Illegal characters found in parameter '{name}'.", code=-1100) from None
-    if not value.is_finite():
-        raise bad_param(f"Illegal characters found in parameter '{name}'.", code=-1100)
-    return value
-
-
-def _flag(params: Mapping[str, str], name: str) -> bool:
-    raw = params.get(name, "false")
-    if raw.lower() not in ("true", "false"):
-        raise bad_param(f"Parameter '{name}' must be 'true' or 'false'.", code=-1130)
-    return raw.lower() == "true"
 
 
 class AsterApi:
@@ -156,10 +130,10 @@ class AsterApi:
             raise missing("type") if not kind else bad_param("Invalid orderType.", code=-1116)
         if params.get("closePosition", "false").lower() == "true":
             raise bad_param("closePosition is only for STOP_MARKET and TAKE_PROFIT_MARKET.", code=-1106)
-        quantity = _decimal(params, "quantity")
+        quantity = decimal_param(params, "quantity")
         if quantity is None:
             raise missing("quantity")
-        price = _decimal(params, "price")
+        price = decimal_param(params, "price")
         tif = params.get("timeInForce", "")
         if kind == "LIMIT":
             if price is None:
@@ -179,7 +153,7 @@ class AsterApi:
             tif=TimeInForce.IOC if tif in ("IOC", "FOK") else TimeInForce.GTC,
             fill_or_kill=tif == "FOK",
             post_only=tif == "GTX",
-            reduce_only=_flag(params, "reduceOnly"),
+            reduce_only=flag_param(params, "reduceOnly"),
             client_id=numeric_id if numeric_id is not None and numeric_id <= UINT32_MAX else None,
         )
         return request, client_order_id
@@ -197,40 +171,6 @@ class AsterApi:
             ):
                 raise AsterApiError(400, -4116, "ClientOrderId is duplicated.")
         return client_order_id
-
-    def _check_notional(self, request: OrderRequest) -> None:
-        rules = self.core.profiles[request.symbol].rules
-        if request.reduce_only or not rules.min_notional or request.quantity is None:
-            return
-        price = request.price or self.core.engine.mark_state(request.symbol).mark
-        if price is not None and price * request.quantity < rules.min_notional:
-            raise min_notional(fmt(rules.min_notional))
-
-    def _check_filters(self, request: OrderRequest) -> None:
-        """``LOT_SIZE``/``MARKET_LOT_SIZE`` maxima and ``PERCENT_PRICE``, as exchangeInfo lists them."""
-        rules = self.core.profiles[request.symbol].rules
-        market = request.order_type is OrderType.MARKET
-        largest = [rules.max_quantity or UNBOUNDED_QUANTITY]
-        if market:
-            largest.append(rules.max_market_quantity or UNBOUNDED_QUANTITY)
-        if request.quantity is not None and request.quantity > min(largest):
-            raise quantity_above_max()
-        mark = self.core.engine.mark_state(request.symbol).mark
-        if mark is None:
-            return
-        high = mark * (rules.price_up or DEFAULT_BAND[1])
-        low = mark * (rules.price_down or DEFAULT_BAND[0])
-        buy = request.side is Side.BUY
-        if market:
-            bid, ask = self.core.engine.top(request.symbol)
-            best = ask if buy else bid
-            if best is not None and (best[0] > high if buy else best[0] < low):
-                raise market_outside_band()
-        elif request.price is not None:
-            if buy and request.price > high:
-                raise price_above_band()
-            if not buy and request.price < low:
-                raise price_below_band()
 
     def _place(
         self, account_id: str, params: Mapping[str, str], *, received_ns: int | None
@@ -258,8 +198,8 @@ class AsterApi:
             check_request(
                 request, engine.markets.get(request.symbol), known_account=engine.has_account(account_id)
             )
-            self._check_filters(request)
-            self._check_notional(request)
+            check_filters(self.core, request)
+            check_notional(self.core, request)
             order, events = engine.place(
                 account_id, request, now_ms=now_ms, received_ns=received_ns, post_only_expires=True
             )
