@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from risk import metrics
-from risk.inputs import Inputs, open_orders_due, poll_interval_s
+from risk.inputs import Inputs, bus_live, open_orders_due, poll_interval_s
 from risk.model import (
     AlertMismatch,
     CancelAll,
     ClosePosition,
     Decision,
     Log,
-    Observation,
     Reason,
     RestartStrategy,
     SetState,
@@ -37,6 +36,8 @@ from risk.orders import ClientIds, close_orders, describe
 from risk.rules import Guardian
 from risk.startup import GuardOptions
 from risk.supervisor import SupervisorRestarter
+from risk.sweep import cancel_everything, cancel_ours
+from services.foreign import conditional
 from services.logs import log_once
 from services.wire import Message, OrderUpdate, RiskEvent, TradingState
 from venues.base import DeadManSwitch, Rejected, UnknownOrderState, Venue, VenueError
@@ -45,11 +46,12 @@ from venues.precision import MarketRules, fmt
 log = logging.getLogger("risk")
 
 StrategyBeat = Callable[[float], tuple[float | None, str | None]]
-# Seconds since the order gateway's last heartbeat at a monotonic time (None: never seen).
-GatewayBeat = Callable[[float], float | None]
+GatewayBeat = Callable[[float], float | None]  # seconds since the order gateway's last beat
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _BALANCE_EVERY_POLLS = 10
 _CLOSE_RETRY_DELAY_S = 0.5
+# The cancels that remove the trader's own stops and take-profits too; every other one leaves them.
+KILL_SWITCH = (Reason.MANUAL, Reason.FLATTEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,17 +239,21 @@ class GuardianEngine:
             self._poll_now.set()
 
     async def _cancel_all(self, reason: Reason) -> None:
+        """Cancel perp-mm's orders; the kill switch (an operator's halt, flatten) cancels foreign ones too."""
         sent_s = self.clock()
         try:
-            cancelled = await self.venue.cancel_all(self.symbol)
+            if reason in KILL_SWITCH:
+                swept = await cancel_everything(self.venue, self.symbol, list_first=False)
+            else:
+                swept = await cancel_ours(self.venue, self.symbol)
         except VenueError as exc:
             log.error("cancel-all on %s failed (%s): %s", self.symbol, reason.value, exc)
             self.emit("cancel_all_failed", reason.value, message=str(exc))
             return
         self.inputs.on_cancelled_all(sent_s=sent_s)
         self._acted("cancel_all", reason)
-        log.warning("cancelled all orders on %s (%d) [%s]", self.symbol, cancelled, reason.value)
-        self.emit("cancel_all", reason.value, quantity=Decimal(cancelled))
+        log.warning("cancelled all orders on %s: %s [%s]", self.symbol, swept.describe(), reason.value)
+        self.emit("cancel_all", reason.value, quantity=Decimal(swept.cancelled), message=swept.describe())
 
     async def _close(self, action: ClosePosition) -> None:
         position = self.inputs.position
@@ -317,27 +323,18 @@ class GuardianEngine:
             await self.poll_once()
             now_s = self.clock()
             obs = self.inputs.observation(now_s=now_s)
+            gateway_age_s = self.gateway_beat(now_s) if self.gateway_beat is not None else None
+            live = bus_live(obs, gateway_age_s=gateway_age_s, fresh_s=self.guardian.limits.md_stale_s)
             interval_s = poll_interval_s(
                 obs,
                 self.guardian.limits,
                 base_s=self.options.poll_interval_s,
                 near_s=self.options.near_poll_interval_s,
                 reduce_above=self.options.reduce_above,
-                bus_s=self.options.bus_poll_interval_s if self._bus_live(obs, now_s=now_s) else None,
+                bus_s=self.options.bus_poll_interval_s if live else None,
             )
             await _wait_event(self._poll_now, interval_s)
             self._poll_now.clear()
-
-    def _bus_live(self, obs: Observation, *, now_s: float) -> bool:
-        """Fresh market data and a beating order gateway: positions and prices come over the bus."""
-        fresh_s = self.guardian.limits.md_stale_s
-        gateway_age_s = self.gateway_beat(now_s) if self.gateway_beat is not None else None
-        return (
-            obs.feed_age_s is not None
-            and obs.feed_age_s <= fresh_s
-            and gateway_age_s is not None
-            and gateway_age_s <= fresh_s
-        )
 
     async def poll_once(self) -> None:
         """Read position and mark, open orders while HALTED and the margin now and then, from the venue."""
@@ -363,7 +360,8 @@ class GuardianEngine:
         if isinstance(orders, BaseException):
             self._poll_failed("open_orders", orders)
         elif orders is not None:
-            self.inputs.on_poll_open_orders(len(orders), sent_s=sent_s)
+            # The trader's own stops are not re-cancelled while HALTED (the kill switch took those already).
+            self.inputs.on_poll_open_orders(len(orders) - len(conditional(orders)), sent_s=sent_s)
         if self._balance_due():
             try:
                 self.inputs.on_poll_balance(await self.venue.collateral())

@@ -197,6 +197,13 @@ def _near(obs: Observation, limits: Limits, *, reduce_above: Decimal, near_fract
     return limits.take_profit is not None and upnl >= limits.take_profit * near_fraction
 
 
+def bus_live(obs: Observation, *, gateway_age_s: float | None, fresh_s: float) -> bool:
+    """Market data and the order gateway's heartbeat both at most ``fresh_s`` old: positions and
+    prices reach the guardian over the bus, and its own polls may slow down."""
+    feed_fresh = obs.feed_age_s is not None and obs.feed_age_s <= fresh_s
+    return feed_fresh and gateway_age_s is not None and gateway_age_s <= fresh_s
+
+
 def open_orders_due(state: TradingState) -> bool:
     """Whether a poll reads the open orders: only HALTED acts on them (cancelling again while any rest)."""
     return state is TradingState.HALTED

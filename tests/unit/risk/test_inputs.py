@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from risk.inputs import Inputs, open_orders_due, poll_interval_s
+from risk.inputs import Inputs, bus_live, open_orders_due, poll_interval_s
 from risk.model import Limits, Observation
 from services.wire import Balance, Bbo, FeedState, Mark, MdStatus, Position, StrategyDone, TradingState
 
@@ -195,3 +195,16 @@ def test_a_live_bus_slows_the_poll_except_near_a_limit() -> None:
     assert minute_of_polls(observed("1"), bus_s=5.0) == 12
     assert minute_of_polls(observed("2"), bus_s=5.0) == 240  # near the max: as fast as ever
     assert minute_of_polls(observed("0"), bus_s=None) == 60
+
+
+def test_the_bus_is_live_with_fresh_market_data_and_a_beating_order_gateway() -> None:
+    inputs = Inputs(SYM)
+    inputs.on_bus(f"md.bbo.{SYM}", bbo("100", "101"), as_of_s=10.0)
+    fresh = inputs.observation(now_s=11.0)
+    assert bus_live(fresh, gateway_age_s=0.5, fresh_s=5.0)
+    # The order gateway quiet (dead, hung) or never seen: the guardian polls at its own pace again.
+    assert not bus_live(fresh, gateway_age_s=6.0, fresh_s=5.0)
+    assert not bus_live(fresh, gateway_age_s=None, fresh_s=5.0)
+    # Market data gone stale, or never seen.
+    assert not bus_live(inputs.observation(now_s=16.0), gateway_age_s=0.5, fresh_s=5.0)
+    assert not bus_live(Inputs(SYM).observation(now_s=11.0), gateway_age_s=0.5, fresh_s=5.0)
