@@ -16,11 +16,12 @@ T = TypeVar("T")
 
 # Requests per second and burst the gateway allows itself per venue, under each venue's
 # documented limit (Backpack about 2000/min per account, Aster 2400 weight/min, Paradex
-# 800 order actions/s), leaving room for the guardian's own polling on the same account.
+# 1,500 private calls/min per IP whatever the account: 800 order actions/s is never the bound),
+# leaving room for the guardian's own polling on the same account.
 VENUE_RATES: dict[str, tuple[float, float]] = {
     "backpack": (25.0, 40.0),
     "aster": (30.0, 40.0),
-    "paradex": (100.0, 100.0),
+    "paradex": (20.0, 40.0),
 }
 DEFAULT_RATE = (10.0, 20.0)
 

@@ -31,7 +31,7 @@ class GuardOptions:
     poll_interval_s: float = 1.0
     near_poll_interval_s: float = 0.25
     # While the bus is live (fresh market data, the order gateway beating) the venue is asked less often.
-    bus_poll_interval_s: float = 5.0
+    bus_poll_interval_s: float = 3.0
     # The strategy's reduce line (target + threshold): up to it the position is the strategy's by design.
     reduce_above: Decimal = Decimal(0)
     startup_grace_s: float = 30.0
@@ -54,8 +54,11 @@ def limits_of(cfg: Config, options: GuardOptions, *, watch_strategy: bool, watch
             take_profit=cfg.take_profit,
             hang_timeout_s=cfg.hang_timeout,
             md_stale_s=cfg.md_stale,
-            # The guardian's own poll must be allowed to be a little late before its mark counts as stale.
-            mark_stale_s=max(cfg.md_stale, MARK_STALE_POLLS * options.poll_interval_s),
+            # The guardian's own poll must be allowed to be a little late before its mark counts as stale,
+            # at the slower pace it keeps while the bus is live too (positions then come over the bus).
+            mark_stale_s=max(
+                cfg.md_stale, MARK_STALE_POLLS * max(options.poll_interval_s, options.bus_poll_interval_s)
+            ),
             sl_cooldown_s=cfg.sl_cooldown,
             on_hang="flatten" if cfg.on_hang == "flatten" else "cancel",
             margin_fraction_limit=options.margin_fraction_limit,

@@ -147,7 +147,7 @@ class Config:
         metadata=_opt(
             "guardian",
             "seconds between polls while the bus is live (fresh market data, the order gateway beating)",
-            5.0,
+            3.0,
         )
     )
     startup_grace: float = field(

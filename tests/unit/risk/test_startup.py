@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal as D
 
 import pytest
@@ -23,8 +24,14 @@ def test_limits_follow_the_configuration() -> None:
     limits = limits_of(cfg, options, watch_strategy=False, watch_feed=True)
     assert (limits.max_position, limits.stop_loss, limits.take_profit) == (D(3), D(-25), D(50))
     assert (limits.on_hang, limits.hang_timeout_s, limits.md_stale_s) == ("flatten", 1.5, 5.0)
-    assert limits.mark_stale_s == 5.0
-    fast_feed = limits_of(config("--md-stale", "1"), options, watch_strategy=True, watch_feed=True)
+    # Three polls at the slower pace it keeps while the bus is live (3 s) may go unanswered.
+    assert limits.mark_stale_s == 9.0
+    fast_feed = limits_of(
+        config("--md-stale", "1"),
+        dataclasses.replace(options, bus_poll_interval_s=1.0),
+        watch_strategy=True,
+        watch_feed=True,
+    )
     assert (fast_feed.md_stale_s, fast_feed.mark_stale_s) == (1.0, 3.0)
     assert (limits.margin_fraction_limit, limits.startup_grace_s) == (D("0.05"), 12.0)
     assert (limits.watch_strategy, limits.watch_feed) == (False, True)
