@@ -33,16 +33,14 @@ from typing import Any
 from bench.soak_checks import (
     MAX_RSS_GROWTH,
     Emulator,
-    LogWatch,
     journal_problems,
-    log_pattern,
     log_problems,
     read_rss_kb,
     rss_problems,
     stop_bound_s,
 )
 from services.config import load_config
-from services.supervise import PROGRAMS, SOCKET_NAME, Supervisor, SupervisorError
+from services.supervise import PROGRAMS, SOCKET_NAME, LogWatch, Supervisor, SupervisorError, log_pattern
 from strategy.runner import RUN_ENDED_LOG, RUN_STARTED_LOG
 from venues.emulator.launch import sim_env
 

@@ -147,43 +147,6 @@ def rss_problems(baseline_kb: Mapping[str, int], final_kb: Mapping[str, int]) ->
     return problems
 
 
-def log_pattern(fmt: str) -> re.Pattern[str]:
-    """A pattern for the lines a process logs with the %-format ``fmt`` (each field one word)."""
-    parts = re.split(r"%[sdgf]", fmt.replace("%%", "\0"))
-    return re.compile(r"\S+".join(re.escape(part).replace("\0", "%") for part in parts))
-
-
-class LogWatch:
-    """Follows a growing log file; remembers when (monotonic s) a line matching each pattern first came."""
-
-    def __init__(self, path: Path, patterns: Mapping[str, re.Pattern[str]]) -> None:
-        self.path = path
-        self.patterns = dict(patterns)
-        self.seen_at: dict[str, float] = {}
-        self._offset = 0
-        self._partial = ""
-
-    def seen(self, name: str) -> float | None:
-        """When the line ``name`` was first read (None: not logged yet); reads what was appended."""
-        self._pump()
-        return self.seen_at.get(name)
-
-    def _pump(self) -> None:
-        try:
-            with self.path.open("rb") as f:
-                f.seek(self._offset)
-                data = f.read()
-        except FileNotFoundError:
-            return
-        self._offset += len(data)
-        *lines, self._partial = (self._partial + data.decode("utf-8", errors="replace")).split("\n")
-        now = time.monotonic()
-        for line in lines:
-            for name, pattern in self.patterns.items():
-                if name not in self.seen_at and pattern.search(line):
-                    self.seen_at[name] = now
-
-
 def stop_bound_s() -> float:
     """How long run.py may take to stop once the strategy's run has ended, by the stop protocol's own
     bounds: the strategy's shutdown, each program stopped in turn (supervisord SIGKILLs it after its
