@@ -262,6 +262,8 @@ class LogWatch:
     def _pump(self) -> None:
         try:
             with self.path.open("rb") as f:
+                if f.seek(0, os.SEEK_END) < self._offset:
+                    self._offset, self._partial = 0, ""  # rotated: a new file from its start
                 f.seek(self._offset)
                 data = f.read()
         except FileNotFoundError:

@@ -266,3 +266,8 @@ def test_a_log_watch_reads_only_what_was_appended_and_waits_for_whole_lines(tmp_
         f.write(STARTED + "\n")
     again = watch.seen("started")
     assert again is not None and again > first  # a restarted strategy's run starts anew
+    path.write_text(STARTED + "\n")  # rotated: the new file is read from its start
+    rotated = watch.seen("started")
+    assert rotated is not None and rotated > again
+    # A line already there when the watch is made belongs to an earlier run.
+    assert LogWatch(path, {"started": log_pattern(RUN_STARTED_LOG)}).seen("started") is None
