@@ -9,9 +9,13 @@ market trends up and down and the funding rate changes sign.  At the end the
 checks are: the PnL the order gateway's journal proves equals the emulator's
 books to the cent (realized, fees, funding, collateral, position, unrealized at
 the last mark), no order is open on the venue or in the journal, every
-process's RSS grew less than ``MAX_RSS_GROWTH`` after warm-up (and none was
-restarted), and no process logged an error.  Results go to
-``bench/results/soak.json``; tests/faults/test_soak.py runs the short version.
+process's RSS grew less than ``MAX_RSS_GROWTH`` from the steady baseline to the
+strategy's last moment of work (and none was restarted), and no process logged
+an error.  Every wait is for an event (a program RUNNING, the strategy's logged
+start and end, the account's orders and fills on the venue, run.py's exit
+within the stop protocol's bound), so a loaded machine measures the same run.
+Results go to ``bench/results/soak.json``; tests/faults/test_soak.py runs the
+short version.
 """
 
 from __future__ import annotations
