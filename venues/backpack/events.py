@@ -20,6 +20,7 @@ from venues.backpack.parse import (
     order_type_from_venue,
     side_from_venue,
     status_from_venue,
+    trade_id_of,
 )
 
 # Order events whose payload may lack ``X`` (the order state).
@@ -64,13 +65,13 @@ def trade_from_ws(raw: Any) -> Trade:
 
 
 def mark_from_ws(raw: Any) -> Mark:
-    """A ``markPrice`` event (``n``, the next funding time, is in milliseconds)."""
+    """A ``markPrice`` event (``n``, the next funding time, is in microseconds like every stream time)."""
     return Mark(
         symbol=str(field(raw, "s")),
         mark=dec(field(raw, "p")),
         index=opt_dec(raw, "i"),
         funding_rate=opt_dec(raw, "f"),
-        next_funding_ms=integer(raw.get("n") or 0),
+        next_funding_ms=integer(raw.get("n") or 0) // 1000,
     )
 
 
@@ -110,14 +111,18 @@ def fill_from_ws(raw: Any) -> Fill | None:
     """The fill inside an ``orderFill`` event (None for every other event)."""
     if not isinstance(raw, Mapping) or raw.get("e") != "orderFill":
         return None
+    order_id = str(field(raw, "i"))
+    price, quantity = dec(field(raw, "L")), dec(field(raw, "l"))
+    # A fill without a trade id (0 or null) is named as its history row is: engine time in ms.
+    at_ms = integer(raw.get("T", raw.get("E", 0))) // 1000
     return Fill(
         symbol=str(field(raw, "s")),
-        trade_id=str(field(raw, "t")),
-        order_id=str(field(raw, "i")),
+        trade_id=trade_id_of(raw.get("t"), order_id=order_id, at_ms=at_ms, price=price, quantity=quantity),
+        order_id=order_id,
         client_id=opt_client_id(raw.get("c")),
         side=side_from_venue(field(raw, "S")),
-        price=dec(field(raw, "L")),
-        quantity=dec(field(raw, "l")),
+        price=price,
+        quantity=quantity,
         fee=dec(raw.get("n") or 0),
         fee_asset=str(raw.get("N") or ""),
         is_maker=bool(raw.get("m", False)),

@@ -159,18 +159,33 @@ def placement_rejection(update: OrderUpdate) -> RejectReason | None:
     return _EXPIRY_REJECTS.get(update.reason)
 
 
+def trade_id_of(raw_id: Any, *, order_id: str, at_ms: int, price: Decimal, quantity: Decimal) -> str:
+    """The venue's trade id, or one made from the fill itself when it gave none.
+
+    System fills (liquidation, ADL) carry a null ``tradeId``, and before 2025-11-12 backstop
+    liquidation fills carried 0: many fills share such an id, so it never identifies one.  The
+    made-up id is the same from the fill history and from the order stream.
+    """
+    if raw_id is None or str(raw_id).strip() in ("", "0"):
+        return f"{order_id}@{at_ms}:{fmt(price)}x{fmt(quantity)}"
+    return str(raw_id)
+
+
 def fill_from_rest(raw: Any) -> Fill:
-    """One ``/wapi/v1/history/fills`` row; system fills without a trade id get a stable one."""
-    trade_id = raw.get("tradeId") if isinstance(raw, Mapping) else None
+    """One ``/wapi/v1/history/fills`` row; a fill without a trade id (0 or null) gets one of its own."""
     order_id = str(field(raw, "orderId"))
+    price, quantity = dec(field(raw, "price")), dec(field(raw, "quantity"))
+    trade_id = trade_id_of(
+        raw.get("tradeId"), order_id=order_id, at_ms=fill_time_ms(raw), price=price, quantity=quantity
+    )
     return Fill(
         symbol=str(field(raw, "symbol")),
-        trade_id=str(trade_id) if trade_id is not None else f"{order_id}@{field(raw, 'timestamp')}",
+        trade_id=trade_id,
         order_id=order_id,
         client_id=opt_client_id(raw.get("clientId")),
         side=side_from_venue(field(raw, "side")),
-        price=dec(field(raw, "price")),
-        quantity=dec(field(raw, "quantity")),
+        price=price,
+        quantity=quantity,
         fee=dec(raw.get("fee") or 0),
         fee_asset=str(raw.get("feeSymbol") or ""),
         is_maker=bool(raw.get("isMaker", False)),

@@ -11,7 +11,7 @@ from aiohttp import web
 from services.wire import Side
 from venues.emulator.accounts import estimated_liquidation_price
 from venues.emulator.backpack_auth import Authenticator, optional_symbol
-from venues.emulator.backpack_errors import invalid_request
+from venues.emulator.backpack_errors import ApiError, invalid_request
 from venues.emulator.backpack_format import (
     fill_json,
     funding_json,
@@ -77,7 +77,7 @@ class BackpackAccount:
         }
 
     async def positions(self, request: web.Request) -> web.Response:
-        """Open (non-flat) positions; an empty list when flat."""
+        """Open (non-flat) positions; none (for ``symbol``, when given) is a 404 "Position not found"."""
         api_key, params = await self.auth.signed(request, "positionQuery")
         only = optional_symbol(self.core, params)
         rows = [
@@ -85,6 +85,8 @@ class BackpackAccount:
             for p in self.core.engine.positions(api_key)
             if p.quantity != 0 and (only is None or p.symbol == only)
         ]
+        if not rows:
+            raise ApiError(404, "RESOURCE_NOT_FOUND", "Position not found")
         return web.json_response(rows)
 
     async def capital(self, request: web.Request) -> web.Response:

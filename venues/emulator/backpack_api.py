@@ -2,11 +2,14 @@
 
 The middleware counts requests and applies injected latency, freezes and
 error answers; handlers answer with Backpack's paths, field names, statuses and
-error bodies (``ApiError``).
+error bodies (``ApiError``).  With the ``cancel_accepted_ms`` fault a cancel
+answers 202 with no body and is executed that much later.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -31,7 +34,7 @@ from venues.emulator.backpack_format import (
 )
 from venues.emulator.core import EmulatorCore
 from venues.emulator.faults import HANG_S
-from venues.emulator.records import OrderNotFound, OrderRejected, OrderRequest
+from venues.emulator.records import Order, OrderNotFound, OrderRejected, OrderRequest
 
 _TRIGGER_FIELDS = ("triggerPrice", "triggerQuantity", "stopLossTriggerPrice", "takeProfitTriggerPrice")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -67,6 +70,7 @@ class BackpackApi:
     def __init__(self, core: EmulatorCore) -> None:
         self.core = core
         self.auth = Authenticator(core)
+        self._pending: set[asyncio.TimerHandle] = set()
 
     def install(self, app: web.Application) -> None:
         routes = app.router
@@ -171,24 +175,62 @@ class BackpackApi:
             raise invalid_request("Invalid orderId")
         return symbol, order_id, client_id_param(client_id)
 
+    def _later(self, action: Callable[[], object]) -> web.Response:
+        """Answer 202 "accepted but not yet executed" and run ``action`` after ``cancel_accepted_ms``."""
+        delay_s = self.core.faults.spec.cancel_accepted_ms / 1000
+
+        def run() -> None:
+            self._pending.discard(handle)
+            with contextlib.suppress(OrderNotFound):  # filled or cancelled meanwhile: nothing to cancel
+                action()
+
+        handle = asyncio.get_running_loop().call_later(delay_s, run)
+        self._pending.add(handle)
+        return web.Response(status=202)
+
     async def cancel(self, request: web.Request) -> web.Response:
         api_key, body = await self.auth.signed(request, "orderCancel")
         symbol, order_id, client_id = self._order_ref(body)
-        try:
+
+        def execute() -> Order:
             order, events = self.core.engine.cancel(
                 api_key, symbol, order_id=order_id, client_id=client_id, now_ms=self.core.now_ms()
             )
+            self.core.publish(events)
+            return order
+
+        if self.core.engine.find_open(api_key, symbol, order_id=order_id, client_id=client_id) is None:
+            raise order_not_found(query=False)
+        if self.core.faults.spec.cancel_accepted_ms:
+            return self._later(execute)
+        try:
+            return web.json_response(order_json(execute()))
         except OrderNotFound:
             raise order_not_found(query=False) from None
-        self.core.publish(events)
-        return web.json_response(order_json(order))
 
     async def cancel_all(self, request: web.Request) -> web.Response:
         api_key, body = await self.auth.signed(request, "orderCancelAll")
         symbol = symbol_param(self.core, body)
-        orders, events = self.core.engine.cancel_all(api_key, symbol, now_ms=self.core.now_ms())
-        self.core.publish(events)
-        return web.json_response([order_json(order) for order in orders])
+
+        def execute() -> list[Order]:
+            orders, events = self.core.engine.cancel_all(api_key, symbol, now_ms=self.core.now_ms())
+            self.core.publish(events)
+            return orders
+
+        if self.core.faults.spec.cancel_accepted_ms:
+            return self._later(execute)
+        return web.json_response([order_json(order) for order in execute()])
+
+    @property
+    def pending_cancels(self) -> int:
+        """Cancels answered 202 and not yet executed."""
+        return len(self._pending)
+
+    def close(self) -> None:
+        """Drop the cancels still waiting to execute (the emulator is stopping)."""
+        for handle in self._pending:
+            handle.cancel()
+        self._pending.clear()
 
     async def query(self, request: web.Request) -> web.Response:
         """An open order; 404 once it left the book (filled, cancelled or expired), as the venue does."""

@@ -29,4 +29,5 @@ class BackpackFrontEnd:
         self.streams.drop_connections()
 
     async def close(self) -> None:
+        self.api.close()
         await self.streams.close()

@@ -3,7 +3,9 @@
 A POST of a fault set replaces the whole previous set (``{}`` clears it).
 ``drop_ws`` and ``depth_gap`` (drop the next depth message of each symbol)
 are one-shot actions; ``hang_after_execute`` counts down with each order
-placement it hangs; ``freeze_s`` freezes the whole exchange for that long
+placement it hangs; ``cancel_accepted_ms`` makes Backpack's cancels answer
+202 (accepted, not yet executed) and execute that much later, as the venue
+does under load; ``freeze_s`` freezes the whole exchange for that long
 from the moment it is set: REST requests are held until it ends, the market
 stops and the streams fall silent while the connections stay open (the
 nastiest kind of outage).
@@ -42,6 +44,7 @@ class FaultSpec:
     malformed_ws: bool = False
     replay_fills: bool = False
     expire_listen_keys: bool = False
+    cancel_accepted_ms: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,7 @@ class FaultSpec:
             "malformed_ws": self.malformed_ws,
             "replay_fills": self.replay_fills,
             "expire_listen_keys": self.expire_listen_keys,
+            "cancel_accepted_ms": self.cancel_accepted_ms,
         }
 
 
@@ -91,6 +95,7 @@ def parse_faults(body: Any) -> FaultSpec:
         malformed_ws=body.get("malformed_ws", False),
         replay_fills=body.get("replay_fills", False),
         expire_listen_keys=body.get("expire_listen_keys", False),
+        cancel_accepted_ms=_number(body, "cancel_accepted_ms", integer=True, low=0, high=60_000),
     )
 
 

@@ -83,7 +83,7 @@ def test_trade_taker_side(maker_is_buyer: bool, taker: Side) -> None:
 
 def test_mark_price() -> None:
     mark = mark_from_ws(
-        {"e": "markPrice", "s": "S", "p": "18.70", "f": "0.0001", "i": "18.69", "n": 1694688000000}
+        {"e": "markPrice", "s": "S", "p": "18.70", "f": "0.0001", "i": "18.69", "n": 1694688000000000}
     )
     assert (mark.mark, mark.index, mark.funding_rate, mark.next_funding_ms) == (
         D("18.70"),
@@ -109,6 +109,14 @@ def test_order_fill_event_gives_order_and_fill() -> None:
         "USDC",
         True,
     )
+
+
+def test_a_fill_without_a_trade_id_gets_the_id_its_history_row_gets() -> None:
+    for missing in (0, None):
+        fill = fill_from_ws({**FILL_EVENT, "t": missing})
+        assert fill is not None and fill.trade_id == "1111343026172067@1694687692989:20.5x0.5"
+    other = fill_from_ws({**FILL_EVENT, "t": 0, "l": "0.25"})
+    assert other is not None and other.trade_id != "0"
 
 
 def test_status_from_the_event_when_x_is_missing() -> None:

@@ -204,8 +204,30 @@ def test_fill_from_rest() -> None:
     assert fill.side is Side.SELL and fill.price == D("141.5") and fill.quantity == D("0.3")
     assert fill.fee == D("0.0085") and fill.fee_asset == "USDC" and fill.is_maker
     assert fill_time_ms(raw) == 1750793021519
-    system = fill_from_rest({**raw, "tradeId": None})
-    assert system.trade_id == "111@2025-06-24T19:23:41.519"
+
+
+def test_fills_without_a_trade_id_are_not_collapsed() -> None:
+    # System fills (liquidations, ADL) had tradeId 0 before 2025-11-12; some carry none at all.
+    raw = {
+        "orderId": "111",
+        "symbol": "SOL_USDC_PERP",
+        "side": "Ask",
+        "price": "141.5",
+        "quantity": "0.3",
+        "timestamp": "2025-06-24T19:23:41.519",
+    }
+    ids = {
+        fill_from_rest({**raw, **change}).trade_id
+        for change in (
+            {"tradeId": 0},
+            {"tradeId": None},
+            {"tradeId": 0, "price": "141.4"},
+            {"tradeId": "0", "orderId": "112"},
+            {"tradeId": 0, "quantity": "0.2"},
+        )
+    }
+    assert len(ids) == 4 and "0" not in ids
+    assert fill_from_rest({**raw, "tradeId": 0}).trade_id == "111@1750793021519:141.5x0.3"
 
 
 def test_naive_utc_times() -> None:

@@ -183,7 +183,7 @@ async def test_public_stream_maps_every_channel(fake: Any, ws: FakeWs) -> None:
             "p": "100.05",
             "f": "0.0001",
             "i": "100",
-            "n": 5,
+            "n": 5000,
         }
         await ws.push(f"markPrice.{SYMBOL}", mark_event)
         _, mark = await until(events, Mark)
