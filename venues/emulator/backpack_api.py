@@ -3,7 +3,9 @@
 The middleware counts requests and applies injected latency, freezes and
 error answers; handlers answer with Backpack's paths, field names, statuses and
 error bodies (``ApiError``).  With the ``cancel_accepted_ms`` fault a cancel
-answers 202 with no body and is executed that much later.
+answers 202 with no body and is executed that much later.  Trigger orders
+(``triggerPrice``) are the ``TriggerDesk``'s; they are listed, queried and
+cancelled with the others.
 """
 
 from __future__ import annotations
@@ -31,12 +33,16 @@ from venues.emulator.backpack_format import (
     SIDE_FROM,
     STP_FROM,
     order_json,
+    trigger_json,
 )
+from venues.emulator.backpack_trigger_desk import TriggerDesk
 from venues.emulator.core import EmulatorCore
 from venues.emulator.faults import HANG_S
-from venues.emulator.records import Order, OrderNotFound, OrderRejected, OrderRequest
+from venues.emulator.records import OrderNotFound, OrderRejected, OrderRequest
 
-_TRIGGER_FIELDS = ("triggerPrice", "triggerQuantity", "stopLossTriggerPrice", "takeProfitTriggerPrice")
+# Take-profit and stop-loss attached to an order are not emulated (trigger orders of their own are).
+_ATTACHED_TRIGGERS = ("stopLossTriggerPrice", "takeProfitTriggerPrice")
+_CANCEL_ALL_TYPES = (None, "RestingLimitOrder", "ConditionalOrder")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -67,9 +73,10 @@ def _flag(body: Mapping[str, Any], name: str) -> bool:
 
 
 class BackpackApi:
-    def __init__(self, core: EmulatorCore) -> None:
+    def __init__(self, core: EmulatorCore, triggers: TriggerDesk) -> None:
         self.core = core
         self.auth = Authenticator(core)
+        self.triggers = triggers
         self._pending: set[asyncio.TimerHandle] = set()
 
     def install(self, app: web.Application) -> None:
@@ -110,8 +117,8 @@ class BackpackApi:
             raise invalid_request("Invalid side")
         if order_type is None:
             raise invalid_request("Invalid orderType")
-        if any(body.get(name) is not None for name in _TRIGGER_FIELDS):
-            raise ApiError(400, "INVALID_ORDER", "Trigger orders are not supported by the emulator")
+        if any(body.get(name) is not None for name in _ATTACHED_TRIGGERS):
+            raise ApiError(400, "INVALID_ORDER", "Attached stop loss and take profit are not emulated")
         tif = body.get("timeInForce") or "GTC"
         if tif not in ("GTC", "IOC", "FOK"):
             raise invalid_request("Invalid timeInForce")
@@ -138,6 +145,8 @@ class BackpackApi:
         request = self._order_request(body)
         for flag in ("autoLend", "autoLendRedeem", "autoBorrow", "autoBorrowRepay"):
             _flag(body, flag)  # spot-margin flags: accepted and validated, meaningless for perps
+        if body.get("triggerPrice") is not None:
+            return self.triggers.place(api_key, request, body)
         try:
             order, events = self.core.engine.place(
                 api_key, request, now_ms=self.core.now_ms(), received_ns=received_ns
@@ -191,35 +200,49 @@ class BackpackApi:
     async def cancel(self, request: web.Request) -> web.Response:
         api_key, body = await self.auth.signed(request, "orderCancel")
         symbol, order_id, client_id = self._order_ref(body)
+        trigger = self.triggers.find(api_key, symbol, order_id=order_id, client_id=client_id)
 
-        def execute() -> Order:
+        def execute() -> dict[str, Any]:
+            if trigger is not None:
+                return self.triggers.cancel(trigger)
             order, events = self.core.engine.cancel(
                 api_key, symbol, order_id=order_id, client_id=client_id, now_ms=self.core.now_ms()
             )
             self.core.publish(events)
-            return order
+            return order_json(order)
 
-        if self.core.engine.find_open(api_key, symbol, order_id=order_id, client_id=client_id) is None:
+        if (
+            trigger is None
+            and self.core.engine.find_open(api_key, symbol, order_id=order_id, client_id=client_id) is None
+        ):
             raise order_not_found(query=False)
         if self.core.faults.spec.cancel_accepted_ms:
             return self._later(execute)
         try:
-            return web.json_response(order_json(execute()))
+            return web.json_response(execute())
         except OrderNotFound:
             raise order_not_found(query=False) from None
 
     async def cancel_all(self, request: web.Request) -> web.Response:
+        """Every open order of the market; ``orderType`` narrows it to resting or conditional ones."""
         api_key, body = await self.auth.signed(request, "orderCancelAll")
         symbol = symbol_param(self.core, body)
+        kind = body.get("orderType")
+        if kind not in _CANCEL_ALL_TYPES:
+            raise invalid_request("Invalid orderType")
 
-        def execute() -> list[Order]:
-            orders, events = self.core.engine.cancel_all(api_key, symbol, now_ms=self.core.now_ms())
-            self.core.publish(events)
-            return orders
+        def execute() -> list[dict[str, Any]]:
+            triggers = self.triggers.open(api_key, symbol) if kind != "RestingLimitOrder" else []
+            done = []
+            if kind != "ConditionalOrder":
+                orders, events = self.core.engine.cancel_all(api_key, symbol, now_ms=self.core.now_ms())
+                self.core.publish(events)
+                done += [order_json(order) for order in orders]
+            return done + [self.triggers.cancel(trigger) for trigger in triggers]
 
         if self.core.faults.spec.cancel_accepted_ms:
             return self._later(execute)
-        return web.json_response([order_json(order) for order in execute()])
+        return web.json_response(execute())
 
     @property
     def pending_cancels(self) -> int:
@@ -237,11 +260,15 @@ class BackpackApi:
         api_key, params = await self.auth.signed(request, "orderQuery")
         symbol, order_id, client_id = self._order_ref(params)
         order = self.core.engine.find_open(api_key, symbol, order_id=order_id, client_id=client_id)
-        if order is None:
+        if order is not None:
+            return web.json_response(order_json(order))
+        trigger = self.triggers.find(api_key, symbol, order_id=order_id, client_id=client_id)
+        if trigger is None:
             raise order_not_found(query=True)
-        return web.json_response(order_json(order))
+        return web.json_response(trigger_json(trigger))
 
     async def query_all(self, request: web.Request) -> web.Response:
         api_key, params = await self.auth.signed(request, "orderQueryAll")
         symbol = optional_symbol(self.core, params)
-        return web.json_response([order_json(o) for o in self.core.engine.open_orders(api_key, symbol)])
+        orders = [order_json(o) for o in self.core.engine.open_orders(api_key, symbol)]
+        return web.json_response(orders + [trigger_json(t) for t in self.triggers.open(api_key, symbol)])

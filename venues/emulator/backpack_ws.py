@@ -262,6 +262,11 @@ class BackpackStreams:
             for connection in self._subscribers.get(stream, ())
         )
 
+    def send_order_update(self, api_key: str, data: dict[str, Any]) -> None:
+        """An ``account.orderUpdate`` the engine does not make (a trigger order's own updates)."""
+        for stream in ("account.orderUpdate", f"account.orderUpdate.{data['s']}"):
+            self._broadcast(stream, data, api_key=api_key)
+
     def on_events(self, events: Sequence[Event]) -> None:
         """Turn one batch of engine events into stream messages, in order."""
         now_us = self.core.now_us()

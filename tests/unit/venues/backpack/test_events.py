@@ -129,6 +129,23 @@ def test_status_from_the_event_when_x_is_missing() -> None:
     assert fill_from_ws({**base, "e": "orderAccepted"}) is None
 
 
+def test_trigger_order_events_are_conditional() -> None:
+    # As Backpack's client documents them: a stop placed, then cancelled.
+    placed = loads(
+        '{"E":1748288167010366,"O":"USER","P":"178.05","Q":"0","S":"Ask","T":1748288167009460,"V":"RejectTaker",'
+        '"X":"TriggerPending","Y":"20.03","Z":"0","e":"triggerPlaced","f":"GTC","i":"114575813313101824",'
+        '"o":"LIMIT","p":"178.15","q":"0","r":false,"s":"SOL_USDC","t":null,"z":"0"}'
+    )
+    stop = order_from_ws(placed)
+    assert stop.order_type is OrderType.CONDITIONAL and stop.venue_type == "Limit TriggerPending"
+    assert stop.status is OrderStatus.NEW and stop.quantity == D("20.03") and stop.price == D("178.15")
+    assert fill_from_ws(placed) is None
+    cancelled = order_from_ws({**placed, "e": "orderCancelled", "X": "Cancelled", "Y": "80%"})
+    assert cancelled.order_type is OrderType.CONDITIONAL and cancelled.status is OrderStatus.CANCELLED
+    unknown = order_from_ws({**placed, "e": "orderSomethingNew", "X": "Paused", "P": None, "Y": None})
+    assert unknown.order_type is OrderType.CONDITIONAL and unknown.venue_type == "Limit Paused"
+
+
 def test_market_order_event() -> None:
     raw = {"e": "orderAccepted", "s": "S", "S": "Ask", "o": "MARKET", "q": "1", "i": "9", "X": "New"}
     order = order_from_ws(raw)

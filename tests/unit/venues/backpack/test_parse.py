@@ -17,11 +17,11 @@ from venues.backpack.parse import (
     market_rules,
     naive_utc_ms,
     order_from_rest,
+    order_kind,
     order_payload,
     placement_rejection,
     position_from_rest,
     side_from_venue,
-    status_from_venue,
 )
 from venues.common.parse import MalformedResponse, dec, integer, levels, loads
 
@@ -69,24 +69,56 @@ def test_side_mapping(text: str, side: Side) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "status"),
+    ("order_type", "text", "trigger", "expected"),
     [
-        ("New", OrderStatus.NEW),
-        ("PartiallyFilled", OrderStatus.PARTIALLY_FILLED),
-        ("Filled", OrderStatus.FILLED),
-        ("Cancelled", OrderStatus.CANCELLED),
-        ("Expired", OrderStatus.EXPIRED),
+        ("Limit", "New", False, (OrderType.LIMIT, OrderStatus.NEW, "")),
+        ("LIMIT", "PartiallyFilled", False, (OrderType.LIMIT, OrderStatus.PARTIALLY_FILLED, "")),
+        ("Market", "Filled", False, (OrderType.MARKET, OrderStatus.FILLED, "")),
+        ("Limit", "Cancelled", False, (OrderType.LIMIT, OrderStatus.CANCELLED, "")),
+        ("Limit", "Expired", False, (OrderType.LIMIT, OrderStatus.EXPIRED, "")),
+        # Trigger orders and anything unknown are foreign: CONDITIONAL, resting until a known end.
+        ("Market", "TriggerPending", True, (OrderType.CONDITIONAL, OrderStatus.NEW, "Market TriggerPending")),
+        ("MARKET", "Triggered", True, (OrderType.CONDITIONAL, OrderStatus.NEW, "Market Triggered")),
+        (
+            "Limit",
+            "TriggerFailed",
+            True,
+            (OrderType.CONDITIONAL, OrderStatus.REJECTED, "Limit TriggerFailed"),
+        ),
+        ("Market", "Cancelled", True, (OrderType.CONDITIONAL, OrderStatus.CANCELLED, "Market Cancelled")),
+        ("Market", "Open", False, (OrderType.CONDITIONAL, OrderStatus.NEW, "Market Open")),
+        ("StopMarket", "New", False, (OrderType.CONDITIONAL, OrderStatus.NEW, "StopMarket New")),
     ],
 )
-def test_status_mapping(text: str, status: OrderStatus) -> None:
-    assert status_from_venue(text) is status
+def test_order_kind(
+    order_type: str, text: str, trigger: bool, expected: tuple[OrderType, OrderStatus, str]
+) -> None:
+    assert order_kind(order_type, text, trigger=trigger) == expected
 
 
-def test_unknown_side_or_status_is_malformed() -> None:
+def test_unknown_side_is_malformed() -> None:
     with pytest.raises(MalformedResponse):
         side_from_venue("Buy")
-    with pytest.raises(MalformedResponse):
-        status_from_venue("Open")
+
+
+def test_a_trigger_order_from_rest_is_conditional() -> None:
+    raw = {
+        "id": "77",
+        "symbol": "SOL_USDC_PERP",
+        "side": "Ask",
+        "orderType": "Market",
+        "quantity": None,
+        "executedQuantity": "0",
+        "status": "TriggerPending",
+        "triggerPrice": "120",
+        "triggerQuantity": "2.5",
+        "reduceOnly": True,
+    }
+    stop = order_from_rest(raw)
+    assert stop.order_type is OrderType.CONDITIONAL and stop.venue_type == "Market TriggerPending"
+    assert stop.status is OrderStatus.NEW and stop.quantity == D("2.5") and stop.price is None
+    percent = order_from_rest({**raw, "triggerQuantity": "50%", "status": "Triggered"})
+    assert percent.quantity == 0 and percent.status is OrderStatus.NEW
 
 
 def test_limit_order_from_rest() -> None:
