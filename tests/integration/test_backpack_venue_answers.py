@@ -52,6 +52,12 @@ async def emu() -> AsyncIterator[Emu]:
         yield Emu(server, maker, taker)
 
 
+def touch(emu: Emu) -> tuple[Decimal, Decimal]:
+    best_bid, best_ask = emu.server.engine.top(SOL)
+    assert best_bid is not None and best_ask is not None
+    return best_bid[0], best_ask[0]
+
+
 def limit(side: Side, price: Decimal, client_id: int, quantity: Decimal = ONE) -> Place:
     return Place(client_id=client_id, symbol=SOL, side=side, quantity=quantity, price=price, post_only=True)
 
@@ -87,7 +93,7 @@ async def test_the_mark_streams_next_funding_time_is_microseconds(emu: Emu) -> N
 async def test_a_cancel_all_accepted_with_202_is_followed_until_the_orders_are_gone(emu: Emu) -> None:
     venue = emu.venue(emu.maker)
     try:
-        (bid, _), (ask, _) = emu.server.engine.top(SOL)
+        bid, ask = touch(emu)
         tick = (await venue.load_markets())[SOL].tick_size
         for client_id, (side, price) in enumerate(
             ((Side.BUY, bid - 20 * tick), (Side.BUY, bid - 21 * tick), (Side.SELL, ask + 20 * tick)), start=1
@@ -104,7 +110,7 @@ async def test_a_cancel_accepted_with_202_reports_the_fill_that_beat_it(emu: Emu
     venue, taker = emu.venue(emu.maker), emu.venue(emu.taker)
     emu.server.simulator.set_paused(True, symbol=SOL)  # nothing but the taker below fills the bid
     try:
-        (bid, _), (ask, _) = emu.server.engine.top(SOL)
+        bid, ask = touch(emu)
         tick = (await venue.load_markets())[SOL].tick_size
         assert bid + tick < ask
         placed = await venue.place_order(limit(Side.BUY, bid + tick, 11))
