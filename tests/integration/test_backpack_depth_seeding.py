@@ -51,6 +51,7 @@ async def test_a_lagging_snapshot_seeds_under_churn_and_stays_seeded(lag: int) -
                     assert not (isinstance(msg, MdStatus) and msg.state is FeedState.RECONNECTING), msg
                     if isinstance(msg, Book):
                         break
+            assert isinstance(msg, Book)
             snapshots = emu.core.requests["/api/v1/depth"]
             applied = 0
             last_id = msg.update_id
