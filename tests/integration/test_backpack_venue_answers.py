@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.wire import Mark, OrderStatus, OrderType, Place, Side
+from services.wire import Fill, Mark, OrderStatus, OrderType, Place, Side
 from venues.backpack.venue import BackpackVenue
 from venues.base import VenueError
 from venues.emulator.credentials import AccountSpec, generate_account
@@ -129,3 +129,36 @@ async def test_a_cancel_accepted_with_202_reports_the_fill_that_beat_it(emu: Emu
     finally:
         await venue.close()
         await taker.close()
+
+
+async def test_fills_with_trade_id_zero_stay_apart_and_match_between_stream_and_history(emu: Emu) -> None:
+    venue = emu.venue(emu.maker)
+    events = venue.private_stream(SOL)
+    try:
+        async for _ in events:
+            break  # subscribed: LIVE
+        since_ms = await venue.server_time_ms() - 1000
+        emu.server.core.apply_faults(FaultSpec(zero_trade_ids=True))
+        streamed: set[str] = set()
+        for client_id in (21, 22):
+            buy = Place(
+                client_id=client_id,
+                symbol=SOL,
+                side=Side.BUY,
+                quantity=Decimal("0.1"),
+                price=None,
+                order_type=OrderType.MARKET,
+            )
+            placed = await venue.place_order(buy)
+            assert placed.status is OrderStatus.FILLED
+            async with asyncio.timeout(15):
+                async for event in events:
+                    if isinstance(event.msg, Fill) and event.msg.client_id == client_id:
+                        streamed.add(event.msg.trade_id)
+                        break
+        history = {fill.trade_id for fill in await venue.fills(SOL, since_ms=since_ms)}
+        assert len(history) >= 2 and "0" not in history
+        assert streamed <= history
+    finally:
+        await events.aclose()
+        await venue.close()

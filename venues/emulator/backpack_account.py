@@ -188,7 +188,9 @@ class BackpackAccount:
             and (order_id is None or f.order_id == order_id)
             and start_ms <= f.ts_ms <= end_ms
         ]
-        return web.json_response([fill_json(f) for f in self._page(request, rows, key=lambda f: f.trade_id)])
+        zero = self.core.faults.spec.zero_trade_ids
+        page = self._page(request, rows, key=lambda f: f.trade_id)
+        return web.json_response([fill_json(f, zero_trade_id=zero) for f in page])
 
     async def funding_history(self, request: web.Request) -> web.Response:
         api_key, params = await self.auth.signed(request, "fundingHistoryQueryAll")

@@ -178,7 +178,8 @@ def order_history_json(order: Order) -> dict[str, Any]:
     return out
 
 
-def fill_json(fill: Fill) -> dict[str, Any]:
+def fill_json(fill: Fill, *, zero_trade_id: bool = False) -> dict[str, Any]:
+    """A fill history row (``zero_trade_id``: ``tradeId`` 0, as old backstop-liquidation fills)."""
     return {
         "clientId": str(fill.client_id) if fill.client_id is not None else None,
         "fee": fmt(fill.fee),
@@ -191,7 +192,7 @@ def fill_json(fill: Fill) -> dict[str, Any]:
         "symbol": fill.symbol,
         "systemOrderType": None,
         "timestamp": iso_ms(fill.ts_ms),
-        "tradeId": fill.trade_id,
+        "tradeId": 0 if zero_trade_id else fill.trade_id,
     }
 
 
@@ -206,7 +207,7 @@ def funding_json(row: FundingRow, *, user_id: int) -> dict[str, Any]:
     }
 
 
-def order_update(event: OrderEvent, *, now_us: int) -> dict[str, Any]:
+def order_update(event: OrderEvent, *, now_us: int, zero_trade_id: bool = False) -> dict[str, Any]:
     """An ``account.orderUpdate`` payload; conditional fields only where Backpack sends them."""
     order = event.order
     data: dict[str, Any] = {"e": EVENT[event.kind], "E": now_us, "s": order.symbol}
@@ -226,7 +227,7 @@ def order_update(event: OrderEvent, *, now_us: int) -> dict[str, Any]:
     fill = event.fill
     if fill is not None:
         data |= {
-            "t": fill.trade_id,
+            "t": 0 if zero_trade_id else fill.trade_id,
             "l": fmt(fill.quantity),
             "L": fmt(fill.price),
             "m": fill.is_maker,

@@ -278,7 +278,9 @@ class BackpackStreams:
             elif isinstance(event, OrderEvent):
                 streams = ("account.orderUpdate", f"account.orderUpdate.{event.order.symbol}")
                 if self._wanted(streams, event.account_id):
-                    data = order_update(event, now_us=now_us)
+                    data = order_update(
+                        event, now_us=now_us, zero_trade_id=self.core.faults.spec.zero_trade_ids
+                    )
                     for stream in streams:
                         self._broadcast(stream, data, api_key=event.account_id)
                     if event.fill is not None and self.core.faults.spec.replay_fills:

@@ -5,10 +5,11 @@ A POST of a fault set replaces the whole previous set (``{}`` clears it).
 are one-shot actions; ``hang_after_execute`` counts down with each order
 placement it hangs; ``cancel_accepted_ms`` makes Backpack's cancels answer
 202 (accepted, not yet executed) and execute that much later, as the venue
-does under load; ``freeze_s`` freezes the whole exchange for that long
-from the moment it is set: REST requests are held until it ends, the market
-stops and the streams fall silent while the connections stay open (the
-nastiest kind of outage).
+does under load; ``zero_trade_ids`` reports Backpack fills with ``tradeId`` 0,
+as its backstop-liquidation fills did before 2025-11-12 (still so in history);
+``freeze_s`` freezes the whole exchange for that long from the moment it is
+set: REST requests are held until it ends, the market stops and the streams
+fall silent while the connections stay open (the nastiest kind of outage).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class FaultSpec:
     replay_fills: bool = False
     expire_listen_keys: bool = False
     cancel_accepted_ms: int = 0
+    zero_trade_ids: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +60,7 @@ class FaultSpec:
             "replay_fills": self.replay_fills,
             "expire_listen_keys": self.expire_listen_keys,
             "cancel_accepted_ms": self.cancel_accepted_ms,
+            "zero_trade_ids": self.zero_trade_ids,
         }
 
 
@@ -80,7 +83,14 @@ def parse_faults(body: Any) -> FaultSpec:
     unknown = sorted(set(body) - known)
     if unknown:
         raise ValueError(f"unknown fault(s): {', '.join(unknown)}")
-    for flag in ("drop_ws", "depth_gap", "malformed_ws", "replay_fills", "expire_listen_keys"):
+    for flag in (
+        "drop_ws",
+        "depth_gap",
+        "malformed_ws",
+        "replay_fills",
+        "expire_listen_keys",
+        "zero_trade_ids",
+    ):
         if not isinstance(body.get(flag, False), bool):
             raise ValueError(f"{flag} must be true or false")
     return FaultSpec(
@@ -96,6 +106,7 @@ def parse_faults(body: Any) -> FaultSpec:
         replay_fills=body.get("replay_fills", False),
         expire_listen_keys=body.get("expire_listen_keys", False),
         cancel_accepted_ms=_number(body, "cancel_accepted_ms", integer=True, low=0, high=60_000),
+        zero_trade_ids=body.get("zero_trade_ids", False),
     )
 
 
