@@ -170,10 +170,14 @@ def order_from_rest(raw: Any) -> OrderUpdate:
 
 
 def trigger_amount(raw: Any) -> Decimal | None:
-    """A trigger order's ``triggerQuantity`` when it is an amount (a percent of the position is not)."""
-    if raw is None or str(raw).strip().endswith("%"):
+    """A trigger order's ``triggerQuantity`` when it is an amount (None: a percent, or unreadable).
+
+    Only a foreign order carries one, and nothing about it may make reading the others fail.
+    """
+    try:
+        return None if raw is None else dec(raw)
+    except MalformedResponse:
         return None
-    return dec(raw)
 
 
 def placement_rejection(update: OrderUpdate) -> RejectReason | None:

@@ -119,6 +119,7 @@ def test_a_trigger_order_from_rest_is_conditional() -> None:
     assert stop.status is OrderStatus.NEW and stop.quantity == D("2.5") and stop.price is None
     percent = order_from_rest({**raw, "triggerQuantity": "50%", "status": "Triggered"})
     assert percent.quantity == 0 and percent.status is OrderStatus.NEW
+    assert order_from_rest({**raw, "triggerQuantity": "lots"}).quantity == 0
 
 
 def test_limit_order_from_rest() -> None:
