@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from risk.model import (
     RestartStrategy,
     SetState,
 )
-from risk.orders import ClientIds, close_order, describe
+from risk.orders import ClientIds, close_orders, describe
 from risk.rules import Guardian
 from risk.startup import GuardOptions
 from risk.supervisor import SupervisorRestarter
@@ -245,10 +246,8 @@ class GuardianEngine:
 
     async def _close(self, action: ClosePosition) -> None:
         position = self.inputs.position
-        order = close_order(
-            action, symbol=self.symbol, position=position, rules=self.rules, client_id=self.ids.next()
-        )
-        if order is None:
+        orders = close_orders(action, symbol=self.symbol, position=position, rules=self.rules, ids=self.ids)
+        if not orders:
             log_once(
                 log,
                 f"unclosable:{self.symbol}",
@@ -257,33 +256,35 @@ class GuardianEngine:
             )
             self.guardian.close_result(action.close_id, ok=True)
             return
-        try:
-            update = await self.venue.place_order(order)
-        except UnknownOrderState as exc:
-            # It may have gone through: the rules resend only if the position has not moved in time.
-            log.error("close %s: outcome unknown (%s)", describe(order), exc)
-            self.guardian.close_result(action.close_id, ok=True)
-            return
-        except (Rejected, VenueError) as exc:
-            log.error("close %s failed: %s", describe(order), exc)
-            self.emit("close_failed", action.reason.value, message=str(exc))
-            # Reported a little later, so a venue that keeps refusing is not asked 20 times a second.
-            close_id = action.close_id
-            asyncio.get_running_loop().call_later(
-                _CLOSE_RETRY_DELAY_S, lambda: self.guardian.close_result(close_id, ok=False)
+        # Larger than one order may be: the parts go one after the other, each reduce-only.
+        for order in orders:
+            try:
+                update = await self.venue.place_order(order)
+            except UnknownOrderState as exc:
+                # It may have gone through: the rules resend only if the position has not moved in time.
+                log.error("close %s: outcome unknown (%s)", describe(order), exc)
+                self.guardian.close_result(action.close_id, ok=True)
+                return
+            except (Rejected, VenueError) as exc:
+                log.error("close %s failed: %s", describe(order), exc)
+                self.emit("close_failed", action.reason.value, message=str(exc))
+                # Reported a little later, so a venue that keeps refusing is not asked 20 times a second.
+                asyncio.get_running_loop().call_later(
+                    _CLOSE_RETRY_DELAY_S,
+                    functools.partial(self.guardian.close_result, action.close_id, ok=False),
+                )
+                return
+            log.warning(
+                "close sent: %s, %s %s filled [%s]",
+                describe(order),
+                update.status.value,
+                fmt(update.filled_quantity),
+                action.reason.value,
             )
-            return
+            signed = order.quantity * order.side.sign
+            self.emit("close", action.reason.value, quantity=signed, message=describe(order))
         self.guardian.close_result(action.close_id, ok=True)
         self._acted("close", action.reason)
-        log.warning(
-            "close sent: %s, %s %s filled [%s]",
-            describe(order),
-            update.status.value,
-            fmt(update.filled_quantity),
-            action.reason.value,
-        )
-        signed = order.quantity * order.side.sign
-        self.emit("close", action.reason.value, quantity=signed, message=describe(order))
 
     def _restart(self, reason: Reason) -> None:
         if self.restarter is None:

@@ -75,6 +75,8 @@ def market_rules(raw: Any) -> MarketRules | None:
         step_size=step,
         min_quantity=step,
         min_notional=opt_dec(raw, "min_notional") or Decimal(0),
+        # max_order_size bounds one order of any type (absent or 0: no bound).
+        max_quantity=opt_dec(raw, "max_order_size") or None,
     )
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from decimal import Decimal as D
 from typing import Any
 
@@ -124,6 +125,18 @@ async def test_excess_over_the_max_is_closed_exactly(venue: FakeVenue) -> None:
         await until(lambda: venue.quantity == D("-0.4"))
         await until(lambda: recorder.states[-1][0] is TradingState.ACTIVE)
     assert [(o.side, o.quantity) for o in venue.placed] == [(Side.BUY, D("0.1"))]
+
+
+async def test_an_excess_larger_than_one_market_order_is_closed_in_several(venue: FakeVenue) -> None:
+    venue.quantity, venue.entry = D("1.4"), D(100)
+    recorder = Recorder()
+    engine = make(venue, recorder, max_position=D("0.4"))
+    engine.rules = replace(RULES, max_market_quantity=D("0.4"))
+    async with running(engine):
+        await until(lambda: venue.quantity == D("0.4"))
+    assert [(o.side, o.quantity) for o in venue.placed] == [(Side.SELL, D("0.4"))] * 2 + [
+        (Side.SELL, D("0.2"))
+    ]
 
 
 async def test_a_refused_close_is_sent_again_after_a_pause(venue: FakeVenue) -> None:

@@ -4,6 +4,8 @@ import dataclasses
 from decimal import Decimal as D
 from typing import Any
 
+from strategy_fakes import RULES
+
 from services.codec import Envelope, Message
 from services.reqrep import RequestTimeout
 from services.wire import (
@@ -144,7 +146,7 @@ async def test_cancel_all_verified_repeats_until_no_order_of_ours_is_left() -> N
 async def test_close_position_sends_a_reduce_only_market_order_on_the_closing_side() -> None:
     state, lost = synced_state(), list[bool]()
     fake = FakeClient(lambda m: OrderReply(ok=True, order=order("8", status=OrderStatus.FILLED)))
-    assert await client(fake, state, lost).close_position(D("-0.3"))
+    assert await client(fake, state, lost).close_position(D("-0.3"), RULES)
     sent = fake.sent[0]
     assert isinstance(sent, Place)
     assert (sent.side, sent.quantity, sent.order_type, sent.reduce_only, sent.price) == (
@@ -154,7 +156,24 @@ async def test_close_position_sends_a_reduce_only_market_order_on_the_closing_si
         True,
         None,
     )
-    assert await client(FakeClient(), state, lost).close_position(D(0))
+    assert await client(FakeClient(), state, lost).close_position(D(0), RULES)
+
+
+async def test_close_position_larger_than_one_market_order_goes_in_several() -> None:
+    state, lost = synced_state(), list[bool]()
+    fake = FakeClient(
+        *(
+            lambda m, oid=oid: OrderReply(ok=True, order=order(oid, status=OrderStatus.FILLED))
+            for oid in "789"
+        )
+    )
+    capped = dataclasses.replace(RULES, max_market_quantity=D("0.2"))
+    assert await client(fake, state, lost).close_position(D("0.5"), capped)
+    assert [(m.side, m.quantity) for m in fake.sent if isinstance(m, Place)] == [
+        (Side.SELL, D("0.2")),
+        (Side.SELL, D("0.2")),
+        (Side.SELL, D("0.1")),
+    ]
 
 
 def test_only_the_guardians_client_ids_are_not_ours() -> None:

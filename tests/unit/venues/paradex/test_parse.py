@@ -72,6 +72,9 @@ def test_market_rules_use_the_settlement_asset_and_skip_other_kinds() -> None:
         Decimal(10),
     )
     assert market_rules(raw | {"asset_kind": "PERP_OPTION"}) is None
+    assert rules.max_quantity is None
+    bounded = market_rules(raw | {"max_order_size": "100"})
+    assert bounded is not None and bounded.max_order_quantity(market=True) == Decimal(100)
     with pytest.raises(MalformedResponse):
         market_rules({"symbol": "X"})
 
