@@ -36,6 +36,8 @@ from risk.orders import ClientIds, close_orders, describe
 from risk.rules import Guardian
 from risk.startup import GuardOptions
 from risk.supervisor import SupervisorRestarter
+from risk.sweep import cancel_everything, cancel_ours
+from services.foreign import conditional
 from services.logs import log_once
 from services.wire import Message, OrderUpdate, RiskEvent, TradingState
 from venues.base import DeadManSwitch, Rejected, UnknownOrderState, Venue, VenueError
@@ -47,6 +49,8 @@ StrategyBeat = Callable[[float], tuple[float | None, str | None]]
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _BALANCE_EVERY_POLLS = 10
 _CLOSE_RETRY_DELAY_S = 0.5
+# The cancels that remove the trader's own stops and take-profits too; every other one leaves them.
+KILL_SWITCH = (Reason.MANUAL, Reason.FLATTEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,17 +236,21 @@ class GuardianEngine:
             self._poll_now.set()
 
     async def _cancel_all(self, reason: Reason) -> None:
+        """Cancel perp-mm's orders; the kill switch (an operator's halt, flatten) cancels foreign ones too."""
         sent_s = self.clock()
         try:
-            cancelled = await self.venue.cancel_all(self.symbol)
+            if reason in KILL_SWITCH:
+                swept = await cancel_everything(self.venue, self.symbol, list_first=False)
+            else:
+                swept = await cancel_ours(self.venue, self.symbol)
         except VenueError as exc:
             log.error("cancel-all on %s failed (%s): %s", self.symbol, reason.value, exc)
             self.emit("cancel_all_failed", reason.value, message=str(exc))
             return
         self.inputs.on_cancelled_all(sent_s=sent_s)
         self._acted("cancel_all", reason)
-        log.warning("cancelled all orders on %s (%d) [%s]", self.symbol, cancelled, reason.value)
-        self.emit("cancel_all", reason.value, quantity=Decimal(cancelled))
+        log.warning("cancelled all orders on %s: %s [%s]", self.symbol, swept.describe(), reason.value)
+        self.emit("cancel_all", reason.value, quantity=Decimal(swept.cancelled), message=swept.describe())
 
     async def _close(self, action: ClosePosition) -> None:
         position = self.inputs.position
@@ -345,7 +353,8 @@ class GuardianEngine:
         if isinstance(orders, BaseException):
             self._poll_failed("open_orders", orders)
         elif orders is not None:
-            self.inputs.on_poll_open_orders(len(orders), sent_s=sent_s)
+            # The trader's own stops are not re-cancelled while HALTED (the kill switch took those already).
+            self.inputs.on_poll_open_orders(len(orders) - len(conditional(orders)), sent_s=sent_s)
         if self._balance_due():
             try:
                 self.inputs.on_poll_balance(await self.venue.collateral())

@@ -29,7 +29,7 @@ from services.wire import (
 )
 from strategy import metrics
 from strategy.decide import Batches, OrderIntent
-from strategy.exec_state import GUARDIAN_ID_BIT, ClientIds, ExecState, Role
+from strategy.exec_state import ClientIds, ExecState, Role, ours
 from venues.precision import MarketRules, split_quantity
 
 log = logging.getLogger("strategy")
@@ -37,11 +37,6 @@ log = logging.getLogger("strategy")
 REQUEST_TIMEOUT_S = 1.5
 REQUEST_RETRIES = 1
 CANCEL_ALL_SETTLE_S = 0.3
-
-
-def ours(order: OrderUpdate) -> bool:
-    """Not one of the guardian's own orders (those have the top client-id bit set)."""
-    return order.client_id is None or not order.client_id & GUARDIAN_ID_BIT
 
 
 class GatewayClient:
@@ -142,6 +137,7 @@ class GatewayClient:
         return ok, placed
 
     async def cancel_all(self) -> bool:
+        """Cancel every order of ours (the gateway leaves foreign ones); True once it confirmed."""
         reply = await self.request(CancelAll(symbol=self.symbol))
         return getattr(reply, "ok", False) is True
 

@@ -132,11 +132,15 @@ async def test_cancel_applies_the_reply_or_forgets_an_unknown_order() -> None:
 async def test_cancel_all_verified_repeats_until_no_order_of_ours_is_left() -> None:
     state, lost = synced_state(), list[bool]()
     guardian_order = order("9", client_id=GUARDIAN_ID_BIT | 3)
+    # A stop the trader set in the web app stays: it is not ours to cancel, so it never counts as left.
+    foreign_stop = dataclasses.replace(
+        order("10", client_id=None), order_type=OrderType.CONDITIONAL, foreign=True
+    )
     fake = FakeClient(
         CancelAllReply(ok=True, cancelled=2),
         Snapshot(symbol=SYM, exec_seq=3, exec_src="g", orders=[order("5")]),
         CancelAllReply(ok=True, cancelled=1),
-        Snapshot(symbol=SYM, exec_seq=4, exec_src="g", orders=[guardian_order]),
+        Snapshot(symbol=SYM, exec_seq=4, exec_src="g", orders=[guardian_order, foreign_stop]),
     )
     snap = await client(fake, state, lost).cancel_all_verified(attempts=3)
     assert snap is not None and snap.exec_seq == 4
@@ -176,10 +180,11 @@ async def test_close_position_larger_than_one_market_order_goes_in_several() -> 
     ]
 
 
-def test_only_the_guardians_client_ids_are_not_ours() -> None:
+def test_the_guardians_orders_and_foreign_ones_are_not_ours() -> None:
     assert ours(order("1", client_id=5))
     assert ours(dataclasses.replace(order("1"), client_id=None))
     assert not ours(order("1", client_id=GUARDIAN_ID_BIT | 5))
+    assert not ours(dataclasses.replace(order("1", client_id=5), foreign=True))
 
 
 async def test_send_puts_the_urgent_cancels_first_and_holds_the_late_places_for_every_cancel() -> None:
