@@ -149,11 +149,6 @@ def place_stop(emulator: Emulator) -> str:
     return str(placed["id"])
 
 
-@pytest.mark.xfail(
-    reason="the order gateway cancels orders it did not place until the venue-neutral foreign-order "
-    "handling (issue 16, the foreign slice) lands",
-    strict=False,
-)
 def test_with_a_foreign_stop_resting_the_system_quotes_and_leaves_it(
     emulator: Emulator, children: Children, run_dir: Path
 ) -> None:
@@ -186,6 +181,7 @@ def test_with_a_foreign_stop_resting_flatten_cancels_all_and_leaves_the_position
         timeout=90,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "Market TriggerPending" in done.stdout + done.stderr  # flatten names the stop it cancelled
     held = account_state(emulator)["positions"].get(SOL)
     assert held is None or Decimal(held["quantity"]) == 0
     assert asyncio.run(venue_orders(emulator)) == []
