@@ -122,14 +122,8 @@ class StrategyService(Service):
         started_s = time.monotonic()
         end_s = started_s + self.cfg.duration
         self.reporter.start(now_s=started_s, interval_s=self.cfg.interval)
-        log.info(
-            RUN_STARTED_LOG,
-            self.symbol,
-            self.cfg.spread,
-            self.cfg.quantity,
-            self.cfg.max_orders,
-            self.cfg.duration,
-        )
+        cfg = self.cfg
+        log.info(RUN_STARTED_LOG, self.symbol, cfg.spread, cfg.quantity, cfg.max_orders, cfg.duration)
         receiving: asyncio.Task[list[Received]] | None = None
         try:
             while (now := time.monotonic()) < end_s:
