@@ -155,13 +155,17 @@ class ParadexAuth:
         if found is None:
             self.refused_tokens += 1
             raise unauthorized()
-        limits = self.read_limits if request.method == "GET" else self.order_limits
-        wait_s = limits.check(found.account, self.core.now_ms())
+        self.charge(found.account, read=request.method == "GET")
+        return found.account
+
+    def charge(self, account: str, *, read: bool) -> None:
+        """Count one request of ``account`` (REST or WebSocket order method: the same counters); 429 over."""
+        limits = self.read_limits if read else self.order_limits
+        wait_s = limits.check(account, self.core.now_ms())
         if wait_s is not None:
             raise ApiError(
                 429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded", retry_after_s=retry_after_header_s(wait_s)
             )
-        return found.account
 
     # ------------------------------------------------------------ signatures
 

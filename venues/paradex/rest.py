@@ -120,6 +120,21 @@ class ParadexRest:
 
     async def place_order(self, order: Place) -> OrderUpdate:
         """Place one order and follow it past ``NEW``; ``Rejected`` when refused (locally or by the venue)."""
+        signed_body = await self.signed_order(order)
+        try:
+            raw = await self.transport.call(
+                "POST", "/orders", body=signed_body, private=True, idempotent=False
+            )
+            update = order_from_venue(raw)
+        except OutcomeUnknown as exc:
+            return await self._resolve(order, cause=exc)
+        except MalformedResponse as exc:
+            return await self._resolve(order, cause=Unavailable(f"garbled answer to POST /orders: {exc}"))
+        return await self._follow(update, str(raw.get("status")))
+
+    async def signed_order(self, order: Place) -> Callable[[], dict[str, Any]]:
+        """Check ``order`` against the market's rules (``Rejected`` if it does not fit) and give a
+        function that builds its signed body (REST ``POST /orders`` and WebSocket ``order.create``)."""
         if not 0 <= order.client_id <= MAX_CLIENT_ID:
             raise Rejected(f"client id {order.client_id} is not a uint32", reason=Why.MALFORMED)
         rules = await self.rules(order.symbol)
@@ -153,16 +168,7 @@ class ParadexRest:
             signature = signature_json(signer.sign(order_hash(chain_id, signer.account, message)))
             return order_body(order, signature=signature, signature_ms=stamp_ms)
 
-        try:
-            raw = await self.transport.call(
-                "POST", "/orders", body=signed_body, private=True, idempotent=False
-            )
-            update = order_from_venue(raw)
-        except OutcomeUnknown as exc:
-            return await self._resolve(order, cause=exc)
-        except MalformedResponse as exc:
-            return await self._resolve(order, cause=Unavailable(f"garbled answer to POST /orders: {exc}"))
-        return await self._follow(update, str(raw.get("status")))
+        return signed_body
 
     async def _follow(self, update: OrderUpdate, status: str) -> OrderUpdate:
         """Poll a ``NEW`` order until the venue opened or closed it; raise ``Rejected`` if it refused it."""
@@ -223,7 +229,10 @@ class ParadexRest:
         else:
             path = f"/orders/by_client_id/{client_id}"
             await self.transport.call("DELETE", path, params={"market": symbol}, private=True)
-        # The cancel is queued (204): the order says when it is done.
+        return await self._cancelled(symbol, order_id=order_id, client_id=client_id)
+
+    async def _cancelled(self, symbol: str, *, order_id: str | None, client_id: int | None) -> OrderUpdate:
+        """Follow an order whose cancel is queued until it is closed (REST 204, WebSocket ``QUEUED``)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.follow_timeout_s
         while True:

@@ -3,27 +3,35 @@
 The account is an address plus its STARK (L2) private key (``venues.paradex.keys``
 derives both from the account's Ethereum key, as Paradex onboarding does).  The
 key lives only inside a ``StarkSigner`` and never appears in a repr, a log or
-an error.  Paradex implements ``DeadManSwitch`` with cancel-on-disconnect.
+an error.  Paradex implements ``DeadManSwitch`` with cancel-on-disconnect,
+which covers only the orders placed over the connection that armed it: while
+the switch is armed, orders are placed and cancelled over that connection
+(``ws_orders``), over REST only while it is down; the private stream reports
+``LIVE`` only while the switch is armed (``session_gate``), so the order
+gateway stops quoting until it is re-armed.
 """
 
 from __future__ import annotations
 
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import aiohttp
 
 from services.logs import register_secret
 from services.secrets import Secret
-from venues.base import DeadManSwitch
+from services.wire import OrderUpdate, Place
+from venues.base import DeadManSwitch, VenueEvent
 from venues.common.delegating import RestStreamVenue
-from venues.paradex.deadman import CancelOnDisconnect
+from venues.paradex.deadman import CancelOnDisconnect, SessionDown
 from venues.paradex.rest import ParadexRest
+from venues.paradex.session_gate import gated
 from venues.paradex.signing import StarkSigner
 from venues.paradex.stream import ParadexStream
 from venues.paradex.transport import ParadexTransport
+from venues.paradex.ws_orders import WsOrderEntry
 
 DEFAULT_API_URL = "https://api.prod.paradex.trade/v1"
 DEFAULT_WS_URL = "wss://ws.api.prod.paradex.trade/v1"
@@ -87,6 +95,7 @@ class ParadexVenue(RestStreamVenue, DeadManSwitch):
             rng=rng,
         )
         self.dead_man = CancelOnDisconnect(self.stream, rng=rng)
+        self.ws_orders = WsOrderEntry(self.dead_man, self.rest, answer_timeout_s=timeout_s)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> ParadexVenue:
@@ -105,8 +114,27 @@ class ParadexVenue(RestStreamVenue, DeadManSwitch):
         urls = f"api_url={self.transport.api_url!r}, ws_url={self.stream.ws_url!r}"
         return f"ParadexVenue({urls}, account={account})"
 
+    def private_stream(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
+        """The account feed, ``LIVE`` only while the dead-man switch is armed (it is kept armed from now)."""
+        return gated(self.stream.private(symbol), self.dead_man)
+
+    async def place_order(self, order: Place) -> OrderUpdate:
+        """Over the armed switch's connection (so the switch covers the order), over REST while it is down."""
+        try:
+            return await self.ws_orders.place_order(order)
+        except SessionDown:
+            return await self.rest.place_order(order)
+
+    async def cancel_order(
+        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
+    ) -> OrderUpdate:
+        try:
+            return await self.ws_orders.cancel_order(symbol, order_id=order_id, client_id=client_id)
+        except SessionDown:
+            return await self.rest.cancel_order(symbol, order_id=order_id, client_id=client_id)
+
     async def arm(self, symbol: str, *, timeout_s: float) -> None:
-        """Arm cancel-on-disconnect (account-wide on Paradex: every market's orders, not only ``symbol``)."""
+        """Arm cancel-on-disconnect: it covers this venue's orders of every market placed while armed."""
         await self.dead_man.arm(timeout_s=timeout_s)
 
     async def disarm(self, symbol: str) -> None:
