@@ -16,19 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from faultstack import Stack, make_stack
+from faultstack import Stack, paradex_stack
 from harness import (
     Children,
     Emulator,
     account_state,
     async_wait_for,
-    child_env,
-    emulator_control,
     start_emulator,
     stop_process,
 )
-
-from services.secrets import ParadexCredentials, Secret, credentials_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
 SYMBOL = "BTC-USD-PERP"
@@ -57,20 +53,10 @@ async def test_killed_gateway_and_guardian_leave_no_quote_and_a_clean_stop_cance
 ) -> None:
     emu = start_emulator(run_dir, symbol=SYMBOL, venue="paradex")
     try:
-        creds = ParadexCredentials(account_address=emu.api_key, l2_private_key=Secret(emu.secret))
-        env = child_env(
-            None,
-            PARADEX_API_URL=emu.rest_url.rstrip("/") + "/v1",
-            PARADEX_WS_URL=emu.ws_url.rstrip("/") + "/v1",
-            **credentials_env(creds),
-        )
-        emulator_control(emu.rest_url, "taker", {"pause": True})
-        stack = make_stack(
+        stack = paradex_stack(
             run_dir,
             emu,
             children,
-            env=env,
-            exchange="paradex",
             symbol=SYMBOL,
             quantity="0.005",
             max_position="0.15",
