@@ -18,6 +18,7 @@ from typing import TypeVar
 import pytest
 
 from services.wire import ExStatus, FeedState, Message, OrderStatus, OrderType, Place, Side
+from venues.base import UnknownOrderState
 from venues.emulator.credentials import AccountSpec
 from venues.emulator.faults import FaultSpec
 from venues.emulator.paradex_accounts import generate_paradex_account
@@ -159,5 +160,25 @@ async def test_an_unanswered_create_is_resolved_by_client_id(
         found = await trader.place_order(order)  # order.create carried out, never answered
         assert found.client_id == order.client_id and found.status is OrderStatus.NEW
         assert _open(emu, account) == {found.order_id}
+    finally:
+        await trader.close()
+
+
+async def test_an_internal_error_on_create_is_an_unknown_outcome(
+    setup: tuple[EmulatorServer, AccountSpec],
+) -> None:
+    emu, account = setup
+    trader = _venue(emu, account, resolve_timeout_s=0.5, max_attempts=1)
+    try:
+        await trader.arm(SYMBOL, timeout_s=10)
+        await trader.load_markets()
+        emu.core.apply_faults(FaultSpec(error_rate=1.0))
+        order = _resting(emu)
+        with pytest.raises(UnknownOrderState) as unknown:
+            await trader.place_order(order)
+        assert unknown.value.client_id == order.client_id
+        emu.core.apply_faults(FaultSpec())
+        # The fault answered instead of acting: the order does not exist.
+        assert await trader.get_order(SYMBOL, client_id=order.client_id) is None
     finally:
         await trader.close()

@@ -43,7 +43,7 @@ from venues.emulator.paradex_orders import ParadexOrders
 from venues.emulator.paradex_public import ParadexPublic
 from venues.emulator.paradex_sbe import negotiated
 from venues.emulator.paradex_ws_conn import Connection
-from venues.emulator.paradex_ws_orders import METHODS, NOT_AUTHENTICATED, NoAnswer, RpcError, WsOrders
+from venues.emulator.paradex_ws_orders import METHODS, NOT_AUTHENTICATED, WsOrders
 from venues.emulator.records import Order
 from venues.precision import fmt
 
@@ -161,6 +161,7 @@ class ParadexStreams:
 
     async def close(self) -> None:
         self.drop_connections()
+        await self.ws_orders.close()
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -194,12 +195,7 @@ class ParadexStreams:
         elif method in ("subscribe", "unsubscribe"):
             self._subscription(connection, request_id, str(params.get("channel", "")), method == "subscribe")
         elif method in METHODS:
-            try:
-                self._reply(connection, request_id, self.ws_orders.call(connection.scope, method, params))
-            except RpcError as error:
-                connection.send({"jsonrpc": "2.0", "id": request_id, "error": error.to_body()})
-            except NoAnswer:
-                log.info("paradex %s (id %s) done, left unanswered (hang fault)", method, request_id)
+            self.ws_orders.handle(connection.scope, connection.send, request_id, method, params)
         else:
             self._error(connection, request_id, -32601, "Method not found")
 

@@ -9,9 +9,12 @@ takes ``{"id"}`` or ``{"client_id", "market"}`` and answers ``{"order_id",
 ``NOT_FOUND``), as ``DELETE /orders/batch`` does; ``order.cancel_all`` takes
 ``{"market"}`` (optional) and answers ``{"status": "ok"}``.  They run the REST
 code: the same signature checks, validation and per-account rate limits (the
-venue documents shared counters).  A refusal is a JSON-RPC error with code 100
-(the docs' "method error"), the REST error name as ``message`` and its text as
-``data``.  The ``hang_after_execute`` fault places the order and never answers.
+venue documents shared counters) and the same injected faults: latency and a
+freeze delay the answer, a drawn rate limit or 5xx answers instead of acting
+(a 5xx as -32603, an internal error), and ``hang_after_execute`` places the
+order and never answers.  A refusal is a JSON-RPC error with code 100 (the
+docs' "method error"), the REST error name as ``message`` and its text as
+``data``.
 
 Cancel-on-disconnect (docs.paradex.trade, ``order.cancel_on_disconnect``): off
 on every new connection; once enabled it covers the orders placed over *that*
@@ -23,12 +26,17 @@ client's clean close.  It does not survive a reconnect.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from venues.emulator.arrival import arrival_ns
 from venues.emulator.core import EmulatorCore
+from venues.emulator.faults import RestFault
 from venues.emulator.paradex_auth import ApiError, ParadexAuth, validation_error
 from venues.emulator.paradex_orders import MAX_BATCH, ParadexOrders
 from venues.emulator.records import OrderNotFound
@@ -37,6 +45,7 @@ log = logging.getLogger(__name__)
 METHOD_ERROR = 100
 NOT_AUTHENTICATED = 40110
 INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
 METHODS = frozenset(
     {"order.create", "order.cancel", "order.cancel_batch", "order.cancel_all", "order.cancel_on_disconnect"}
 )
@@ -79,6 +88,53 @@ class WsOrders:
         self.auth = auth
         self.orders = orders
         self.fired = 0  # connections whose switch fired (tests read it)
+        self._later: set[asyncio.Task[None]] = set()
+
+    def handle(
+        self,
+        scope: OrderScope,
+        send: Callable[[dict[str, Any]], bool],
+        request_id: Any,
+        method: str,
+        params: dict[str, Any],
+    ) -> None:
+        """Answer one order method with ``send``: at once, or after the injected latency or freeze."""
+        delay_s = self.core.faults.spec.latency_ms / 1000 + self.core.freeze_remaining_s()
+        if delay_s <= 0:
+            self._answer(scope, send, request_id, method, params)
+            return
+
+        async def later() -> None:
+            await self.core.hold(delay_s)
+            self._answer(scope, send, request_id, method, params)
+
+        task = asyncio.create_task(later(), name=f"paradex-{method}")
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    def _answer(
+        self,
+        scope: OrderScope,
+        send: Callable[[dict[str, Any]], bool],
+        request_id: Any,
+        method: str,
+        params: dict[str, Any],
+    ) -> None:
+        try:
+            result = self.call(scope, method, params)
+        except RpcError as error:
+            send({"jsonrpc": "2.0", "id": request_id, "error": error.to_body()})
+        except NoAnswer:
+            log.info("paradex %s (id %s) carried out, left unanswered (hang fault)", method, request_id)
+        else:
+            now_us = time.time_ns() // 1000
+            send({"jsonrpc": "2.0", "id": request_id, "result": result, "usIn": now_us, "usDiff": 0})
+
+    async def close(self) -> None:
+        for task in list(self._later):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def call(self, scope: OrderScope, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """Run one order method for the connection of ``scope``; ``RpcError`` or ``NoAnswer`` otherwise."""
@@ -91,6 +147,11 @@ class WsOrders:
                 raise RpcError(INVALID_PARAMS, "Invalid params: enabled must be a boolean")
             scope.cancel_on_disconnect = enabled
             return {"enabled": enabled}
+        fault = self.core.faults.draw_rest_fault()
+        if fault is RestFault.RATE_LIMITED:
+            raise RpcError(METHOD_ERROR, "RATE_LIMIT_EXCEEDED", "rate limit exceeded")
+        if fault is not None:
+            raise RpcError(INTERNAL_ERROR, "Internal error", f"injected {fault.value} fault")
         try:
             self.auth.charge(account, read=False)
             if method == "order.create":
