@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from order_gateway.leftovers import cancel_leftovers
 from services.config import Config, ConfigError, config_to_toml, parse_config
 from services.endpoints import EndpointError, ensure_private_dir
 from services.secrets import load_credentials
@@ -310,25 +311,13 @@ class Launcher:
         return clean
 
     def _cancel_leftovers(self) -> bool:
-        """Check the venue itself for orders still open on the symbol, and cancel any."""
-
-        async def leftovers() -> int:
-            venue = open_venue(self.cfg, role="trading", env=self.env)
-            try:
-                left = len(await venue.open_orders(self.cfg.symbol))
-                if left:
-                    await venue.cancel_all(self.cfg.symbol)
-                return left
-            finally:
-                await venue.close()
-
+        """Check the venue itself for orders of ours still open on the symbol, and cancel any."""
         try:
-            left = asyncio.run(leftovers())
+            left = asyncio.run(cancel_leftovers(self.cfg, self.env))
         except VenueError as exc:
             print(f"run.py: could not check for open orders on {self.cfg.symbol}: {exc}", file=sys.stderr)
             return False
-        note = " (cancelled now)" if left else ""
-        print(f"orders left open on {self.cfg.symbol} after stop: {left}{note}", flush=True)
+        print(left.line(self.cfg.symbol), flush=True)
         return True
 
     def run(self) -> int:

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from order_gateway import metrics as og_metrics
 from order_gateway.limits import TokenBucket
+from services.wire import RejectReason
 from venues.base import AuthError, RateLimited, Rejected, Unavailable, UnknownOrderState, VenueError
 
 T = TypeVar("T")
@@ -66,3 +67,18 @@ class VenueCalls:
             raise
         og_metrics.REST_REQUESTS.labels(endpoint, "ok").inc()
         return result
+
+
+def venue_reason(exc: VenueError) -> RejectReason:
+    """The reject reason behind a venue error."""
+    if isinstance(exc, Rejected):
+        return exc.reason
+    if isinstance(exc, RateLimited):
+        return RejectReason.RATE_LIMITED
+    if isinstance(exc, AuthError):
+        return RejectReason.AUTH
+    if isinstance(exc, UnknownOrderState):
+        return RejectReason.UNKNOWN_STATE
+    if isinstance(exc, Unavailable):
+        return RejectReason.UNAVAILABLE
+    return RejectReason.OTHER

@@ -9,6 +9,8 @@ journal is answered from it and never sent twice, across restarts too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from order_gateway import metrics as og_metrics
-from order_gateway.calls import VenueCalls
+from order_gateway.calls import VenueCalls, venue_reason
 from order_gateway.journal import UNKNOWN, Journal, JournalOrder
 from order_gateway.limits import (
     Limits,
@@ -30,6 +32,7 @@ from order_gateway.limits import (
 from order_gateway.state import SymbolState
 from services.bus import Publisher
 from services.codec import Envelope
+from services.foreign import describe_order, describe_orders
 from services.logs import log_once
 from services.wire import (
     Balance,
@@ -41,6 +44,7 @@ from services.wire import (
     Message,
     OrderReply,
     OrderStatus,
+    OrderType,
     OrderUpdate,
     Ping,
     Place,
@@ -51,7 +55,7 @@ from services.wire import (
     SnapshotRequest,
     TradingState,
 )
-from venues.base import AuthError, RateLimited, Rejected, Unavailable, UnknownOrderState, Venue, VenueError
+from venues.base import UnknownOrderState, Venue, VenueError
 from venues.precision import MarketRules
 
 log = logging.getLogger(__name__)
@@ -166,6 +170,10 @@ class OrderDesk:
     def _pre_trade(self, place: Place) -> Refusal | None:
         if place.symbol != self.symbol:
             return Refusal(RejectReason.MALFORMED, f"this gateway trades {self.symbol}, not {place.symbol}")
+        if place.order_type is OrderType.CONDITIONAL:
+            return Refusal(
+                RejectReason.MALFORMED, "perp-mm places limit and market orders only, never conditional"
+            )
         return check_client_id(place.client_id)
 
     def _admission(self, place: Place) -> Refusal | None:
@@ -264,17 +272,43 @@ class OrderDesk:
         return OrderReply(ok=True, order=update)
 
     async def cancel_all(self, request: CancelAll) -> CancelAllReply:
+        """Cancel every order of perp-mm's on the symbol, one by one; foreign orders stay.
+
+        Places still in flight are awaited first (they would land after the cancels);
+        orders of unknown outcome are cancelled by client id.
+        """
         if request.symbol != self.symbol:
             return CancelAllReply(
                 ok=False, reason=RejectReason.MALFORMED, message=f"this gateway trades {self.symbol}"
             )
-        try:
-            cancelled = await self.calls.call("cancel_all", self.venue.cancel_all(self.symbol))
-        except VenueError as exc:
-            reason = venue_reason(exc)
-            og_metrics.ORDER_REJECTS.labels(reason.value).inc()
-            return CancelAllReply(ok=False, reason=reason, message=str(exc))
-        log.info("cancelled all %d order(s) on %s", cancelled, self.symbol)
+        if self._placed:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(IN_FLIGHT_WAIT_S):
+                    await asyncio.gather(*(done.wait() for done in list(self._placed.values())))
+        ours = [
+            t.order
+            for t in self.state.open.values()
+            if not t.order.foreign and not is_guardian(t.order.client_id)
+        ]
+        cancels = [Cancel(symbol=self.symbol, order_id=order.order_id) for order in ours]
+        cancels += [Cancel(symbol=self.symbol, client_id=cid) for cid in self.state.unknown]
+        replies = await asyncio.gather(*(self.cancel(cancel) for cancel in cancels))
+        failed = [r for r in replies if not r.ok and r.reason is not RejectReason.UNKNOWN_ORDER]
+        cancelled = sum(1 for r in replies if r.ok)
+        foreign = [t.order for t in self.state.open.values() if t.order.foreign]
+        kept = f"; {len(foreign)} foreign order(s) left alone ({describe_orders(foreign)})" if foreign else ""
+        if failed:
+            log.warning(
+                "cancel-all on %s: %d of %d cancel(s) failed%s", self.symbol, len(failed), len(cancels), kept
+            )
+            first = failed[0]
+            return CancelAllReply(
+                ok=False,
+                cancelled=cancelled,
+                reason=first.reason,
+                message=f"{len(failed)} cancel(s) failed: {first.message}",
+            )
+        log.info("cancelled all %d order(s) of ours on %s%s", cancelled, self.symbol, kept)
         return CancelAllReply(ok=True, cancelled=cancelled)
 
     def snapshot(self, request: SnapshotRequest) -> Message:
@@ -298,19 +332,26 @@ class OrderDesk:
     # ------------------------------------------------------------ what the venue reports
 
     def on_order(self, update: OrderUpdate, *, ts_ns: int) -> None:
-        """Apply an order's state; journal and publish it when it changed."""
+        """Apply an order's state; journal and publish it when it changed.
+
+        An order not in the journal and not the guardian's is foreign (a stop set in the venue's
+        web app, another program on the account): it is tracked and published with ``foreign``
+        set, counts in the worst-case position unless reduce-only, and is never cancelled here.
+        """
         now_s = time.monotonic()
+        if not self.journal.owns(update) and not is_guardian(update.client_id):
+            update = dataclasses.replace(update, foreign=True)
         if not self.state.apply(update, now_s=now_s):
             return
-        ours = self.journal.record_order(update, now_ns=time.time_ns())
-        if not ours and update.status.is_open and not is_guardian(update.client_id):
-            # Not placed through this gateway (by hand, or another bot on the account): it counts
-            # in the worst-case position; the next reconciliation cancels it.
+        if not update.foreign:
+            self.journal.record_order(update, now_ns=time.time_ns())
+        elif update.status.is_open:
             log_once(
                 log,
-                f"stranger:{update.order_id}",
-                f"order {update.order_id} (client id {update.client_id}) on {self.symbol} was not placed "
-                "through this gateway",
+                f"foreign:{update.order_id}",
+                f"order {update.order_id} ({describe_order(update)}, client id {update.client_id}) on "
+                f"{self.symbol} was not placed by perp-mm: left alone (only the kill switch and flatten "
+                "cancel it)",
             )
         if update.filled_quantity > 0:
             # The stream sends each fill next to the order's update; if it has not come
@@ -318,6 +359,7 @@ class OrderDesk:
             self.fills_due[update.order_id] = (now_s + FILL_GRACE_S, update.client_id, update.filled_quantity)
         self.pub.publish(f"ex.order.{self.symbol}", update, ts_ns=ts_ns)
         og_metrics.OPEN_ORDERS.set(len(self.state.open))
+        og_metrics.FOREIGN_ORDERS.set(sum(1 for t in self.state.open.values() if t.order.foreign))
         og_metrics.UNKNOWN_ORDERS.set(len(self.state.unknown))
 
     def fills_missing(self, *, now_s: float) -> bool:
@@ -350,18 +392,3 @@ class OrderDesk:
     def on_balance(self, balance: Balance, *, ts_ns: int) -> None:
         self.status.balance = balance
         self.pub.publish("ex.balance", balance, ts_ns=ts_ns)
-
-
-def venue_reason(exc: VenueError) -> RejectReason:
-    """The reject reason behind a venue error."""
-    if isinstance(exc, Rejected):
-        return exc.reason
-    if isinstance(exc, RateLimited):
-        return RejectReason.RATE_LIMITED
-    if isinstance(exc, AuthError):
-        return RejectReason.AUTH
-    if isinstance(exc, UnknownOrderState):
-        return RejectReason.UNKNOWN_STATE
-    if isinstance(exc, Unavailable):
-        return RejectReason.UNAVAILABLE
-    return RejectReason.OTHER

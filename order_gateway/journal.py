@@ -175,6 +175,13 @@ class Journal:
             )
             self._event(place.client_id, None, PENDING, Decimal(0), "", now_ns)
 
+    def owns(self, update: OrderUpdate) -> bool:
+        """Whether ``update`` was placed through this gateway: by client id and venue id, else venue id."""
+        known = self.order(update.client_id) if update.client_id is not None else None
+        if known is not None and known.place.symbol == update.symbol:
+            return known.order_id in (None, update.order_id)
+        return self._client_of(update.order_id) is not None
+
     def record_order(self, update: OrderUpdate, *, now_ns: int) -> bool:
         """Journal the venue's view of one of our orders; False when the order is not in the journal."""
         client_id = update.client_id if update.client_id is not None else self._client_of(update.order_id)
@@ -323,17 +330,11 @@ class Journal:
 
     def funding(self, symbol: str) -> list[FundingPayment]:
         rows = self._db.execute(
-            "SELECT symbol, payment_id, amount, rate FROM funding WHERE symbol = ? "
-            "ORDER BY ts_ns, payment_id",
+            "SELECT symbol, payment_id, amount, rate FROM funding WHERE symbol=? ORDER BY ts_ns, payment_id",
             (symbol,),
         ).fetchall()
         return [
-            FundingPayment(
-                symbol=sym,
-                payment_id=pid,
-                amount=Decimal(amount),
-                rate=None if rate is None else Decimal(rate),
-            )
+            FundingPayment(symbol=sym, payment_id=pid, amount=Decimal(amount), rate=_decimal(rate))
             for sym, pid, amount, rate in rows
         ]
 
@@ -351,6 +352,10 @@ _FILL_COLUMNS = "symbol, trade_id, order_id, client_id, side, price, quantity, f
 
 def _text(value: Decimal | None) -> str | None:
     return None if value is None else fmt(value)
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
 
 
 def _order(row: tuple[object, ...]) -> JournalOrder:

@@ -27,9 +27,7 @@ UNKNOWN_ORDERS = Gauge("mm_orders_unknown", "Orders whose outcome is being resol
 RECONCILIATIONS = Counter(
     "mm_reconciliations_total", "Reconciliations with the venue, by outcome", ["outcome"]
 )
-ORPHANS_CANCELLED = Counter(
-    "mm_orphan_orders_cancelled_total", "Unknown orders found on the venue and cancelled"
-)
+FOREIGN_ORDERS = Gauge("mm_foreign_orders", "Open orders on the symbol that perp-mm did not place")
 EXEC_STATE = Gauge("mm_exec_stream_state", "1 for the private stream's state", ["state"])
 
 # Every label of a fixed set exists from the start, so rates and alerts see zeros, not gaps.

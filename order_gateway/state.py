@@ -9,12 +9,13 @@ compared with ours.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from order_gateway.limits import Exposure, is_guardian
+from order_gateway.limits import Exposure
 from services.wire import OrderStatus, OrderUpdate, Place, Position, Side
 
 # Late venue updates for a closed order arrive within seconds; 2,000 orders is minutes of history even at
@@ -50,9 +51,12 @@ class SymbolState:
             old = current.order
             if update.filled_quantity < old.filled_quantity:
                 return False
-            if update.status.is_open and (update.status, update.filled_quantity) == (
+            # A change of owner counts: a stream update the journal could not match yet (foreign)
+            # is corrected by the next one it can.
+            if update.status.is_open and (update.status, update.filled_quantity, update.foreign) == (
                 old.status,
                 old.filled_quantity,
+                old.foreign,
             ):
                 current.updated_s = now_s
                 return False
@@ -87,6 +91,19 @@ class SymbolState:
                 return tracked.order
         return None
 
+    def foreign_gone(self, listed: set[str], *, listed_s: float) -> list[OrderUpdate]:
+        """Foreign orders held open that the venue's list (taken at ``listed_s``) no longer shows, as closed.
+
+        Cancelled or triggered in the web app while the stream was down: nothing else would close them.
+        """
+        return [
+            dataclasses.replace(
+                t.order, status=OrderStatus.CANCELLED, reason="gone from the venue's open orders"
+            )
+            for t in self.open.values()
+            if t.order.foreign and t.order.order_id not in listed and t.updated_s < listed_s
+        ]
+
     def open_orders(self) -> list[OrderUpdate]:
         return [tracked.order for tracked in self.open.values()]
 
@@ -115,8 +132,7 @@ class ReconcilePlan:
     """What to do after comparing the venue's open orders with ours."""
 
     adopt: list[OrderUpdate] = field(default_factory=list)  # ours and open on the venue
-    cancel: list[OrderUpdate] = field(default_factory=list)  # on the venue, unknown to us
-    foreign: list[OrderUpdate] = field(default_factory=list)  # the guardian's: leave them
+    foreign: list[OrderUpdate] = field(default_factory=list)  # not placed by this gateway: leave them
     vanished: list[int] = field(default_factory=list)  # client ids we had open, gone from the venue
 
 
@@ -127,7 +143,8 @@ def plan_reconcile(
     is_ours: Callable[[OrderUpdate], bool],
     busy: set[int],
 ) -> ReconcilePlan:
-    """Sort the venue's open orders into ours, strangers and the guardian's; find ours that vanished.
+    """Sort the venue's open orders into ours and the others (foreign: the guardian's, a stop set in the
+    venue's web app, another program's); find ours that vanished.  Nothing here is ever cancelled.
 
     ``ours_active`` are the client ids we believe may rest (journal), ``busy``
     those with a request in flight or changed since the venue's list was
@@ -140,10 +157,8 @@ def plan_reconcile(
             listed.add(order.client_id)
         if is_ours(order):
             plan.adopt.append(order)
-        elif is_guardian(order.client_id):
-            plan.foreign.append(order)
         else:
-            plan.cancel.append(order)
+            plan.foreign.append(order)
     plan.vanished = [cid for cid in ours_active if cid not in listed and cid not in busy]
     return plan
 

@@ -1,8 +1,8 @@
 """Reconciliation with the venue, at start and after every private-stream reconnect, and the slow polls.
 
 Reconciling: the venue's open orders and position over REST; ours still open
-are adopted, strangers (from a dead instance without a journal, or placed by
-hand) are cancelled and logged, the guardian's are left alone; fills missed
+are adopted, foreign ones (the guardian's, a stop or take-profit set in the
+venue's web app, another program's) are tracked and never cancelled; fills missed
 while away are fetched from the history and journaled (once, by trade id);
 our orders that vanished are closed from the fills journaled for them.
 """
@@ -17,8 +17,9 @@ from order_gateway import metrics as og_metrics
 from order_gateway.desk import OrderDesk
 from order_gateway.journal import PENDING
 from order_gateway.state import closed_while_away, plan_reconcile
+from services.foreign import describe_orders
 from services.wire import OrderUpdate, RejectReason
-from venues.base import Rejected, VenueError
+from venues.base import VenueError
 
 log = logging.getLogger(__name__)
 
@@ -80,21 +81,12 @@ class Reconciler:
             if t.updated_s >= listed_s and t.order.client_id
         }
 
-        def is_ours(order: OrderUpdate) -> bool:
-            if order.client_id is not None and journal.order(order.client_id) is not None:
-                return True
-            return journal.order_by_id(order.order_id) is not None
-
         active = [o.place.client_id for o in journal.active_orders(self.symbol)]
-        plan = plan_reconcile(venue_open, ours_active=active, is_ours=is_ours, busy=busy)
+        plan = plan_reconcile(venue_open, ours_active=active, is_ours=journal.owns, busy=busy)
         now_ns = time.time_ns()
-        for order in plan.adopt:
+        gone = desk.state.foreign_gone({o.order_id for o in venue_open}, listed_s=listed_s)
+        for order in (*plan.adopt, *plan.foreign, *gone):
             desk.on_order(order, ts_ns=now_ns)
-        for order in plan.foreign:
-            log.info("leaving the guardian's order %s (client id %s) alone", order.order_id, order.client_id)
-            desk.on_order(order, ts_ns=now_ns)
-        for order in plan.cancel:
-            await self._cancel_stranger(order)
         await self.fetch_fills()
         for client_id in plan.vanished:
             self._close_vanished(client_id)
@@ -103,35 +95,15 @@ class Reconciler:
         await self.poll_funding()
         self._outage_started_ms = None
         log.info(
-            "reconciled %s: %d open order(s) adopted, %d stranger(s) cancelled, %d closed while away, "
-            "position %s",
+            "reconciled %s: %d open order(s) adopted, %d foreign order(s) left alone (%s), "
+            "%d closed while away, position %s",
             self.symbol,
             len(plan.adopt),
-            len(plan.cancel),
+            len(plan.foreign),
+            describe_orders(plan.foreign),
             len(plan.vanished),
             position.quantity,
         )
-
-    async def _cancel_stranger(self, order: OrderUpdate) -> None:
-        log.warning(
-            "cancelling order %s (client id %s, %s %s @ %s) on %s: not in the journal "
-            "(left by a dead instance or placed by hand)",
-            order.order_id,
-            order.client_id,
-            order.side.value,
-            order.remaining,
-            order.price,
-            self.symbol,
-        )
-        try:
-            update = await self.desk.calls.call(
-                "cancel_order", self.desk.venue.cancel_order(self.symbol, order_id=order.order_id)
-            )
-        except Rejected as exc:
-            log.info("stranger order %s already gone: %s", order.order_id, exc)
-            return
-        og_metrics.ORPHANS_CANCELLED.inc()
-        self.desk.on_order(update, ts_ns=time.time_ns())
 
     def _close_vanished(self, client_id: int) -> None:
         journal, desk = self.desk.journal, self.desk

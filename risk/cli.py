@@ -31,10 +31,11 @@ DESCRIPTIONS = {
     "watch, flatten (standalone kill switch), status, halt, resume (talk to a running guardian).",
     "watch": "Guard a position however it was opened (max position, stop-loss, take-profit), "
     "with no other process running.",
-    "flatten": "Cancel every order and close the position at market now; exit 0 only once the "
-    "venue shows the position flat and no open order.",
+    "flatten": "Cancel every order, foreign ones too (stops and take-profits set on the venue), and "
+    "close the position at market now; exit 0 only once the venue shows the position flat and no open order.",
     "status": "Show a running guardian's state.",
-    "halt": "Halt trading through the running guardian (cancels all orders).",
+    "halt": "Halt trading through the running guardian (the kill switch: cancels every order on the "
+    "symbol, stops and take-profits set on the venue too).",
     "resume": "Lift an operator's halt.",
 }
 # These commands never quote, but a Config needs the quoting settings: they get harmless values.
@@ -175,12 +176,13 @@ async def _standalone(
     finally:
         await venue.close()
     if result.ok:
-        print(f"{cfg.symbol}: flat, no open orders")
+        print(f"{cfg.symbol}: flat, no open orders (cancelled {result.swept.describe()})")
         return 0
     shown = fmt(result.position) if result.position is not None else "unknown"
     print(
         f"{prog}: {cfg.symbol} not flat after {budget_s:g} s: {result.reason} (position {shown}, "
-        f"open orders {result.open_orders if result.open_orders is not None else 'unknown'})",
+        f"open orders {result.open_orders if result.open_orders is not None else 'unknown'}; "
+        f"cancelled {result.swept.describe()})",
         file=sys.stderr,
     )
     return 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -31,10 +32,12 @@ from risk.model import (
     RestartStrategy,
     SetState,
 )
-from risk.orders import ClientIds, close_order, describe
+from risk.orders import ClientIds, close_orders, describe
 from risk.rules import Guardian
 from risk.startup import GuardOptions
 from risk.supervisor import SupervisorRestarter
+from risk.sweep import cancel_everything, cancel_ours
+from services.foreign import conditional
 from services.logs import log_once
 from services.wire import Message, OrderUpdate, RiskEvent, TradingState
 from venues.base import DeadManSwitch, Rejected, UnknownOrderState, Venue, VenueError
@@ -46,6 +49,8 @@ StrategyBeat = Callable[[float], tuple[float | None, str | None]]
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _BALANCE_EVERY_POLLS = 10
 _CLOSE_RETRY_DELAY_S = 0.5
+# The cancels that remove the trader's own stops and take-profits too; every other one leaves them.
+KILL_SWITCH = (Reason.MANUAL, Reason.FLATTEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,24 +236,26 @@ class GuardianEngine:
             self._poll_now.set()
 
     async def _cancel_all(self, reason: Reason) -> None:
+        """Cancel perp-mm's orders; the kill switch (an operator's halt, flatten) cancels foreign ones too."""
         sent_s = self.clock()
         try:
-            cancelled = await self.venue.cancel_all(self.symbol)
+            if reason in KILL_SWITCH:
+                swept = await cancel_everything(self.venue, self.symbol, list_first=False)
+            else:
+                swept = await cancel_ours(self.venue, self.symbol)
         except VenueError as exc:
             log.error("cancel-all on %s failed (%s): %s", self.symbol, reason.value, exc)
             self.emit("cancel_all_failed", reason.value, message=str(exc))
             return
         self.inputs.on_cancelled_all(sent_s=sent_s)
         self._acted("cancel_all", reason)
-        log.warning("cancelled all orders on %s (%d) [%s]", self.symbol, cancelled, reason.value)
-        self.emit("cancel_all", reason.value, quantity=Decimal(cancelled))
+        log.warning("cancelled all orders on %s: %s [%s]", self.symbol, swept.describe(), reason.value)
+        self.emit("cancel_all", reason.value, quantity=Decimal(swept.cancelled), message=swept.describe())
 
     async def _close(self, action: ClosePosition) -> None:
         position = self.inputs.position
-        order = close_order(
-            action, symbol=self.symbol, position=position, rules=self.rules, client_id=self.ids.next()
-        )
-        if order is None:
+        orders = close_orders(action, symbol=self.symbol, position=position, rules=self.rules, ids=self.ids)
+        if not orders:
             log_once(
                 log,
                 f"unclosable:{self.symbol}",
@@ -257,33 +264,35 @@ class GuardianEngine:
             )
             self.guardian.close_result(action.close_id, ok=True)
             return
-        try:
-            update = await self.venue.place_order(order)
-        except UnknownOrderState as exc:
-            # It may have gone through: the rules resend only if the position has not moved in time.
-            log.error("close %s: outcome unknown (%s)", describe(order), exc)
-            self.guardian.close_result(action.close_id, ok=True)
-            return
-        except (Rejected, VenueError) as exc:
-            log.error("close %s failed: %s", describe(order), exc)
-            self.emit("close_failed", action.reason.value, message=str(exc))
-            # Reported a little later, so a venue that keeps refusing is not asked 20 times a second.
-            close_id = action.close_id
-            asyncio.get_running_loop().call_later(
-                _CLOSE_RETRY_DELAY_S, lambda: self.guardian.close_result(close_id, ok=False)
+        # Larger than one order may be: the parts go one after the other, each reduce-only.
+        for order in orders:
+            try:
+                update = await self.venue.place_order(order)
+            except UnknownOrderState as exc:
+                # It may have gone through: the rules resend only if the position has not moved in time.
+                log.error("close %s: outcome unknown (%s)", describe(order), exc)
+                self.guardian.close_result(action.close_id, ok=True)
+                return
+            except (Rejected, VenueError) as exc:
+                log.error("close %s failed: %s", describe(order), exc)
+                self.emit("close_failed", action.reason.value, message=str(exc))
+                # Reported a little later, so a venue that keeps refusing is not asked 20 times a second.
+                asyncio.get_running_loop().call_later(
+                    _CLOSE_RETRY_DELAY_S,
+                    functools.partial(self.guardian.close_result, action.close_id, ok=False),
+                )
+                return
+            log.warning(
+                "close sent: %s, %s %s filled [%s]",
+                describe(order),
+                update.status.value,
+                fmt(update.filled_quantity),
+                action.reason.value,
             )
-            return
+            signed = order.quantity * order.side.sign
+            self.emit("close", action.reason.value, quantity=signed, message=describe(order))
         self.guardian.close_result(action.close_id, ok=True)
         self._acted("close", action.reason)
-        log.warning(
-            "close sent: %s, %s %s filled [%s]",
-            describe(order),
-            update.status.value,
-            fmt(update.filled_quantity),
-            action.reason.value,
-        )
-        signed = order.quantity * order.side.sign
-        self.emit("close", action.reason.value, quantity=signed, message=describe(order))
 
     def _restart(self, reason: Reason) -> None:
         if self.restarter is None:
@@ -344,7 +353,8 @@ class GuardianEngine:
         if isinstance(orders, BaseException):
             self._poll_failed("open_orders", orders)
         elif orders is not None:
-            self.inputs.on_poll_open_orders(len(orders), sent_s=sent_s)
+            # The trader's own stops are not re-cancelled while HALTED (the kill switch took those already).
+            self.inputs.on_poll_open_orders(len(orders) - len(conditional(orders)), sent_s=sent_s)
         if self._balance_due():
             try:
                 self.inputs.on_poll_balance(await self.venue.collateral())

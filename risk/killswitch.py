@@ -12,7 +12,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from risk.engine import GuardianEngine
@@ -20,6 +20,7 @@ from risk.model import ClosePosition, Lang, Reason
 from risk.orders import ClientIds, close_order, describe
 from risk.rules import Guardian
 from risk.startup import GuardOptions, limits_of
+from risk.sweep import Swept, cancel_everything
 from services.config import Config
 from services.wire import Side
 from venues.base import Venue, VenueError
@@ -62,12 +63,17 @@ async def watch(cfg: Config, venue: Venue, rules: MarketRules, *, options: Guard
 
 @dataclass(frozen=True, slots=True)
 class FlattenResult:
-    """``ok`` once the venue showed the position flat and no open order; else why not."""
+    """``ok`` once the venue showed the position flat and no open order; else why not.
+
+    ``swept`` counts the orders cancelled on the way, foreign ones (stops and take-profits
+    set on the venue, which flatten cancels too) named apart.
+    """
 
     ok: bool
     position: Decimal | None
     open_orders: int | None
     reason: str = ""
+    swept: Swept = field(default_factory=lambda: Swept(0))
 
 
 async def flatten(
@@ -85,27 +91,39 @@ async def flatten(
     position: Decimal | None = None
     orders: int | None = None
     reason = ""
+    swept: list[Swept] = []
     while True:
         try:
             async with asyncio.timeout(max(deadline - clock(), 0.0)):
-                position, orders, reason = await _flatten_round(venue, rules, ids)
+                position, orders, reason = await _flatten_round(venue, rules, ids, swept)
             if position == 0 and orders == 0:
                 log.info("%s is flat with no open orders", symbol)
-                return FlattenResult(True, position, orders)
+                return FlattenResult(True, position, orders, swept=_total(swept))
         except VenueError as exc:
             reason = f"{type(exc).__name__}: {exc}"
             log.error("flatten round failed: %s", reason)
         except TimeoutError:
             reason = reason or f"the venue did not answer within {timeout_s:g} s"
         if clock() + retry_s > deadline:
-            return FlattenResult(False, position, orders, reason)
+            return FlattenResult(False, position, orders, reason, swept=_total(swept))
         await asyncio.sleep(retry_s)
 
 
-async def _flatten_round(venue: Venue, rules: MarketRules, ids: ClientIds) -> tuple[Decimal, int, str]:
-    """Cancel all, close what is held, read back: the position, the open orders and what is left to do."""
+def _total(rounds: list[Swept]) -> Swept:
+    foreign = {order.order_id: order for swept in rounds for order in swept.foreign}
+    return Swept(sum(swept.cancelled for swept in rounds), tuple(foreign.values()))
+
+
+async def _flatten_round(
+    venue: Venue, rules: MarketRules, ids: ClientIds, swept: list[Swept]
+) -> tuple[Decimal, int, str]:
+    """Cancel everything (foreign orders too), close what is held; the position, open orders, what is left."""
     symbol = rules.symbol
-    await venue.cancel_all(symbol)
+    # The orders are read before the cancel-all so the output names every foreign order it removes.
+    done = await cancel_everything(venue, symbol, list_first=True)
+    swept.append(done)
+    if done.foreign:
+        log.warning("cancelled %s on %s", done.describe(), symbol)
     position = (await venue.position(symbol)).quantity
     reason = ""
     if position != 0:

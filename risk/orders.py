@@ -1,8 +1,12 @@
 """The guardian's own orders: client ids in a range of their own, and close orders sized to the market.
 
-Pure: no I/O.  The strategy allocates client ids from a random 32-bit base, so
-the guardian keeps the top bit set on its ids, where an operator reading the
-venue's order history can tell them apart.
+A close larger than the venue takes in one market order (Aster's
+``MARKET_LOT_SIZE``/``LOT_SIZE`` ``maxQty``) is split into several orders, each
+valid, rather than sent whole and refused every time.  Pure: no I/O.
+
+The strategy allocates client ids from a random 32-bit base, so the guardian
+keeps the top bit set on its ids, where an operator reading the venue's order
+history can tell them apart.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from decimal import Decimal
 
 from risk.model import ClosePosition
 from services.wire import OrderType, Place, TimeInForce
-from venues.precision import MarketRules, ceil_to, fmt
+from venues.precision import MarketRules, ceil_to, fmt, split_quantity
 
 GUARDIAN_ID_BIT = 1 << 31
 _ID_MASK = GUARDIAN_ID_BIT - 1
@@ -54,13 +58,32 @@ def close_quantity(quantity: Decimal, position: Decimal, rules: MarketRules) -> 
     return wanted
 
 
+def close_orders(
+    action: ClosePosition, *, symbol: str, position: Decimal, rules: MarketRules, ids: ClientIds
+) -> list[Place]:
+    """Reduce-only market orders for ``action`` sized by ``close_quantity``, split to the market's
+    largest order; empty when none can be sent."""
+    quantity = close_quantity(action.quantity, position, rules)
+    if quantity is None:
+        return []
+    return [
+        _market_close(action, symbol=symbol, quantity=part, client_id=ids.next())
+        for part in split_quantity(quantity, rules, market=True)
+    ]
+
+
 def close_order(
     action: ClosePosition, *, symbol: str, position: Decimal, rules: MarketRules, client_id: int
 ) -> Place | None:
-    """A reduce-only market order for ``action`` sized by ``close_quantity``; None when none can be sent."""
+    """The first (largest) of ``close_orders``: one order a round, for flatten; None when none can be sent."""
     quantity = close_quantity(action.quantity, position, rules)
     if quantity is None:
         return None
+    first = split_quantity(quantity, rules, market=True)[0]
+    return _market_close(action, symbol=symbol, quantity=first, client_id=client_id)
+
+
+def _market_close(action: ClosePosition, *, symbol: str, quantity: Decimal, client_id: int) -> Place:
     return Place(
         client_id=client_id,
         symbol=symbol,

@@ -23,6 +23,7 @@ from risk.model import Reason
 from risk.rules import Guardian
 from risk.startup import GuardOptions, check_margin, lang_of, limits_of, market_rules
 from risk.supervisor import SupervisorRestarter
+from risk.sweep import cancel_ours
 from services.bus import HeartbeatMonitor, Subscriber
 from services.codec import Envelope, Message
 from services.config import Config, ConfigError
@@ -127,7 +128,10 @@ class RiskService(Service):
             log.error("%s still stopping after %.0f s: sweeping now", ", ".join(left), OUTLIVE_S)
 
     async def _sweep(self) -> None:
-        """Cancel every order still resting on the symbol: nothing stays on the book unguarded."""
+        """Cancel every order of perp-mm's still resting on the symbol: nothing stays on the book unguarded.
+
+        Foreign orders (a stop or take-profit the trader set on the venue) stay where they were put.
+        """
         symbol = self.cfg.symbol
         try:
             venue = open_venue(self.cfg, role="risk", env=self.env)
@@ -136,14 +140,14 @@ class RiskService(Service):
             return
         try:
             async with asyncio.timeout(SWEEP_TIMEOUT_S):
-                cancelled = await venue.cancel_all(symbol)
+                swept = await cancel_ours(venue, symbol)
         except (VenueError, OSError, TimeoutError) as exc:
             log.error("could not cancel the orders left on %s: %s", symbol, exc)
             return
         finally:
             await venue.close()
-        if cancelled:
-            log.warning("stopping: cancelled %d order(s) left on %s", cancelled, symbol)
+        if swept.cancelled or swept.kept:
+            log.warning("stopping: cancelled %s left on %s", swept.describe(), symbol)
         else:
             log.info("stopping: no order left on %s", symbol)
 

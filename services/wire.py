@@ -173,6 +173,9 @@ class OrderUpdate(Message):
     reduce_only: bool = False
     reason: str = ""
     venue_type: str = ""  # the venue's own type (and status) name for a CONDITIONAL order
+    # Set by the order gateway: not placed through perp-mm (not in its journal, not the guardian's).
+    # The strategy leaves it alone; the worst-case position counts it unless it is reduce-only.
+    foreign: bool = False
 
     @property
     def remaining(self) -> Decimal:

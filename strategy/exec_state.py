@@ -10,6 +10,9 @@ and the caller pulls its quotes and asks for a new snapshot.
 Client order ids are uint32: the strategy's come from a random 31-bit base plus
 a counter (never 0, never reused in a run); ids with the top bit set belong to
 the guardian, which trades on its own, and its orders are not ours to manage.
+Nor are foreign orders (``OrderUpdate.foreign``, set by the order gateway: a
+stop or take-profit set in the venue's web app): the strategy never holds,
+keeps or cancels them; only the kill switch and flatten do.
 """
 
 from __future__ import annotations
@@ -53,6 +56,11 @@ class ClientIds:
             if value:
                 return value
         raise RuntimeError("client order ids exhausted for this run: restart the strategy")
+
+
+def ours(order: OrderUpdate) -> bool:
+    """Placed by a strategy through the order gateway: not foreign and not one of the guardian's."""
+    return not order.foreign and (order.client_id is None or not order.client_id & GUARDIAN_ID_BIT)
 
 
 class Role(StrEnum):
@@ -225,7 +233,7 @@ class ExecState:
         return changes
 
     def _store(self, order: OrderUpdate) -> bool:
-        if order.symbol != self.symbol or (order.client_id is not None and order.client_id & GUARDIAN_ID_BIT):
+        if order.symbol != self.symbol or not ours(order):
             return False
         if order.order_id in self._closed:
             # Already closed: a late reply or a replay must not bring it back.

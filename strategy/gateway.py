@@ -29,18 +29,14 @@ from services.wire import (
 )
 from strategy import metrics
 from strategy.decide import Batches, OrderIntent
-from strategy.exec_state import GUARDIAN_ID_BIT, ClientIds, ExecState, Role
+from strategy.exec_state import ClientIds, ExecState, Role, ours
+from venues.precision import MarketRules, split_quantity
 
 log = logging.getLogger("strategy")
 
 REQUEST_TIMEOUT_S = 1.5
 REQUEST_RETRIES = 1
 CANCEL_ALL_SETTLE_S = 0.3
-
-
-def ours(order: OrderUpdate) -> bool:
-    """Not one of the guardian's own orders (those have the top client-id bit set)."""
-    return order.client_id is None or not order.client_id & GUARDIAN_ID_BIT
 
 
 class GatewayClient:
@@ -141,6 +137,7 @@ class GatewayClient:
         return ok, placed
 
     async def cancel_all(self) -> bool:
+        """Cancel every order of ours (the gateway leaves foreign ones); True once it confirmed."""
         reply = await self.request(CancelAll(symbol=self.symbol))
         return getattr(reply, "ok", False) is True
 
@@ -163,22 +160,24 @@ class GatewayClient:
         log.error("orders may still be open on %s after %d cancel-all attempts", self.symbol, attempts)
         return snap
 
-    async def close_position(self, quantity: Decimal) -> bool:
-        """Close a signed position with a reduce-only market order; True when the gateway accepted it."""
+    async def close_position(self, quantity: Decimal, rules: MarketRules) -> bool:
+        """Close a signed position with reduce-only market orders, each within the market's largest
+        order (``precision.split_quantity``); True when the gateway accepted them all."""
         if quantity == 0:
             return True
         log.info("closing the position of %s at market (--close-on-exit)", quantity)
-        intent = OrderIntent(
-            side=Side.SELL if quantity > 0 else Side.BUY,
-            quantity=abs(quantity),
-            price=None,
-            post_only=False,
-            reduce_only=True,
-        )
-        order = await self.place(intent, Role.REDUCE)
-        if order is None:
-            log.error("could not close the position of %s", quantity)
-        return order is not None
+        for part in split_quantity(abs(quantity), rules, market=True):
+            intent = OrderIntent(
+                side=Side.SELL if quantity > 0 else Side.BUY,
+                quantity=part,
+                price=None,
+                post_only=False,
+                reduce_only=True,
+            )
+            if await self.place(intent, Role.REDUCE) is None:
+                log.error("could not close the position of %s", quantity)
+                return False
+        return True
 
     def close(self) -> None:
         self._client.close()

@@ -15,7 +15,10 @@ target as a size, whichever the direction):
 A reduce never flips the position: its size is at most ``|pos|`` by
 construction.  Sizes floor to the step; a reduce below the venue's minimum
 quantity is no action (reduce-only orders are exempt from the minimum
-notional on every venue, see ``precision.check_order``).
+notional on every venue, see ``precision.check_order``).  A reduce larger
+than the venue allows in one order (Aster's ``MARKET_LOT_SIZE``/``LOT_SIZE``
+``maxQty``) is capped there: the rest goes in the next rounds, each order
+valid, instead of one order the venue refuses on every round.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from services.wire import Side
-from venues.precision import MarketRules, check_order, snap_quantity
+from venues.precision import MarketRules, floor_to, snap_quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +61,12 @@ def position_action(
     threshold: Decimal,
     max_position: Decimal,
     rules: MarketRules,
+    market: bool = True,
 ) -> PositionAction:
-    """What the position table says for this signed net position (None: nothing to do)."""
+    """What the position table says for this signed net position (None: nothing to do).
+
+    ``market`` says the reduce goes as a market order (else a limit one): it picks the size bound.
+    """
     if threshold < 0:
         raise ValueError(f"threshold must be >= 0, got {threshold}")
     if max_position <= 0:
@@ -74,6 +81,9 @@ def position_action(
     if size <= band:
         return None
     quantity = snap_quantity(size - band, rules.step_size)
-    if check_order(rules, quantity=quantity, price=None, reduce_only=True) is not None:
+    largest = rules.max_order_quantity(market=market)
+    if largest is not None:
+        quantity = min(quantity, floor_to(largest, rules.step_size))
+    if quantity <= 0 or quantity < rules.min_quantity:
         return None
     return ReduceAction(close_side, quantity)

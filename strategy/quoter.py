@@ -34,7 +34,7 @@ from enum import StrEnum
 
 from services.config import Config
 from services.wire import OrderUpdate, RejectReason, Side
-from venues.precision import MarketRules, check_order, is_multiple, snap_price, snap_quantity
+from venues.precision import MarketRules, band_price, check_order, is_multiple, snap_price, snap_quantity
 
 _ONE = Decimal(1)
 # 1.5 * i**1.5 is irrational unless i is a perfect square, where it is exact; 28
@@ -156,9 +156,19 @@ def skew_offset(*, position: Decimal, params: QuoteParams, width: Decimal) -> De
 
 
 def plan_quotes(
-    *, bid: Decimal, ask: Decimal, rules: MarketRules, params: QuoteParams, position: Decimal
+    *,
+    bid: Decimal,
+    ask: Decimal,
+    rules: MarketRules,
+    params: QuoteParams,
+    position: Decimal,
+    mark: Decimal | None = None,
 ) -> QuotePlan:
-    """The desired ladder for this book and net position (signed, long > 0)."""
+    """The desired ladder for this book and net position (signed, long > 0).
+
+    With a ``mark`` price, the first quotes stay inside the venue's percent-price
+    band around it (``precision.band_price``; the outer layers are further out).
+    """
     mid = (bid + ask) / 2
     half = mid * params.spread_pct / 200
     raw_bid, raw_ask = mid - half, mid + half
@@ -173,6 +183,8 @@ def plan_quotes(
         tick = rules.tick_size
         first_bid = snap_price(min(raw_bid - offset, ask - tick), tick, Side.BUY)
         first_ask = snap_price(max(raw_ask - offset, bid + tick), tick, Side.SELL)
+        first_bid = band_price(rules, Side.BUY, first_bid, mark=mark)
+        first_ask = band_price(rules, Side.SELL, first_ask, mark=mark)
         quantity = snap_quantity(params.quantity, rules.step_size)
         offsets = layer_offsets_ticks(params.max_orders)
         bids, bid_reason = _side_ladder(Side.BUY, first_bid, quantity, offsets, rules, params, position)
@@ -195,6 +207,13 @@ def plan_quotes(
         bid_reason=bid_reason,
         ask_reason=ask_reason,
     )
+
+
+def banded(
+    rules: MarketRules, bid: Decimal, ask: Decimal, *, mark: Decimal | None
+) -> tuple[Decimal, Decimal]:
+    """``bid`` and ``ask`` inside the percent-price band around ``mark`` (where a maker reduce joins)."""
+    return band_price(rules, Side.BUY, bid, mark=mark), band_price(rules, Side.SELL, ask, mark=mark)
 
 
 def _side_ladder(

@@ -39,7 +39,7 @@ from strategy.feeds import Feeds
 from strategy.gateway import GatewayClient
 from strategy.pnl import PnlTracker
 from strategy.positions import PositionAction, position_action
-from strategy.quoter import QuotePlan, plan_quotes, quote_params, requote_needed, requote_tolerance
+from strategy.quoter import QuotePlan, banded, plan_quotes, quote_params, requote_needed, requote_tolerance
 from strategy.reporting import Reporter, feed_tracker
 from venues.precision import MarketRules
 
@@ -82,6 +82,7 @@ class StrategyService(Service):
         self._last_requote_s: float | None = None
         self._not_before_s = 0.0
         self._retry_at_s: float | None = None
+        self._mark: Decimal | None = None  # the newest mark price: quotes stay in the venue's price band
         self._cancel_all_due = False
         self._was_synced = False
         self._resync_after_s = 0.0
@@ -150,8 +151,10 @@ class StrategyService(Service):
         if not env.src.startswith("order_gateway:"):
             state_changed, mark = self.feeds.take(body, ts_ns=env.ts, now_s=now)
             self._event = self._event or state_changed
-            if mark is not None and self.tracker is not None:
-                self.tracker.on_mark(mark)
+            if mark is not None:
+                self._mark = mark
+                if self.tracker is not None:
+                    self.tracker.on_mark(mark)
             return
         changes = self.exec.on_message(env, gap=item.gap, now_s=now)
         if changes is not None:
@@ -261,12 +264,17 @@ class StrategyService(Service):
         if bid is None or ask is None or not self.exec.synced:
             return None
         return plan_quotes(
-            bid=bid, ask=ask, rules=self.rules, params=self.params, position=self.exec.position
+            bid=bid,
+            ask=ask,
+            rules=self.rules,
+            params=self.params,
+            position=self.exec.position,
+            mark=self._mark,
         )
 
     def _venue_best(self) -> tuple[Decimal, Decimal] | None:
         bid, ask = self.book.top()
-        return None if bid is None or ask is None else (bid, ask)
+        return None if bid is None or ask is None else banded(self.rules, bid, ask, mark=self._mark)
 
     def _own_orders(self) -> list[OrderUpdate]:
         return [*self.exec.orders(Role.QUOTE), *self.exec.orders(Role.REDUCE)]
@@ -280,6 +288,7 @@ class StrategyService(Service):
             threshold=self.cfg.position_threshold,
             max_position=self.cfg.max_position,
             rules=self.rules,
+            market=self.cfg.reduce_mode != "maker",
         )
 
     async def _act(self, gateway: GatewayClient, actions: Actions, *, tick_ts_ns: int | None) -> bool:
@@ -381,7 +390,7 @@ class StrategyService(Service):
         self._publish_quotes(None)
         snap = await gateway.cancel_all_verified()
         if self.cfg.close_on_exit and snap is not None and snap.position is not None:
-            await gateway.close_position(snap.position.quantity)
+            await gateway.close_position(snap.position.quantity, self.rules)
         self.reporter.report(
             self.pub, plan=self._plan(), tracker=self.tracker, quotes=[], now_s=time.monotonic()
         )

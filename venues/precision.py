@@ -15,7 +15,14 @@ from services.wire import RejectReason, Side
 
 @dataclass(frozen=True, slots=True)
 class MarketRules:
-    """A market's precision and minimums as the venue lists them."""
+    """A market's precision, minimums and maximums as the venue lists them.
+
+    ``max_quantity`` bounds a limit order's size and ``max_market_quantity`` a
+    market order's (Aster's ``LOT_SIZE`` and ``MARKET_LOT_SIZE``); None where
+    the venue publishes no bound.  ``price_up``/``price_down`` are Aster's
+    ``PERCENT_PRICE`` multipliers of the mark price: a buy may not be priced
+    above ``mark * price_up``, a sell not below ``mark * price_down``.
+    """
 
     symbol: str
     base_asset: str
@@ -24,6 +31,16 @@ class MarketRules:
     step_size: Decimal
     min_quantity: Decimal
     min_notional: Decimal = Decimal(0)
+    max_quantity: Decimal | None = None
+    max_market_quantity: Decimal | None = None
+    price_up: Decimal | None = None
+    price_down: Decimal | None = None
+
+    def max_order_quantity(self, *, market: bool) -> Decimal | None:
+        """The largest size one order may have (None: no bound)."""
+        bounds = [self.max_quantity, self.max_market_quantity if market else None]
+        known = [bound for bound in bounds if bound is not None]
+        return min(known) if known else None
 
 
 def floor_to(value: Decimal, increment: Decimal) -> Decimal:
@@ -63,7 +80,7 @@ def fmt(value: Decimal) -> str:
 def check_order(
     rules: MarketRules, *, quantity: Decimal, price: Decimal | None, reduce_only: bool = False
 ) -> RejectReason | None:
-    """Why the venue would refuse this size/price on precision or minimums (None: it fits).
+    """Why the venue would refuse this size/price on precision, minimums or maximums (None: it fits).
 
     ``price`` None means a market order, whose notional is not checked here.
     Reduce-only orders are exempt from the minimum notional, as the venues do.
@@ -72,9 +89,49 @@ def check_order(
         return RejectReason.BAD_QUANTITY
     if quantity < rules.min_quantity:
         return RejectReason.BAD_QUANTITY
+    largest = rules.max_order_quantity(market=price is None)
+    if largest is not None and quantity > largest:
+        return RejectReason.BAD_QUANTITY
     if price is not None:
         if price <= 0 or not is_multiple(price, rules.tick_size):
             return RejectReason.BAD_PRICE
         if not reduce_only and rules.min_notional and price * quantity < rules.min_notional:
             return RejectReason.MIN_NOTIONAL
     return None
+
+
+def split_quantity(quantity: Decimal, rules: MarketRules, *, market: bool) -> list[Decimal]:
+    """``quantity`` (a multiple of the step) as orders no larger than the market allows, largest first.
+
+    Each part is a multiple of the step; the last may be below the venue's
+    minimum only when ``quantity`` itself is.  One part when there is no bound.
+    """
+    largest = rules.max_order_quantity(market=market)
+    if largest is None or quantity <= largest:
+        return [quantity]
+    part = floor_to(largest, rules.step_size)
+    if part <= 0:
+        raise ValueError(f"{rules.symbol}: the maximum order size {largest} is below one step")
+    count, rest = divmod(quantity, part)
+    parts = [part] * int(count) + ([rest] if rest else [])
+    if len(parts) > 1 and parts[-1] < rules.min_quantity:
+        # Too small to send alone: take it out of the part before, which stays within the bounds.
+        short = rules.min_quantity - parts[-1]
+        parts[-2] -= short
+        parts[-1] += short
+    return parts
+
+
+def band_price(rules: MarketRules, side: Side, price: Decimal, *, mark: Decimal | None) -> Decimal:
+    """``price`` moved inside the venue's percent-price band around ``mark`` (unchanged without one).
+
+    A buy above ``mark * price_up`` comes down to it (floored to the tick), a
+    sell below ``mark * price_down`` up to it (ceiled): never more aggressive.
+    """
+    if mark is None or mark <= 0:
+        return price
+    if side is Side.BUY and rules.price_up is not None:
+        return min(price, floor_to(mark * rules.price_up, rules.tick_size))
+    if side is Side.SELL and rules.price_down is not None:
+        return max(price, ceil_to(mark * rules.price_down, rules.tick_size))
+    return price

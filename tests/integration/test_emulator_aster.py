@@ -104,9 +104,8 @@ async def test_v3_auth_refusals(
     assert (
         await send(http, emu, "GET", "/fapi/v3/openOrders", signer.sign([("symbol", SYMBOL)], now_ms=now_ms))
     )[0] == 200
-    stale = v3(account).sign(
-        [("symbol", SYMBOL)], now_ms=now_ms - 20_000
-    )  # a fresh signer: no later nonce yet
+    # A fresh signer (no later nonce yet), beyond the 60 s nonce window.
+    stale = v3(account).sign([("symbol", SYMBOL)], now_ms=now_ms - 70_000)
     assert (await send(http, emu, "GET", "/fapi/v3/openOrders", stale))[1]["code"] == -4225
     other = generate_aster_account()
     impostor = Eip712Signer(
@@ -118,6 +117,9 @@ async def test_v3_auth_refusals(
         f"user={account.user}", f"user={other.user}"
     )
     assert (await send(http, emu, "GET", "/fapi/v3/openOrders", forged))[1]["code"] == -1022
+    # The signature goes 0x-prefixed, as the venue's demos send it: bare hex is refused.
+    bare = signer.sign([("symbol", SYMBOL)], now_ms=now_ms).replace("&signature=0x", "&signature=")
+    assert (await send(http, emu, "GET", "/fapi/v3/openOrders", bare))[1]["code"] == -1022
 
 
 async def test_order_rules_and_batch(
@@ -139,7 +141,17 @@ async def test_order_rules_and_batch(
     )
     assert (await place(order(price=price, newClientOrderId="dup-1")))["code"] == -4116
     assert (await place(order(price=price, positionSide="LONG")))["code"] == -4061
-    assert (await place(order(price=price, type="STOP")))["code"] == -1116
+    assert (await place(order(price=price, type="OCO")))["code"] == -1116
+    assert (await place(order(price=price, type="STOP")))["code"] == -1102  # no stopPrice
+    # Conditional orders: refused when they would trigger at once or lack what their type needs.
+    stop = {"type": "STOP_MARKET", "side": "SELL", "timeInForce": "GTC"}
+    assert (await place(order(**stop, stopPrice=str(bid[0] + 5), workingType="MARK_PRICE")))["code"] == -2021
+    assert (await place(order(**stop, stopPrice=price, closePosition="true")))["code"] == -1106
+    trailing = order(type="TRAILING_STOP_MARKET", side="SELL", callbackRate="9")
+    assert (await place(trailing))["code"] == -1130
+    resting = await place(order(**stop, stopPrice=str(bid[0] - 5), quantity="0.1", newClientOrderId="sl-1"))
+    assert (resting["type"], resting["status"], resting["clientOrderId"]) == ("STOP_MARKET", "NEW", "sl-1")
+    assert (await place(order(**stop, stopPrice=str(bid[0] - 6), newClientOrderId="sl-1")))["code"] == -4116
     assert (await place(order(price=price, timeInForce="GTD")))["code"] == -1115
     assert (await place([(k, v) for k, v in order(price=price) if k != "timeInForce"]))["code"] == -1102
     assert (await place(order(price=price, newClientOrderId="bad id!")))["code"] == -4015

@@ -12,6 +12,7 @@ from venues.base import AuthError, RateLimited, Rejected, Unavailable, VenueErro
 TIMESTAMP_OUTSIDE_WINDOW = -1021
 BAD_SIGNATURE = -1022
 TOO_MANY_REQUESTS = -1003
+UNEXPECTED_RESPONSE = -1006
 BACKEND_TIMEOUT = -1007
 INVALID_TIME_IN_FORCE = -1115
 CANCEL_REJECTED = -2011
@@ -106,7 +107,8 @@ def error_for(
     label = f"HTTP {status}" + (f" {code}" if code is not None else "") + (f": {message}" if message else "")
     if status in (418, 429) or code == TOO_MANY_REQUESTS:
         return RateLimited(label, retry_after_s=retry_after_s or 0.0, venue_message=message)
-    if status >= 500 or code == BACKEND_TIMEOUT:
+    # -1006 and -1007 say the execution status is unknown: never a refusal, whatever the HTTP status.
+    if status >= 500 or code in (UNEXPECTED_RESPONSE, BACKEND_TIMEOUT):
         return Unavailable(label, venue_message=message)
     if status == 401 or code in _AUTH:
         return AsterAuthError(label, code=code, venue_message=message)

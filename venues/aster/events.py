@@ -15,11 +15,11 @@ from venues.aster.parse import (
     GTX,
     client_id_from_venue,
     flag,
-    order_type_from_venue,
+    order_kind,
     side_from_venue,
-    status_from_venue,
 )
 from venues.common.parse import dec, field, integer, opt_dec
+from venues.precision import fmt
 
 
 def event_time_ns(raw: Any) -> int | None:
@@ -67,8 +67,8 @@ def mark_from_ws(raw: Any) -> Mark:
 
 
 def order_from_ws(update: Any) -> OrderUpdate:
-    """The ``o`` object of an ``ORDER_TRADE_UPDATE`` as the order's new state."""
-    order_type = order_type_from_venue(field(update, "o"))
+    """The ``o`` object of an ``ORDER_TRADE_UPDATE`` as the order's new state (``ot``: its original type)."""
+    order_type, status, venue_type = order_kind(field(update, "o"), update.get("ot"), field(update, "X"))
     price = opt_dec(update, "p")
     return OrderUpdate(
         symbol=str(field(update, "s")),
@@ -76,24 +76,34 @@ def order_from_ws(update: Any) -> OrderUpdate:
         client_id=client_id_from_venue(update.get("c")),
         side=side_from_venue(field(update, "S")),
         order_type=order_type,
-        price=price if order_type is OrderType.LIMIT and price else None,
+        price=price if order_type is not OrderType.MARKET and price else None,
         quantity=dec(field(update, "q")),
         filled_quantity=dec(update.get("z") or 0),
-        status=status_from_venue(field(update, "X")),
+        status=status,
         post_only=update.get("f") == GTX,
         reduce_only=flag(update.get("R")),
         reason=str(update.get("x") or ""),
+        venue_type=venue_type,
     )
 
 
 def fill_from_ws(update: Any) -> Fill | None:
-    """The fill inside an ``ORDER_TRADE_UPDATE`` whose execution type is ``TRADE`` (else None)."""
-    if not isinstance(update, Mapping) or update.get("x") != "TRADE":
+    """The fill inside an ``ORDER_TRADE_UPDATE`` of execution type ``TRADE`` or ``CALCULATED`` (else None).
+
+    ``CALCULATED`` is a liquidation's execution: a fill of the position like any
+    other.  Its trade id may be 0; the order id and its filled total then name
+    the fill, the same on a replay and different for each fill.
+    """
+    if not isinstance(update, Mapping) or update.get("x") not in ("TRADE", "CALCULATED"):
         return None
+    order_id = str(integer(field(update, "i")))
+    trade_id = str(field(update, "t"))
+    if trade_id in ("0", "", "None"):
+        trade_id = f"{order_id}-{fmt(dec(field(update, 'z')))}"
     return Fill(
         symbol=str(field(update, "s")),
-        trade_id=str(field(update, "t")),
-        order_id=str(integer(field(update, "i"))),
+        trade_id=trade_id,
+        order_id=order_id,
         client_id=client_id_from_venue(update.get("c")),
         side=side_from_venue(field(update, "S")),
         price=dec(field(update, "L")),

@@ -54,13 +54,27 @@ async def funding_income(fetch: Fetch, symbol: str, *, since_ms: int | None) -> 
 
 
 class OrderClientIds:
-    """Our client id per venue order id, remembered from every order seen (``userTrades`` lacks it)."""
+    """Our client id per venue order id, remembered from every order seen (``userTrades`` lacks it).
+
+    Also which orders were last seen open, per symbol, since ``DELETE allOpenOrders`` gives no count.
+    """
 
     def __init__(self, *, max_orders: int = 10_000) -> None:
         self.max_orders = max_orders
         self._ids: OrderedDict[str, int] = OrderedDict()
+        self._open: dict[str, set[str]] = {}
+
+    def forget_open(self, symbol: str) -> int:
+        """How many orders on ``symbol`` were last seen open; none are from now on."""
+        return len(self._open.pop(symbol, set()))
 
     def remember(self, update: OrderUpdate) -> OrderUpdate:
+        open_ids = self._open.setdefault(update.symbol, set())
+        if update.status.is_open:
+            if len(open_ids) < self.max_orders:
+                open_ids.add(update.order_id)
+        else:
+            open_ids.discard(update.order_id)
         if update.client_id is not None:
             self._ids[update.order_id] = update.client_id
             self._ids.move_to_end(update.order_id)

@@ -3,7 +3,11 @@
 Numbers are read exactly (``venues.common.parse``); anything missing or
 malformed raises ``MalformedResponse``.  Aster's ``newClientOrderId`` is text:
 ours is the wire's uint32 client id in decimal, and an order placed by another
-tool (an id that is not such a number) has no client id on the bus.
+tool (an id that is not such a number) has no client id on the bus.  An order
+of a type perp-mm never places (a stop, take-profit, trailing stop or
+liquidation, also once triggered: ``origType``) or with a status it does not
+know is ``OrderType.CONDITIONAL`` with the venue's names in ``venue_type``,
+never an error: the trader's own stop must not break the connector.
 """
 
 from __future__ import annotations
@@ -57,18 +61,23 @@ def side_from_venue(text: Any) -> Side:
         raise MalformedResponse(f"unknown side {text!r}") from None
 
 
-def status_from_venue(text: Any) -> OrderStatus:
-    try:
-        return _STATUS[str(text).upper()]
-    except KeyError:
-        raise MalformedResponse(f"unknown order status {text!r}") from None
+def order_kind(type_text: Any, orig_type_text: Any, status_text: Any) -> tuple[OrderType, OrderStatus, str]:
+    """The order type, status and ``venue_type`` of an order's ``type``, ``origType`` and ``status``.
 
-
-def order_type_from_venue(text: Any) -> OrderType:
-    lowered = str(text).lower()
-    if lowered not in ("limit", "market"):
-        raise MalformedResponse(f"unknown order type {text!r}")
-    return OrderType(lowered)
+    LIMIT and MARKET orders of a known status are perp-mm's kind; anything else
+    (a conditional type, before or after its trigger, a liquidation, an unknown
+    status) is ``CONDITIONAL``, resting (``NEW``) when its status is unknown.
+    """
+    kind = str(type_text or "").upper()
+    if not kind:
+        raise MalformedResponse("order without a type")
+    original = str(orig_type_text or kind).upper()
+    status = _STATUS.get(str(status_text).upper())
+    if kind in ("LIMIT", "MARKET") and original == kind and status is not None:
+        return OrderType(kind.lower()), status, ""
+    if status is None:
+        return OrderType.CONDITIONAL, OrderStatus.NEW, f"{original} {str(status_text).upper()}"
+    return OrderType.CONDITIONAL, status, original
 
 
 def client_id_from_venue(text: Any) -> int | None:
@@ -106,7 +115,32 @@ def order_params(order: Place, *, post_only_tif: str = GTX) -> list[tuple[str, s
     if order.reduce_only:
         params.append(("reduceOnly", "true"))
     params.append(("newClientOrderId", str(order.client_id)))
+    # The venue answers ACK (status NEW) by default; RESULT gives a market, IOC or GTX order's outcome.
+    params.append(("newOrderRespType", "RESULT"))
     return params
+
+
+def refusal_text(order: Place, rules: MarketRules, refusal: RejectReason) -> str:
+    """Why an order was refused before it was sent, with the market's rules it broke."""
+    shown = fmt(order.price) if order.price is not None and order.order_type is OrderType.LIMIT else "market"
+    if refusal is RejectReason.MIN_NOTIONAL:
+        return (
+            f"refused locally: {fmt(order.quantity)} @ {shown} is below {order.symbol}'s minimum notional "
+            f"of {fmt(rules.min_notional)} {rules.quote_asset} (only reduce-only orders may be smaller)"
+        )
+    largest = rules.max_order_quantity(market=order.order_type is OrderType.MARKET)
+    bound = f", max {fmt(largest)}" if largest is not None else ""
+    return (
+        f"refused locally: {fmt(order.quantity)} @ {shown} does not fit {order.symbol} "
+        f"(tick {fmt(rules.tick_size)}, step {fmt(rules.step_size)}, min {fmt(rules.min_quantity)}{bound})"
+    )
+
+
+def order_ref(symbol: str, order_id: str | None, client_id: int | None) -> dict[str, Any]:
+    """The parameters naming one order by exchange id or by our client id (exactly one of them)."""
+    if (order_id is None) == (client_id is None):
+        raise ValueError("give exactly one of order_id and client_id")
+    return {"symbol": symbol, "orderId": order_id, "origClientOrderId": client_id}
 
 
 # ---------------------------------------------------------------- REST payloads
@@ -114,7 +148,7 @@ def order_params(order: Place, *, post_only_tif: str = GTX) -> list[tuple[str, s
 
 def order_from_rest(raw: Any) -> OrderUpdate:
     """An order object (place, query, cancel answers) as an ``OrderUpdate``."""
-    order_type = order_type_from_venue(field(raw, "type"))
+    order_type, status, venue_type = order_kind(field(raw, "type"), raw.get("origType"), field(raw, "status"))
     price = opt_dec(raw, "price")
     tif = str(raw.get("timeInForce") or "")
     return OrderUpdate(
@@ -123,13 +157,14 @@ def order_from_rest(raw: Any) -> OrderUpdate:
         client_id=client_id_from_venue(raw.get("clientOrderId")),
         side=side_from_venue(field(raw, "side")),
         order_type=order_type,
-        price=price if order_type is OrderType.LIMIT and price else None,
+        price=price if order_type is not OrderType.MARKET and price else None,
         quantity=dec(field(raw, "origQty")),
         filled_quantity=dec(raw.get("executedQty") or 0),
-        status=status_from_venue(field(raw, "status")),
+        status=status,
         post_only=tif == GTX,
         reduce_only=flag(raw.get("reduceOnly")),
         reason="",
+        venue_type=venue_type,
     )
 
 
@@ -140,8 +175,14 @@ def placement_rejection(update: OrderUpdate) -> RejectReason | None:
     return None
 
 
+def _bound(raw: Mapping[str, Any] | None, key: str) -> Decimal | None:
+    """A filter's positive limit (None when the filter or the key is absent, or zero: no bound)."""
+    value = opt_dec(raw, key) if raw is not None else None
+    return value if value is not None and value > 0 else None
+
+
 def market_rules(raw: Any) -> MarketRules | None:
-    """A perpetual's tick, step, minimum quantity and minimum notional (None for other contracts)."""
+    """A perpetual's tick, step, size bounds, minimum notional and percent-price band (None for others)."""
     if not isinstance(raw, Mapping):
         raise MalformedResponse("a market must be an object")
     if str(raw.get("contractType") or "PERPETUAL") != "PERPETUAL":
@@ -152,6 +193,7 @@ def market_rules(raw: Any) -> MarketRules | None:
         raise MalformedResponse(f"{raw.get('symbol')}: no PRICE_FILTER or LOT_SIZE filter")
     step = dec(field(lot, "stepSize"))
     notional = filters.get("MIN_NOTIONAL")
+    band = filters.get("PERCENT_PRICE")
     return MarketRules(
         symbol=str(field(raw, "symbol")),
         base_asset=str(field(raw, "baseAsset")),
@@ -162,7 +204,23 @@ def market_rules(raw: Any) -> MarketRules | None:
         min_notional=dec(notional.get("notional") or notional.get("minNotional") or 0)
         if notional
         else Decimal(0),
+        max_quantity=_bound(lot, "maxQty"),
+        max_market_quantity=_bound(filters.get("MARKET_LOT_SIZE"), "maxQty"),
+        price_up=_bound(band, "multiplierUp"),
+        price_down=_bound(band, "multiplierDown"),
     )
+
+
+def minute_limits(raw: Any) -> dict[str, int]:
+    """exchangeInfo's ``rateLimits`` per minute by type (``REQUEST_WEIGHT``, ``ORDERS``); others skipped."""
+    limits: dict[str, int] = {}
+    for row in raw if isinstance(raw, list) else []:
+        if not isinstance(row, Mapping) or row.get("interval") != "MINUTE" or row.get("intervalNum") != 1:
+            continue
+        limit = row.get("limit")
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+            limits[str(row.get("rateLimitType"))] = limit
+    return limits
 
 
 def mark_from_rest(raw: Any) -> Mark:
@@ -236,6 +294,7 @@ class _Leg:
     entry_price: Decimal
     unrealized_pnl: Decimal | None
     mark_price: Decimal | None
+    event_ms: int = 0  # the event time of the stream update that set it (0: REST)
 
 
 @dataclass(slots=True)
@@ -243,14 +302,18 @@ class PositionLegs:
     """One symbol's position as legs by ``positionSide`` (BOTH in one-way mode, LONG/SHORT in hedge mode).
 
     REST lists every leg; a stream update lists only legs that changed, so the
-    legs are kept and the net position is computed from all of them.
+    legs are kept and the net position is computed from all of them.  The
+    venue does not promise its user-data events in order: a stream update older
+    (by event time ``E``) than the one that set a leg is ignored for that leg.
     """
 
     symbol: str
     legs: dict[str, _Leg] = dataclasses.field(default_factory=dict)
 
-    def update(self, rows: Iterable[Any], *, quantity_key: str, entry_key: str, pnl_key: str) -> bool:
-        """Take the rows of this symbol (others ignored); True when any row was for it."""
+    def update(
+        self, rows: Iterable[Any], *, quantity_key: str, entry_key: str, pnl_key: str, event_ms: int = 0
+    ) -> bool:
+        """Take the rows of this symbol, except for legs a later event set; True when any was taken."""
         seen = False
         for row in rows:
             if not isinstance(row, Mapping) or str(row.get("symbol", row.get("s"))) != self.symbol:
@@ -258,6 +321,9 @@ class PositionLegs:
             side = str(row.get("positionSide", row.get("ps")) or "BOTH").upper()
             if side not in ("BOTH", "LONG", "SHORT"):
                 raise MalformedResponse(f"unknown positionSide {side!r}")
+            current = self.legs.get(side)
+            if current is not None and event_ms and current.event_ms > event_ms:
+                continue
             quantity = dec(field(row, quantity_key))
             # Hedge mode reports SHORT legs as negative amounts; some answers use magnitudes.
             if side == "SHORT":
@@ -269,6 +335,7 @@ class PositionLegs:
                 entry_price=dec(row.get(entry_key) or 0),
                 unrealized_pnl=opt_dec(row, pnl_key),
                 mark_price=opt_dec(row, "markPrice"),
+                event_ms=event_ms,
             )
             seen = True
         return seen
@@ -303,8 +370,17 @@ def legs_from_rest(rows: Any, symbol: str) -> PositionLegs:
 
 
 def update_legs_from_ws(legs: PositionLegs, account_update: Any) -> bool:
-    """Apply an ``ACCOUNT_UPDATE``'s ``a.P`` rows; True when one was for the legs' symbol."""
-    rows = field(field(account_update, "a"), "P") if isinstance(account_update, Mapping) else None
+    """Apply an ``ACCOUNT_UPDATE``'s ``a.P`` rows in event-time order; True when one changed the legs.
+
+    A funding fee on a cross-margin position comes with the balance alone and no ``P`` list.
+    """
+    account = field(account_update, "a") if isinstance(account_update, Mapping) else None
+    if not isinstance(account, Mapping):
+        raise MalformedResponse("ACCOUNT_UPDATE without an account object")
+    rows = account.get("P")
+    if rows is None:
+        return False
     if not isinstance(rows, list):
-        raise MalformedResponse("ACCOUNT_UPDATE without a position list")
-    return legs.update(rows, quantity_key="pa", entry_key="ep", pnl_key="up")
+        raise MalformedResponse("ACCOUNT_UPDATE position list is not a list")
+    event_ms = integer(account_update.get("E") or 0)
+    return legs.update(rows, quantity_key="pa", entry_key="ep", pnl_key="up", event_ms=event_ms)

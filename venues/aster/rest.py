@@ -6,8 +6,12 @@ right ``RejectReason`` (reduce-only orders are exempt from the notional, as on
 the venue).  Post-only is ``timeInForce=GTX``; a market whose venue refuses GTX
 (-1115) is switched to GTC once, logged, and from then on a post-only order is
 sent only when the current book shows it would not take.  ``newClientOrderId``
-is the idempotency key: an order whose outcome is unknown is never re-sent but
-looked up by it until the signing window has closed.
+is the idempotency key: an order whose outcome is unknown (a timeout, a 5xx,
+-1006, -1007) is never re-sent but looked up by it until the signing window
+has closed: v1's ``recvWindow``, v3's nonce window (60 s either side of the
+venue's clock, tracked per API wallet).  In v3 a ``POST /fapi/v3/noop`` with
+the order's nonce closes the window early: accepted, the nonce was still
+unused, so the order never executed and never will.
 """
 
 from __future__ import annotations
@@ -41,11 +45,14 @@ from venues.aster.parse import (
     legs_from_rest,
     mark_from_rest,
     market_rules,
+    minute_limits,
     order_from_rest,
     order_params,
+    order_ref,
     placement_rejection,
+    refusal_text,
 )
-from venues.aster.signing import Eip712Signer
+from venues.aster.signing import Eip712Signer, HmacSigner
 from venues.aster.transport import AsterTransport, OutcomeUnknown
 from venues.base import DepthSnapshot, Rejected, Unavailable, UnknownOrderState, VenueError
 from venues.common.markets import MarketCache
@@ -54,7 +61,7 @@ from venues.precision import MarketRules, check_order, fmt
 
 log = logging.getLogger(__name__)
 
-V3_NONCE_WINDOW_MS = 10_000
+V3_NONCE_WINDOW_MS = 60_000
 MAX_CLIENT_ID_LOOKUPS = 20
 
 
@@ -67,7 +74,7 @@ class AsterRest:
         *,
         resolve_poll_s: float = 0.25,
         resolve_grace_ms: int = 1000,
-        resolve_timeout_s: float = 30.0,
+        resolve_timeout_s: float = 75.0,  # past the 60 s v3 nonce window: a lost order is found lost
         depth_limit: int = 1000,
     ) -> None:
         self.transport = transport
@@ -89,11 +96,7 @@ class AsterRest:
 
     def _window_ms(self) -> int:
         signer = self.transport.signer
-        return (
-            V3_NONCE_WINDOW_MS
-            if isinstance(signer, Eip712Signer) or signer is None
-            else signer.recv_window_ms
-        )
+        return signer.recv_window_ms if isinstance(signer, HmacSigner) else V3_NONCE_WINDOW_MS
 
     # ------------------------------------------------------------ public data
 
@@ -106,6 +109,10 @@ class AsterRest:
         symbols = raw.get("symbols") if isinstance(raw, dict) else None
         if not isinstance(symbols, list):
             raise Unavailable("malformed exchangeInfo answer: no symbols list")
+        limits = minute_limits(raw.get("rateLimits"))
+        self.transport.set_limits(
+            weight_per_min=limits.get("REQUEST_WEIGHT"), orders_per_min=limits.get("ORDERS")
+        )
         return symbols
 
     async def rules(self, symbol: str) -> MarketRules:
@@ -155,7 +162,7 @@ class AsterRest:
             raise Rejected("a limit order needs a price", reason=RejectReason.BAD_PRICE)
         refusal = check_order(rules, quantity=order.quantity, price=price, reduce_only=order.reduce_only)
         if refusal is not None:
-            raise Rejected(_refusal_text(order, rules, refusal), reason=refusal)
+            raise Rejected(refusal_text(order, rules, refusal), reason=refusal)
         if order.post_only and order.symbol in self._no_gtx:
             await self._check_would_not_take(order)
             return await self._send(order, post_only_tif="GTC")
@@ -205,6 +212,11 @@ class AsterRest:
                 venue_message=exc.venue_message,
             ) from exc
         except OutcomeUnknown as exc:
+            if exc.nonce_us is not None and await self._noop(exc.nonce_us):
+                raise Unavailable(
+                    f"order {order.client_id} was not placed ({exc}): a noop took its nonce first",
+                    venue_message=exc.venue_message,
+                ) from exc
             absent_after_ms = sent_ms + self._window_ms() + self.resolve_grace_ms
             return await self._resolve(order, absent_after_ms=absent_after_ms, cause=exc)
         except MalformedResponse as exc:
@@ -216,6 +228,18 @@ class AsterRest:
                 f"order {order.client_id} expired at once (post-only would take)", reason=rejection
             )
         return update
+
+    async def _noop(self, nonce_us: int) -> bool:
+        """True when ``POST /fapi/v3/noop`` took ``nonce_us``: no request with it has executed, or will."""
+        try:
+            raw = await self.transport.call(
+                "POST", "/fapi/v3/noop", signed=True, idempotent=False, nonce_us=nonce_us
+            )
+        except VenueError as exc:
+            # Refused as used (the order reached the venue) or no answer: the lookup decides.
+            log.info("aster noop with nonce %d did not go through: %s", nonce_us, exc)
+            return False
+        return isinstance(raw, dict) and raw.get("code") == 200
 
     async def _resolve(self, order: Place, *, absent_after_ms: int, cause: VenueError) -> OrderUpdate:
         """The order behind an unknown outcome, found by client id; ``Unavailable`` if it does not exist."""
@@ -254,18 +278,23 @@ class AsterRest:
     ) -> OrderUpdate:
         """Cancel one open order; ``Rejected(UNKNOWN_ORDER)`` when there is no such open order."""
         raw = await self.transport.call(
-            "DELETE", self.path("order"), params=_order_ref(symbol, order_id, client_id), signed=True
+            "DELETE", self.path("order"), params=order_ref(symbol, order_id, client_id), signed=True
         )
         return self.client_ids.remember(parsed("cancelled order", order_from_rest, raw))
 
     async def cancel_all(self, symbol: str) -> int:
-        """Cancel every open order on ``symbol``; how many were open just before."""
-        # The venue answers only "done", so the count comes from the open orders listed first.
-        count = len(await self.open_orders(symbol))
+        """The venue's cancel-all on ``symbol``; how many orders this connector last saw open there.
+
+        The ``DELETE`` goes first, before anything that could fail (a kill switch
+        must not wait on a listing).  The venue answers only "done", so the count
+        is of the orders last seen open here (answers and the user stream).  The
+        docs do not say that it cancels conditional orders (a trader's stop):
+        what ``open_orders`` still lists afterwards must be cancelled one by one.
+        """
         await self.transport.call(
             "DELETE", self.path("allOpenOrders"), params={"symbol": symbol}, signed=True
         )
-        return count
+        return self.client_ids.forget_open(symbol)
 
     async def open_orders(self, symbol: str) -> list[OrderUpdate]:
         raw = await self.transport.call(
@@ -282,7 +311,7 @@ class AsterRest:
         """The order in any state (open, filled, cancelled); None when the venue has no such order."""
         try:
             raw = await self.transport.call(
-                "GET", self.path("order"), params=_order_ref(symbol, order_id, client_id), signed=True
+                "GET", self.path("order"), params=order_ref(symbol, order_id, client_id), signed=True
             )
         except Rejected as exc:
             if exc.reason is RejectReason.UNKNOWN_ORDER:
@@ -312,10 +341,12 @@ class AsterRest:
 
     # ------------------------------------------------------------ account
 
+    async def _position_risk(self, symbol: str) -> Any:
+        path = self.path("positionRisk", v1_version="v2")
+        return await self.transport.call("GET", path, params={"symbol": symbol}, signed=True)
+
     async def position_legs(self, symbol: str) -> PositionLegs:
-        raw = await self.transport.call(
-            "GET", self.path("positionRisk", v1_version="v2"), params={"symbol": symbol}, signed=True
-        )
+        raw = await self._position_risk(symbol)
         return parsed("positions", lambda rows: legs_from_rest(rows, symbol), raw)
 
     async def position(self, symbol: str) -> Position:
@@ -324,15 +355,15 @@ class AsterRest:
 
     async def leverage(self, symbol: str) -> Decimal | None:
         """The leverage set on ``symbol`` (``leverage`` of its ``positionRisk`` rows)."""
-        raw = await self.transport.call(
-            "GET", self.path("positionRisk", v1_version="v2"), params={"symbol": symbol}, signed=True
-        )
+        raw = await self._position_risk(symbol)
         rows = raw if isinstance(raw, list) else []
         found = (row.get("leverage") for row in rows if isinstance(row, dict) and row.get("symbol") == symbol)
         return leverage_of(next(found, None))
 
     async def collateral(self) -> Balance:
-        raw = await self.transport.call("GET", self.path("account", v1_version="v2"), signed=True)
+        """Equity and available margin (v1 ``/fapi/v4/account``, v3 ``/fapi/v3/accountWithJoinMargin``)."""
+        path = "/fapi/v3/accountWithJoinMargin" if self.v3 else "/fapi/v4/account"
+        raw = await self.transport.call("GET", path, signed=True)
         return parsed("account", balance_from_account, raw)
 
     async def fills(self, symbol: str, *, since_ms: int | None = None, limit: int = 500) -> list[Fill]:
@@ -365,22 +396,3 @@ class AsterRest:
             return await self.transport.call("GET", path, params=params, signed=True)
 
         return fetch
-
-
-def _refusal_text(order: Place, rules: MarketRules, refusal: RejectReason) -> str:
-    shown = fmt(order.price) if order.price is not None and order.order_type is OrderType.LIMIT else "market"
-    if refusal is RejectReason.MIN_NOTIONAL:
-        return (
-            f"refused locally: {fmt(order.quantity)} @ {shown} is below {order.symbol}'s minimum notional "
-            f"of {fmt(rules.min_notional)} {rules.quote_asset} (only reduce-only orders may be smaller)"
-        )
-    return (
-        f"refused locally: {fmt(order.quantity)} @ {shown} does not fit {order.symbol} "
-        f"(tick {fmt(rules.tick_size)}, step {fmt(rules.step_size)}, min {fmt(rules.min_quantity)})"
-    )
-
-
-def _order_ref(symbol: str, order_id: str | None, client_id: int | None) -> dict[str, Any]:
-    if (order_id is None) == (client_id is None):
-        raise ValueError("give exactly one of order_id and client_id")
-    return {"symbol": symbol, "orderId": order_id, "origClientOrderId": client_id}

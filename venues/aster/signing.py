@@ -123,7 +123,7 @@ class Eip712Signer:
         self.user = user
         self.signer = signer
         self.chain_id = chain_id
-        self._last_nonce_us = 0
+        self.last_nonce_us = 0
 
     def __repr__(self) -> str:
         return f"Eip712Signer(user={self.user!r}, signer={self.signer!r}, chain_id={self.chain_id})"
@@ -134,8 +134,8 @@ class Eip712Signer:
 
     def next_nonce(self, now_us: int) -> int:
         """A microsecond nonce near ``now_us``, strictly above every nonce handed out before."""
-        self._last_nonce_us = max(now_us, self._last_nonce_us + 1)
-        return self._last_nonce_us
+        self.last_nonce_us = max(now_us, self.last_nonce_us + 1)
+        return self.last_nonce_us
 
     def sign_message(self, msg: str) -> str:
         """The hex EIP-712 signature (65 bytes, no 0x) of ``msg``."""
@@ -143,11 +143,15 @@ class Eip712Signer:
         # Ethereum's recovery byte is 27 or 28 (eth_keys gives 0 or 1).
         return (signature[:64] + bytes([signature[64] + 27])).hex()
 
-    def sign(self, params: Params, *, now_ms: int) -> str:
-        """The full parameter text to send: ``params``, ``nonce``, ``user``, ``signer``, ``signature``."""
-        nonce = self.next_nonce(now_ms * 1000)
+    def sign(self, params: Params, *, now_ms: int, nonce_us: int | None = None) -> str:
+        """The full parameter text to send: ``params``, ``nonce``, ``user``, ``signer``, ``signature``.
+
+        ``nonce_us`` reuses a nonce handed out before (``noop`` kills the request that used it).  The
+        signature goes ``0x``-prefixed, as the venue's demos and the official SDKs send it.
+        """
+        nonce = self.next_nonce(now_ms * 1000) if nonce_us is None else nonce_us
         text = param_string([*params, ("nonce", str(nonce)), ("user", self.user), ("signer", self.signer)])
-        return f"{text}&signature={self.sign_message(text)}"
+        return f"{text}&signature=0x{self.sign_message(text)}"
 
 
 Signer = HmacSigner | Eip712Signer

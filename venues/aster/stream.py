@@ -7,7 +7,9 @@ and ``markPrice``.  Private: a listenKey from REST, ``/ws/<listenKey>``, the key
 kept alive every ``keepalive_s`` (30 minutes; it lives 60), and a new key and
 connection on ``listenKeyExpired`` or when the keep-alive is refused.  After
 every (re)connect the REST position and open orders are yielded, since what
-changed while disconnected sent no event.  On any drop the stream yields
+changed while disconnected sent no event.  User-data events may arrive out
+of order: position legs follow event time ``E`` and an order update never
+takes an order back (``ordering.OrderProgress``).  On any drop the stream yields
 ``RECONNECTING``, backs off (capped exponential with jitter) and reconnects.
 """
 
@@ -34,6 +36,7 @@ from venues.aster.events import (
     order_from_ws,
     trade_from_ws,
 )
+from venues.aster.ordering import OrderProgress
 from venues.aster.parse import PositionLegs, update_legs_from_ws
 from venues.aster.rest import AsterRest
 from venues.base import AuthError, DepthSnapshot, VenueError, VenueEvent
@@ -180,11 +183,12 @@ class AsterStream:
         async with self._connect(f"{self.ws_url}/ws/{listen_key}") as ws:
             yield VenueEvent(time.time_ns(), ExStatus(state=FeedState.LIVE))
             legs = PositionLegs(symbol)
+            progress = OrderProgress()
             async for event in self._account_snapshot(symbol):
                 if isinstance(event, PositionLegs):
                     legs = event
                     yield VenueEvent(time.time_ns(), legs.net())
-                else:
+                elif not isinstance(event.msg, OrderUpdate) or progress.admit(event.msg):
                     yield event
             loop = asyncio.get_running_loop()
             keepalive_at = loop.time() + self.keepalive_s
@@ -201,6 +205,9 @@ class AsterStream:
                 try:
                     for event in _account_events(kind, data, legs):
                         if isinstance(event.msg, OrderUpdate):
+                            if not progress.admit(event.msg):
+                                log.info("aster: dropped a late update of order %s", event.msg.order_id)
+                                continue
                             self.rest.client_ids.remember(event.msg)
                         yield event
                 except MalformedResponse as exc:

@@ -3,8 +3,11 @@
 GET and DELETE parameters travel in the query string, POST and PUT ones in a
 form body; either way the signature covers exactly the text sent.  Every call
 has a timeout.  The used request weight is read from ``X-MBX-USED-WEIGHT-1M``
-after every answer.  A 429 pauses every call until ``Retry-After`` has passed
-(so nothing adds to the count that leads to a ban); a 418 is an IP ban, and no
+and the account's order count from ``X-MBX-ORDER-COUNT-1M`` after every
+answer.  A 429 pauses every call (so nothing adds to the count that leads to a
+ban) until ``Retry-After`` has passed; the venue documents no such header, and
+without it the pause grows with each 429 in a row: 1, 2, 4 ... up to 60 s (the
+limits' window), back to 1 s after a quiet minute.  A 418 is an IP ban, and no
 request is sent at all until the ban ends.  Idempotent calls are retried on
 transport errors, 5xx and short rate-limit pauses; a non-idempotent one
 (placing an order) never is: a timeout, a 5xx or a garbled answer raises
@@ -28,7 +31,7 @@ from yarl import URL
 
 from services.logs import log_once
 from venues.aster.errors import banned_until_ms, error_body, error_for, is_expired_request
-from venues.aster.signing import Signer, param_string
+from venues.aster.signing import Eip712Signer, Signer, param_string
 from venues.base import AuthError, RateLimited, Unavailable
 from venues.common.clock import VenueClock
 from venues.common.parse import MalformedResponse, loads
@@ -38,13 +41,20 @@ from venues.precision import fmt
 log = logging.getLogger(__name__)
 
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
+ORDER_COUNT_HEADER = "X-MBX-ORDER-COUNT-1M"
 DEFAULT_BAN_S = 60.0
-DEFAULT_PAUSE_S = 1.0
+FIRST_PAUSE_S = 1.0
+MAX_PAUSE_S = 60.0
+QUIET_RESET_S = 60.0
 Params = Mapping[str, Any] | Iterable[tuple[str, Any]]
 
 
 class OutcomeUnknown(Unavailable):
-    """A non-idempotent request may have reached the venue."""
+    """A non-idempotent request may have reached the venue; ``nonce_us`` is its v3 nonce (None for v1)."""
+
+    def __init__(self, message: str, *, venue_message: str = "", nonce_us: int | None = None) -> None:
+        super().__init__(message, venue_message=venue_message)
+        self.nonce_us = nonce_us
 
 
 class AsterTransport:
@@ -61,6 +71,7 @@ class AsterTransport:
         backoff_cap_s: float = 4.0,
         max_retry_after_s: float = 10.0,
         weight_limit_per_min: int = 2400,
+        orders_limit_per_min: int = 1200,
         clock_sync_interval_s: float = 300.0,
         session: aiohttp.ClientSession | None = None,
         rng: random.Random | None = None,
@@ -75,8 +86,12 @@ class AsterTransport:
         self.backoff_cap_s = backoff_cap_s
         self.max_retry_after_s = max_retry_after_s
         self.weight_limit_per_min = weight_limit_per_min
+        self.orders_limit_per_min = orders_limit_per_min
         self.clock_sync_interval_s = clock_sync_interval_s
         self.used_weight_1m = 0
+        self.order_count_1m = 0
+        self._strikes = 0  # 429s in a row (none apart by more than QUIET_RESET_S)
+        self._last_429_s = -QUIET_RESET_S
         self._session = session
         self._owns_session = session is None
         self._rng = rng or random.Random()
@@ -137,12 +152,15 @@ class AsterTransport:
         signed: bool = False,
         key_only: bool = False,
         idempotent: bool = True,
+        nonce_us: int | None = None,
     ) -> Any:
         """One API call; the parsed JSON answer (None for an empty body).
 
         ``signed`` adds the auth parameters and signature; ``key_only`` sends just the v1
-        API-key header (user-stream calls).  Raises the typed errors of ``venues.base``,
-        and ``OutcomeUnknown`` when ``idempotent`` is False and the outcome is unknown.
+        API-key header (user-stream calls); ``nonce_us`` signs with that v3 nonce again
+        (never re-sent: a refused nonce means it was used).  Raises the typed errors of
+        ``venues.base``, and ``OutcomeUnknown`` when ``idempotent`` is False and the
+        outcome is unknown.
         """
         items = [(k, _text(v)) for k, v in _pairs(params) if v is not None]
         attempt = 0
@@ -153,10 +171,16 @@ class AsterTransport:
                 await self.keep_clock()
             try:
                 return await self._once(
-                    method, path, items, signed=signed, key_only=key_only, idempotent=idempotent
+                    method,
+                    path,
+                    items,
+                    signed=signed,
+                    key_only=key_only,
+                    idempotent=idempotent,
+                    nonce_us=nonce_us,
                 )
             except AuthError as exc:
-                if resynced or not is_expired_request(exc):
+                if resynced or nonce_us is not None or not is_expired_request(exc):
                     raise
                 resynced = True
                 log.warning(
@@ -188,6 +212,7 @@ class AsterTransport:
         signed: bool,
         key_only: bool,
         idempotent: bool,
+        nonce_us: int | None,
     ) -> Any:
         waiting_s = self.pause_remaining_s()
         if waiting_s > 0:
@@ -195,9 +220,14 @@ class AsterTransport:
             what = "IP banned by Aster" if self._banned else "rate limited by Aster"
             raise RateLimited(f"{what}; {waiting_s:.1f} s left", retry_after_s=waiting_s)
         headers: dict[str, str] = {}
+        used_nonce_us: int | None = None
         if signed:
             signer = self._require_signer()
-            text = signer.sign(items, now_ms=self.now_ms())
+            if isinstance(signer, Eip712Signer):
+                text = signer.sign(items, now_ms=self.now_ms(), nonce_us=nonce_us)
+                used_nonce_us = signer.last_nonce_us if nonce_us is None else nonce_us
+            else:
+                text = signer.sign(items, now_ms=self.now_ms())
             headers.update(signer.headers)
         else:
             text = param_string(items)
@@ -218,7 +248,9 @@ class AsterTransport:
             ) as response:
                 body = await response.text()
                 status = response.status
-                self._note_weight(response.headers.get(WEIGHT_HEADER))
+                self._note_usage(
+                    response.headers.get(WEIGHT_HEADER), response.headers.get(ORDER_COUNT_HEADER)
+                )
                 retry_after = _retry_after_s(response.headers.get("Retry-After"))
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             raise Unavailable(f"{method} {path}: cannot connect: {exc}") from exc
@@ -226,15 +258,15 @@ class AsterTransport:
             reason = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc!r}"
             if idempotent:
                 raise Unavailable(f"{method} {path} {reason}") from exc
-            raise OutcomeUnknown(f"{method} {path} {reason}") from exc
+            raise OutcomeUnknown(f"{method} {path} {reason}", nonce_us=used_nonce_us) from exc
         if status >= 400:
             code, message = error_body(body)
             if status in (418, 429):
                 retry_after = self._pause(status, message, retry_after)
             error = error_for(status, code, message, retry_after_s=retry_after)
             if isinstance(error, Unavailable) and not idempotent:
-                # 5xx, or -1007 "timeout waiting for the backend": the order may exist.
-                raise OutcomeUnknown(str(error), venue_message=message)
+                # 5xx, -1006 or -1007 (execution status unknown): the order may exist.
+                raise OutcomeUnknown(str(error), venue_message=message, nonce_us=used_nonce_us)
             raise error
         if not body.strip():
             return None
@@ -243,7 +275,7 @@ class AsterTransport:
         except MalformedResponse as exc:
             if idempotent:
                 raise Unavailable(f"{method} {path}: {exc}") from exc
-            raise OutcomeUnknown(f"{method} {path}: {exc}") from exc
+            raise OutcomeUnknown(f"{method} {path}: {exc}", nonce_us=used_nonce_us) from exc
 
     def _pause(self, status: int, message: str, retry_after_s: float | None) -> float:
         """Hold every call back after a 429 (pause) or 418 (ban); returns the wait in seconds."""
@@ -254,29 +286,50 @@ class AsterTransport:
             self._banned = True
             log.error("aster IP ban (418): no requests for %.0f s: %s", wait_s, message)
         else:
-            wait_s = retry_after_s if retry_after_s is not None else DEFAULT_PAUSE_S
+            now_s = time.monotonic()
+            self._strikes = 1 if now_s - self._last_429_s > QUIET_RESET_S else self._strikes + 1
+            self._last_429_s = now_s
+            grown_s = pause_after_429_s(self._strikes)
+            wait_s = retry_after_s if retry_after_s is not None else grown_s
             self._banned = False
-            log.warning("aster rate limit (429): pausing requests for %.1f s", wait_s)
+            log.warning(
+                "aster rate limit (429, %d in a row): pausing requests for %.1f s", self._strikes, wait_s
+            )
         self._paused_until_s = max(self._paused_until_s, time.monotonic() + wait_s)
         return wait_s
 
-    def _note_weight(self, header: str | None) -> None:
-        if header is None or not header.isdigit():
-            return
-        self.used_weight_1m = int(header)
-        if self.used_weight_1m >= 0.9 * self.weight_limit_per_min:
-            log_once(
-                log,
-                "aster.weight.high",
-                f"aster request weight {self.used_weight_1m}/{self.weight_limit_per_min} per minute: "
-                "near the limit (429, then an IP ban, follow)",
-            )
+    def _note_usage(self, weight: str | None, orders: str | None) -> None:
+        """Keep the used weight and order count the venue reports; warn once near either budget."""
+        if weight is not None and weight.isdigit():
+            self.used_weight_1m = int(weight)
+        if orders is not None and orders.isdigit():
+            self.order_count_1m = int(orders)
+        for what, used, limit in (
+            ("request weight", self.used_weight_1m, self.weight_limit_per_min),
+            ("order count", self.order_count_1m, self.orders_limit_per_min),
+        ):
+            if used >= 0.9 * limit:
+                log_once(
+                    log,
+                    f"aster.{what}.high",
+                    f"aster {what} {used}/{limit} per minute: near the limit (429, then an IP ban, follow)",
+                )
+
+    def set_limits(self, *, weight_per_min: int | None, orders_per_min: int | None) -> None:
+        """The budgets as exchangeInfo lists them (None keeps the documented default)."""
+        self.weight_limit_per_min = weight_per_min or self.weight_limit_per_min
+        self.orders_limit_per_min = orders_per_min or self.orders_limit_per_min
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
             self._owns_session = True
         return self._session
+
+
+def pause_after_429_s(strikes: int) -> float:
+    """The pause after the ``strikes``-th 429 in a row without ``Retry-After``: doubling, capped."""
+    return min(FIRST_PAUSE_S * 2 ** max(strikes - 1, 0), MAX_PAUSE_S)
 
 
 def _pairs(params: Params | None) -> list[tuple[str, Any]]:

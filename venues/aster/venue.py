@@ -69,7 +69,7 @@ class AsterVenue(RestStreamVenue, DeadManSwitch):
         backoff_base_s: float = 0.25,
         backoff_cap_s: float = 4.0,
         resolve_poll_s: float = 0.25,
-        resolve_timeout_s: float = 30.0,
+        resolve_timeout_s: float = 75.0,
         ping_interval_s: float = 20.0,
         ping_timeout_s: float = 20.0,
         silence_timeout_s: float = 20.0,

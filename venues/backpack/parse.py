@@ -236,6 +236,8 @@ def market_rules(raw: Any) -> MarketRules | None:
         tick_size=dec(field(price, "tickSize")),
         step_size=step,
         min_quantity=dec(quantity.get("minQuantity") or step),
+        # maxQuantity bounds one order of any type (null: no bound).
+        max_quantity=opt_dec(quantity, "maxQuantity") or None,
     )
 
 

@@ -26,11 +26,14 @@ class AsterAccount:
 
     def install(self, app: web.Application) -> None:
         routes = app.router
+        # Account information as the current docs name it: v4 for v1 keys (v2 is gone), and
+        # accountWithJoinMargin for v3 (its old name, /fapi/v3/account, was renamed).
+        routes.add_get("/fapi/v4/account", self.account)
+        routes.add_get("/fapi/v3/accountWithJoinMargin", self.account)
         for generation in ("v1", "v3"):
             account_version = "v2" if generation == "v1" else "v3"
             routes.add_get(f"/fapi/{account_version}/positionRisk", self.position_risk)
             routes.add_get(f"/fapi/{account_version}/balance", self.balance)
-            routes.add_get(f"/fapi/{account_version}/account", self.account)
             routes.add_get(f"/fapi/{generation}/userTrades", self.user_trades)
             routes.add_get(f"/fapi/{generation}/income", self.income)
             routes.add_get(f"/fapi/{generation}/positionSide/dual", self.position_mode)

@@ -1,68 +1,65 @@
 """Aster's order entry over the emulator (signed REST, v1 and v3 paths), and the middleware of every request.
 
-The middleware counts requests (``X-MBX-USED-WEIGHT-1M`` on every answer),
-applies injected latency, freezes and error answers, and turns ``AsterApiError``
+The middleware spends each request's weight from its IP's budget
+(``X-MBX-USED-WEIGHT-1M`` on every answer, 429 then 418 past it; see
+``aster_limits``), applies injected latency, freezes and error answers, and turns ``AsterApiError``
 into ``{code, msg}`` bodies.  Orders: ``LIMIT`` (GTC, IOC, FOK, GTX = post-only)
 and ``MARKET``; ``reduceOnly`` "true"/"false"; ``newClientOrderId``; one-way
 mode (``positionSide`` BOTH); ``MIN_NOTIONAL`` enforced (-4164) except for
-reduce-only orders.
+reduce-only orders; ``LOT_SIZE.maxQty`` and, for market orders, also
+``MARKET_LOT_SIZE.maxQty`` (-4005); ``PERCENT_PRICE`` around the mark price: a
+limit buy above ``mark * multiplierUp`` (-4016), a limit sell below
+``mark * multiplierDown`` (-4024), a market order whose counterparty's best
+price is beyond the band (-4131).  ``POST /fapi/v3/noop`` does nothing but use up its nonce:
+sent with the nonce of an order still queued, it kills that order (the order
+then meets -4225), as the venue documents.
+Conditional types (stops, take-profits, trailing stops)
+rest in ``ConditionalOrders`` until triggered, and are listed, queried and
+cancelled one by one with the rest; ``allOpenOrders`` and the countdown leave
+them (the docs do not say either way: the stricter reading).
+``newOrderRespType`` is ``ACK`` by default, as on the venue: the answer says
+``NEW`` and the outcome comes on the user stream;
+``RESULT`` answers the final state of market and IOC/FOK/GTX orders.  A GTX
+order that would take is accepted and expires at once (no error code).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
 
-from services.wire import OrderType, TimeInForce
+from services.wire import OrderStatus, OrderType, TimeInForce
 from venues.emulator.arrival import arrival_ns
 from venues.emulator.aster_auth import AsterAuth, SignedRequest
+from venues.emulator.aster_conditional import CONDITIONAL_TYPES, Conditional
 from venues.emulator.aster_errors import (
     AsterApiError,
     bad_param,
     fault_response,
-    min_notional,
     missing,
     no_such_order,
     rejection,
+    unexpected_response,
     unknown_order_cancel,
 )
+from venues.emulator.aster_filters import check_filters, check_notional, decimal_param, flag_param
 from venues.emulator.aster_format import SIDE_FROM, order_json
+from venues.emulator.aster_limits import AsterLimits, budgets, route_weight
 from venues.emulator.aster_public import symbol_of
 from venues.emulator.aster_state import CLIENT_ORDER_ID, ClientOrderIds, Countdowns, ListenKeys
+from venues.emulator.aster_triggers import ConditionalOrders
 from venues.emulator.core import EmulatorCore
 from venues.emulator.faults import HANG_S
-from venues.emulator.records import UINT32_MAX, Order, OrderRejected, OrderRequest
+from venues.emulator.records import UINT32_MAX, ZERO, Order, OrderRejected, OrderRequest
 from venues.emulator.validation import check_request
-from venues.precision import fmt
 
 MAX_BATCH = 5
-WEIGHT_WINDOW_MS = 60_000
+RESPONSE_TYPES = ("ACK", "RESULT")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _decimal(params: Mapping[str, str], name: str) -> Decimal | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise bad_param(f"Illegal characters found in parameter '{name}'.", code=-1100) from None
-    if not value.is_finite():
-        raise bad_param(f"Illegal characters found in parameter '{name}'.", code=-1100)
-    return value
-
-
-def _flag(params: Mapping[str, str], name: str) -> bool:
-    raw = params.get(name, "false")
-    if raw.lower() not in ("true", "false"):
-        raise bad_param(f"Parameter '{name}' must be 'true' or 'false'.", code=-1130)
-    return raw.lower() == "true"
 
 
 class AsterApi:
@@ -72,7 +69,9 @@ class AsterApi:
         self.client_ids = ClientOrderIds()
         self.listen_keys = ListenKeys()
         self.countdowns = Countdowns()
-        self._weights: dict[str, deque[int]] = {}
+        weight, orders = budgets(core.config.rate_limit_per_min)
+        self.limits = AsterLimits(weight_per_min=weight, orders_per_min=orders)
+        self.conditionals = ConditionalOrders(core, self.client_ids)
 
     def install(self, app: web.Application) -> None:
         routes = app.router
@@ -87,6 +86,7 @@ class AsterApi:
             routes.add_post(f"{prefix}/countdownCancelAll", self.countdown)
             for method in ("POST", "PUT", "DELETE"):
                 routes.add_route(method, f"{prefix}/listenKey", self.listen_key)
+        routes.add_post("/fapi/v3/noop", self.noop)
 
     # ------------------------------------------------------------ middleware
 
@@ -96,12 +96,19 @@ class AsterApi:
         if not request.path.startswith("/fapi/"):
             return await handler(request)
         self.core.count_request(request.path if request.match_info.http_exception is None else "<unrouted>")
-        weight = self._weigh(request.remote or "", self.core.now_ms())
+        try:
+            weight = self.limits.admit(
+                request.remote or "",
+                route_weight(request.method, request.path, dict(request.query)),
+                self.core.now_ms(),
+            )
+        except AsterApiError as refused:
+            return refused.response()
         spec = self.core.faults.spec
         await self.core.hold(spec.latency_ms / 1000 + self.core.freeze_remaining_s())
         fault = self.core.faults.draw_rest_fault()
         if fault is not None:
-            response: web.StreamResponse = fault_response(fault, limit=self.auth.limits.limit)
+            response: web.StreamResponse = fault_response(fault, limit=self.limits.weight_per_min)
         else:
             try:
                 response = await handler(request)
@@ -109,13 +116,6 @@ class AsterApi:
                 response = error.response()
         response.headers["X-MBX-USED-WEIGHT-1M"] = str(weight)
         return response
-
-    def _weigh(self, remote: str, now_ms: int) -> int:
-        times = self._weights.setdefault(remote, deque())
-        while times and times[0] <= now_ms - WEIGHT_WINDOW_MS:
-            times.popleft()
-        times.append(now_ms)
-        return len(times)
 
     # ------------------------------------------------------------ orders
 
@@ -128,14 +128,12 @@ class AsterApi:
         kind = params.get("type", "")
         if kind not in ("LIMIT", "MARKET"):
             raise missing("type") if not kind else bad_param("Invalid orderType.", code=-1116)
-        if params.get("positionSide", "BOTH") != "BOTH":
-            raise AsterApiError(400, -4061, "Order's position side does not match user's setting.")
         if params.get("closePosition", "false").lower() == "true":
             raise bad_param("closePosition is only for STOP_MARKET and TAKE_PROFIT_MARKET.", code=-1106)
-        quantity = _decimal(params, "quantity")
+        quantity = decimal_param(params, "quantity")
         if quantity is None:
             raise missing("quantity")
-        price = _decimal(params, "price")
+        price = decimal_param(params, "price")
         tif = params.get("timeInForce", "")
         if kind == "LIMIT":
             if price is None:
@@ -144,13 +142,7 @@ class AsterApi:
                 raise missing("timeInForce")
             if tif not in ("GTC", "IOC", "FOK", "GTX"):
                 raise bad_param("Invalid timeInForce.", code=-1115)
-        client_order_id = params.get("newClientOrderId") or None
-        if client_order_id is not None:
-            if not CLIENT_ORDER_ID.fullmatch(client_order_id):
-                raise bad_param("Client order id is not valid.", code=-4015)
-            existing = self.client_ids.order_id(account_id, symbol, client_order_id)
-            if existing is not None and self.core.engine.find_open(account_id, symbol, order_id=existing):
-                raise AsterApiError(400, -4116, "ClientOrderId is duplicated.")
+        client_order_id = self._client_order_id(account_id, symbol, params)
         numeric_id = int(client_order_id) if client_order_id and client_order_id.isdigit() else None
         request = OrderRequest(
             symbol=symbol,
@@ -161,22 +153,43 @@ class AsterApi:
             tif=TimeInForce.IOC if tif in ("IOC", "FOK") else TimeInForce.GTC,
             fill_or_kill=tif == "FOK",
             post_only=tif == "GTX",
-            reduce_only=_flag(params, "reduceOnly"),
+            reduce_only=flag_param(params, "reduceOnly"),
             client_id=numeric_id if numeric_id is not None and numeric_id <= UINT32_MAX else None,
         )
         return request, client_order_id
 
-    def _check_notional(self, request: OrderRequest) -> None:
-        rules = self.core.profiles[request.symbol].rules
-        if request.reduce_only or not rules.min_notional or request.quantity is None:
-            return
-        price = request.price or self.core.engine.mark_state(request.symbol).mark
-        if price is not None and price * request.quantity < rules.min_notional:
-            raise min_notional(fmt(rules.min_notional))
+    def _client_order_id(self, account_id: str, symbol: str, params: Mapping[str, str]) -> str | None:
+        """``newClientOrderId`` when sent: well-formed and unique among the open orders."""
+        client_order_id = params.get("newClientOrderId") or None
+        if client_order_id is not None:
+            if not CLIENT_ORDER_ID.fullmatch(client_order_id):
+                raise bad_param("Client order id is not valid.", code=-4015)
+            existing = self.client_ids.order_id(account_id, symbol, client_order_id)
+            if existing is not None and (
+                self.core.engine.find_open(account_id, symbol, order_id=existing)
+                or self.conditionals.find(account_id, symbol, existing)
+            ):
+                raise AsterApiError(400, -4116, "ClientOrderId is duplicated.")
+        return client_order_id
 
     def _place(
         self, account_id: str, params: Mapping[str, str], *, received_ns: int | None
     ) -> dict[str, Any]:
+        response_type = params.get("newOrderRespType") or "ACK"
+        if response_type not in RESPONSE_TYPES:
+            raise bad_param("Invalid newOrderRespType.", code=-1136)
+        if params.get("positionSide", "BOTH") != "BOTH":
+            raise AsterApiError(400, -4061, "Order's position side does not match user's setting.")
+        if params.get("type") in CONDITIONAL_TYPES:
+            symbol = symbol_of(self.core, params)
+            side = SIDE_FROM.get(params.get("side", ""))
+            assert symbol is not None
+            if side is None:
+                raise missing("side") if not params.get("side") else bad_param("Invalid side.", code=-1117)
+            client_order_id = self._client_order_id(account_id, symbol, params)
+            return self.conditionals.place(
+                account_id, params, symbol=symbol, side=side, client_order_id=client_order_id
+            )
         request, client_order_id = self._order_request(account_id, params)
         now_ms = self.core.now_ms()
         engine = self.core.engine
@@ -185,23 +198,50 @@ class AsterApi:
             check_request(
                 request, engine.markets.get(request.symbol), known_account=engine.has_account(account_id)
             )
-            self._check_notional(request)
-            order, events = engine.place(account_id, request, now_ms=now_ms, received_ns=received_ns)
+            check_filters(self.core, request)
+            check_notional(self.core, request)
+            order, events = engine.place(
+                account_id, request, now_ms=now_ms, received_ns=received_ns, post_only_expires=True
+            )
         except OrderRejected as error:
             raise rejection(error) from None
         self.client_ids.assign(account_id, order.symbol, order.order_id, client_order_id)
         self.core.publish(events)
+        if response_type == "ACK":
+            # Acknowledged only: what the matching did is told on the user stream.
+            order = dataclasses.replace(
+                order, status=OrderStatus.NEW, filled_quantity=ZERO, filled_quote=ZERO
+            )
         return self._json(order, now_ms)
 
     def _json(self, order: Order, now_ms: int) -> dict[str, Any]:
-        return order_json(order, client_order_id=self.client_ids.of(order.order_id), update_ms=now_ms)
+        order_id = order.order_id
+        return order_json(
+            order,
+            client_order_id=self.client_ids.of(order_id),
+            update_ms=now_ms,
+            orig_type=self.conditionals.original_type(order_id),
+        )
 
     async def place(self, request: web.Request) -> web.Response:
-        signed = await self.auth.signed(request)
-        result = self._place(signed.account_id, signed.params, received_ns=arrival_ns())
-        if self.core.faults.take_hang():
+        received_ns = arrival_ns()
+        faults = self.core.faults
+        if faults.take_hold():
+            # Queued at the venue: nothing about it (its nonce included) is looked at yet.
             await self.core.hold(HANG_S)
-        return web.json_response(result)
+        signed = await self.auth.signed(request)
+        count = self.limits.count_order(request.remote or "", signed.account_id, self.core.now_ms())
+        result = self._place(signed.account_id, signed.params, received_ns=received_ns)
+        if faults.take_hang():
+            await self.core.hold(HANG_S)
+        if faults.take_unknown():
+            raise unexpected_response()
+        return web.json_response(result, headers={"X-MBX-ORDER-COUNT-1M": str(count)})
+
+    async def noop(self, request: web.Request) -> web.Response:
+        """Use up the request's nonce and nothing else (a queued request with that nonce then fails)."""
+        await self.auth.signed(request)
+        return web.json_response({"code": 200, "msg": "success"})
 
     async def place_batch(self, request: web.Request) -> web.Response:
         signed = await self.auth.signed(request)
@@ -212,12 +252,14 @@ class AsterApi:
         if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
             raise bad_param(f"batchOrders must hold 1 to {MAX_BATCH} orders.", code=-1130)
         results: list[dict[str, Any]] = []
+        remote = request.remote or ""
         for item in items:
             if not isinstance(item, dict):
                 results.append(bad_param("Invalid order.").to_body())
                 continue
             try:
                 params = {key: str(value) for key, value in item.items()}
+                self.limits.count_order(remote, signed.account_id, self.core.now_ms())
                 results.append(self._place(signed.account_id, params, received_ns=arrival_ns()))
             except AsterApiError as error:
                 results.append(error.to_body())
@@ -245,21 +287,42 @@ class AsterApi:
             order = next((o for o in reversed(account.closed_orders) if o.order_id == order_id), None)
         return order if order is not None and order.symbol == symbol else None
 
+    def _waiting(self, signed: SignedRequest) -> Conditional | None:
+        """The conditional order named by ``orderId`` or ``origClientOrderId`` while it waits."""
+        symbol = symbol_of(self.core, signed.params)
+        assert symbol is not None
+        order_id = signed.params.get("orderId") or None
+        client_order_id = signed.params.get("origClientOrderId") or None
+        if order_id is None and client_order_id is not None:
+            order_id = self.client_ids.order_id(signed.account_id, symbol, client_order_id)
+        return self.conditionals.find(signed.account_id, symbol, order_id) if order_id else None
+
     async def query(self, request: web.Request) -> web.Response:
-        order = self._find(await self.auth.signed(request))
+        signed = await self.auth.signed(request)
+        waiting = self._waiting(signed)
+        if waiting is not None:
+            return web.json_response(self.conditionals.json(waiting))
+        order = self._find(signed)
         if order is None:
             raise no_such_order()
         return web.json_response(self._json(order, self.core.now_ms()))
 
     async def query_open(self, request: web.Request) -> web.Response:
-        """``openOrder``: the order only while it rests on the book."""
-        order = self._find(await self.auth.signed(request))
+        """``openOrder``: the order only while it rests (on the book, or waiting for its trigger)."""
+        signed = await self.auth.signed(request)
+        waiting = self._waiting(signed)
+        if waiting is not None:
+            return web.json_response(self.conditionals.json(waiting))
+        order = self._find(signed)
         if order is None or not order.status.is_open:
             raise no_such_order()
         return web.json_response(self._json(order, self.core.now_ms()))
 
     async def cancel(self, request: web.Request) -> web.Response:
         signed = await self.auth.signed(request)
+        waiting = self._waiting(signed)
+        if waiting is not None:
+            return web.json_response(self.conditionals.cancel(waiting))
         order = self._find(signed)
         if order is None or not order.status.is_open:
             raise unknown_order_cancel()
@@ -283,7 +346,8 @@ class AsterApi:
         symbol = symbol_of(self.core, signed.params, required=False)
         now_ms = self.core.now_ms()
         orders = self.core.engine.open_orders(signed.account_id, symbol)
-        return web.json_response([self._json(o, now_ms) for o in orders])
+        waiting = self.conditionals.open_json(signed.account_id, symbol)
+        return web.json_response([self._json(o, now_ms) for o in orders] + waiting)
 
     # ------------------------------------------------------------ dead-man switch and user stream
 

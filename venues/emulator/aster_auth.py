@@ -1,17 +1,17 @@
 """Aster request authentication over the emulator: both signature generations, windows, nonces, limits.
 
 ``/fapi/v3/...`` paths take v3 auth: ``user``, ``signer``, a microsecond
-``nonce`` within ``NONCE_WINDOW_US`` of the emulator's clock and never used
-before by that signer (else -4225), and an EIP-712 ``signature`` that must
-recover to ``signer`` (else -1022).  Other paths take v1 auth: the
+``nonce`` within ``NONCE_WINDOW_US`` (60 s) either side of the emulator's
+clock, and an EIP-712 ``signature`` that must recover to ``signer`` (else
+-1022), sent ``0x``-prefixed.  As the venue documents, each signer (API wallet) keeps its most recent
+``RECENT_NONCES`` nonces: a nonce among them is a duplicate, and once the list
+is full one below its smallest is expired (either way -4225).  Other paths take v1 auth: the
 ``X-MBX-APIKEY`` header, ``timestamp`` accepted when ``timestamp < now + 1000``
 and ``now - timestamp <= recvWindow`` (else -1021), and a hex HMAC-SHA256
 ``signature`` of the query string followed by the body (else -1022).  Either
 way the signed text is exactly what was sent, less the ``signature`` pair.
 
-Signed requests count against a per-account limit per minute: past it the
-answer is 429 with ``Retry-After``; an account that goes on sending while
-limited is banned (418, "banned until <ms>") for ``ban_s``.
+Request limits are ``venues.emulator.aster_limits``'s, applied by the API's middleware.
 """
 
 from __future__ import annotations
@@ -29,16 +29,14 @@ from venues.emulator.aster_errors import (
     bad_api_key,
     bad_param,
     bad_signature,
-    banned,
     missing,
     nonce_expired,
     outside_window,
-    too_many_requests,
 )
 from venues.emulator.core import EmulatorCore
-from venues.emulator.ratelimit import SlidingWindowLimit, retry_after_header_s
 
-NONCE_WINDOW_US = 10_000_000
+NONCE_WINDOW_US = 60_000_000
+RECENT_NONCES = 100
 DEFAULT_RECV_WINDOW_MS = 5000
 MAX_RECV_WINDOW_MS = 60_000
 FUTURE_TOLERANCE_MS = 1000
@@ -71,19 +69,12 @@ class AsterAuth:
         accounts: list[AsterAccountSpec],
         *,
         chain_id: int,
-        ban_after_refusals: int = 20,
-        ban_s: int = 120,
     ) -> None:
         self.core = core
         self.chain_id = chain_id
         self.by_api_key = {spec.api_key: spec for spec in accounts if spec.api_key}
         self.by_signer = {spec.signer.lower(): spec for spec in accounts if spec.signer}
-        self.limits = SlidingWindowLimit(limit=core.config.rate_limit_per_min)
-        self.ban_after_refusals = ban_after_refusals
-        self.ban_s = ban_s
-        self._refusals: dict[str, int] = {}
-        self._banned_until_ms: dict[str, int] = {}
-        self._nonces: dict[str, tuple[list[int], set[int]]] = {}
+        self._nonces: dict[str, tuple[list[int], set[int]]] = {}  # per signer: a min-heap and its members
 
     @staticmethod
     async def raw_params(request: web.Request) -> tuple[str, str]:
@@ -109,7 +100,6 @@ class AsterAuth:
             account = self._verify_v3(payload, params, signature)
         else:
             account = self._verify_v1(request, payload, params, signature)
-        self.throttle(account.account_id)
         return SignedRequest(account.account_id, params)
 
     def api_key_account(self, request: web.Request) -> str:
@@ -117,7 +107,6 @@ class AsterAuth:
         account = self.by_api_key.get(request.headers.get("X-MBX-APIKEY", ""))
         if account is None:
             raise bad_api_key()
-        self.throttle(account.account_id)
         return account.account_id
 
     def _verify_v1(
@@ -156,6 +145,9 @@ class AsterAuth:
             nonce = int(params["nonce"])
         except ValueError:
             raise bad_param("Illegal characters found in parameter 'nonce'.", code=-1100) from None
+        # The docs' demos and the official SDKs send the signature as 0x-prefixed hex: the stricter reading.
+        if not signature.startswith("0x"):
+            raise bad_signature()
         recovered = recover_signer(payload, signature, chain_id=self.chain_id)
         if recovered is None or recovered.lower() != params["signer"].lower():
             raise bad_signature()
@@ -167,29 +159,11 @@ class AsterAuth:
         if abs(now_us - nonce) > NONCE_WINDOW_US:
             raise nonce_expired()
         oldest, seen = self._nonces.setdefault(signer, ([], set()))
-        # Nonces older than the window are refused as stale anyway, so they need not be kept.
-        while oldest and oldest[0] < now_us - NONCE_WINDOW_US:
-            seen.discard(heapq.heappop(oldest))
         if nonce in seen:
             raise nonce_expired()
+        if len(oldest) >= RECENT_NONCES:
+            if nonce < oldest[0]:
+                raise nonce_expired()
+            seen.discard(heapq.heappop(oldest))
         seen.add(nonce)
         heapq.heappush(oldest, nonce)
-
-    def throttle(self, account_id: str) -> None:
-        """Count a request; 429 past the limit, 418 (a ban) for an account that keeps sending."""
-        now_ms = self.core.now_ms()
-        until_ms = self._banned_until_ms.get(account_id, 0)
-        if until_ms > now_ms:
-            raise banned(until_ms, retry_after_header_s((until_ms - now_ms) / 1000))
-        wait_s = self.limits.check(account_id, now_ms)
-        if wait_s is None:
-            self._refusals.pop(account_id, None)
-            return
-        refusals = self._refusals.get(account_id, 0) + 1
-        self._refusals[account_id] = refusals
-        if refusals > self.ban_after_refusals:
-            until_ms = now_ms + self.ban_s * 1000
-            self._banned_until_ms[account_id] = until_ms
-            self._refusals.pop(account_id, None)
-            raise banned(until_ms, self.ban_s)
-        raise too_many_requests(retry_after_header_s(wait_s), self.limits.limit)

@@ -50,7 +50,14 @@ def nonce_expired() -> AsterApiError:
     return AsterApiError(400, -4225, "nonce expired or already used")
 
 
-def too_many_requests(retry_after_s: int, limit: int) -> AsterApiError:
+def unexpected_response() -> AsterApiError:
+    # The venue gives no HTTP status for it: a 4xx is the reading a client is likeliest to take for a refusal.
+    return AsterApiError(
+        400, -1006, "An unexpected response was received from the message bus. Execution status unknown."
+    )
+
+
+def too_many_requests(retry_after_s: int | None, limit: int) -> AsterApiError:
     return AsterApiError(
         429,
         -1003,
@@ -60,7 +67,7 @@ def too_many_requests(retry_after_s: int, limit: int) -> AsterApiError:
     )
 
 
-def banned(until_ms: int, retry_after_s: int) -> AsterApiError:
+def banned(until_ms: int, retry_after_s: int | None) -> AsterApiError:
     return AsterApiError(
         418,
         -1003,
@@ -88,9 +95,21 @@ def min_notional(notional: str) -> AsterApiError:
     )
 
 
-def post_only_would_take() -> AsterApiError:
+def quantity_above_max() -> AsterApiError:
+    return AsterApiError(400, -4005, "Quantity greater than max quantity.")
+
+
+def price_above_band() -> AsterApiError:
+    return AsterApiError(400, -4016, "Price is higher than mark price multiplier cap.")
+
+
+def price_below_band() -> AsterApiError:
+    return AsterApiError(400, -4024, "Price is lower than mark price multiplier floor.")
+
+
+def market_outside_band() -> AsterApiError:
     return AsterApiError(
-        400, -5022, "Due to the order could not be executed as maker, the Post Only order will be rejected."
+        400, -4131, "The counterparty's best price does not meet the PERCENT_PRICE filter limit"
     )
 
 
@@ -112,6 +131,7 @@ _REJECTIONS: dict[RejectDetail, tuple[int, str]] = {
     RejectDetail.QUANTITY_MIN: (-4004, "Quantity less than min quantity."),
     RejectDetail.CLIENT_ID: (-4015, "Client order id is not valid."),
     RejectDetail.POST_ONLY_MARKET: (-1115, "Invalid timeInForce."),
+    # Not reached: the Aster front expires a GTX order that would take (the documented path).
     RejectDetail.POST_ONLY_TAKER: (
         -5022,
         "Due to the order could not be executed as maker, the Post Only order will be rejected.",

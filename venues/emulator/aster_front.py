@@ -1,7 +1,8 @@
 """Aster's whole futures protocol over the emulator core: public REST, signed REST (v1 and v3), WebSocket.
 
 A background timer (every ``timer_interval_s``) fires ``countdownCancelAll``
-deadlines, ends user streams whose listen key lapsed, and pushes mark prices
+deadlines and triggered conditional orders, delivers user-data events held
+back for reordering, ends user streams whose listen key lapsed, and pushes mark prices
 once a second, as the venue does.
 """
 
@@ -45,7 +46,9 @@ class AsterFrontEnd:
             core,
             client_id_of=self.api.client_ids.of,
             account_of_key=lambda key: self.api.listen_keys.account(key, now_ms=core.now_ms()),
+            orig_type_of=self.api.conditionals.original_type,
         )
+        self.api.conditionals.user_event = self.streams.to_account
         self.middleware = self.api.middleware
         self.timer_interval_s = timer_interval_s
         self._timer: asyncio.Task[None] | None = None
@@ -66,6 +69,8 @@ class AsterFrontEnd:
             try:
                 if self.core.freeze_remaining_s() == 0:
                     self.api.fire_countdowns()
+                    self.api.conditionals.fire()
+                    self.streams.flush_held()
                     if self.core.faults.take_listen_key_expiry():
                         self.api.listen_keys.expire_all()
                     self.api.listen_keys.expire(now_ms=self.core.now_ms())

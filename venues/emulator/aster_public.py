@@ -8,6 +8,7 @@ from aiohttp import web
 
 from venues.emulator.aster_errors import bad_param, invalid_symbol, missing
 from venues.emulator.aster_format import QUOTE_ASSET, market_json
+from venues.emulator.aster_limits import budgets
 from venues.emulator.core import EmulatorCore
 from venues.precision import fmt
 
@@ -63,7 +64,7 @@ class AsterPublic:
         return web.json_response({"serverTime": self.core.now_ms()})
 
     async def exchange_info(self, request: web.Request) -> web.Response:
-        limit = self.core.config.rate_limit_per_min
+        weight, orders = budgets(self.core.config.rate_limit_per_min)
         symbols = [market_json(p.rules, max_price=p.start_price * 1000) for p in self.core.profiles.values()]
         return web.json_response(
             {
@@ -74,9 +75,9 @@ class AsterPublic:
                         "rateLimitType": "REQUEST_WEIGHT",
                         "interval": "MINUTE",
                         "intervalNum": 1,
-                        "limit": limit,
+                        "limit": weight,
                     },
-                    {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": limit},
+                    {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": orders},
                 ],
                 "exchangeFilters": [],
                 "assets": [{"asset": QUOTE_ASSET, "marginAvailable": True, "autoAssetExchange": "0"}],

@@ -41,6 +41,7 @@ OUTBOX_LIMIT = 10_000
 _DEPTH = ("depth", "depth@100ms", "depth@250ms", "depth@500ms")
 _KINDS = ("bookTicker", *_DEPTH, "aggTrade", "markPrice", "markPrice@1s")
 ClientIdOf = Callable[[str], str]
+OrigTypeOf = Callable[[str], str | None]
 AccountOfKey = Callable[[str], str | None]
 
 
@@ -68,10 +69,28 @@ class _Connection:
 
 
 class AsterStreams:
-    def __init__(self, core: EmulatorCore, *, client_id_of: ClientIdOf, account_of_key: AccountOfKey) -> None:
+    """The streams of one emulator.
+
+    The fault ``user_events_out_of_order``: user-data events are not
+    guaranteed in order on the venue; while it is set, each account's events
+    are delivered in swapped pairs (one held back until the next, or until
+    ``flush_held``), so a client must order them by event time ``E``.
+    """
+
+    def __init__(
+        self,
+        core: EmulatorCore,
+        *,
+        client_id_of: ClientIdOf,
+        account_of_key: AccountOfKey,
+        orig_type_of: OrigTypeOf = lambda _: None,
+    ) -> None:
         self.core = core
         self._client_id_of = client_id_of
+        self._orig_type_of = orig_type_of
         self._account_of_key = account_of_key
+        self._held: dict[str, dict[str, Any]] = {}
+        self._last_event_ms: dict[str, int] = {}
         self._symbols = {symbol.lower(): symbol for symbol in core.profiles}
         self._connections: set[_Connection] = set()
         self._tops: dict[str, tuple[Level | None, Level | None]] = {}
@@ -209,7 +228,29 @@ class AsterStreams:
                         self._close_later(connection, code=1008, reason="slow consumer")
                     break
 
-    def _to_account(self, account_id: str, data: dict[str, Any]) -> None:
+    def to_account(self, account_id: str, data: dict[str, Any]) -> None:
+        """Send one user-data event to the account's streams (swapped with the next when out of order)."""
+        if not self.core.faults.spec.user_events_out_of_order:
+            self._send_user(account_id, data)
+            return
+        # Distinct event times, so the order is recoverable from ``E`` alone.
+        data["E"] = self._last_event_ms[account_id] = max(
+            int(data["E"]), self._last_event_ms.get(account_id, 0) + 1
+        )
+        held = self._held.pop(account_id, None)
+        if held is None:
+            self._held[account_id] = data
+            return
+        self._send_user(account_id, data)
+        self._send_user(account_id, held)
+
+    def flush_held(self) -> None:
+        """Deliver the user-data events held back for reordering (a lone event is late, never lost)."""
+        held, self._held = self._held, {}
+        for account_id, data in held.items():
+            self._send_user(account_id, data)
+
+    def _send_user(self, account_id: str, data: dict[str, Any]) -> None:
         broken = self.core.faults.malformed(f"account:{account_id}", data, keep=("e",))
         for connection in list(self._connections):
             if connection.account_id != account_id:
@@ -229,23 +270,29 @@ class AsterStreams:
             elif isinstance(event, TradeEvent):
                 self._broadcast(event.symbol, ("aggTrade",), _agg_trade(event, now_ms))
             elif isinstance(event, OrderEvent) and event.account_id in accounts:
-                client_order_id = self._client_id_of(event.order.order_id)
-                update = order_trade_update(event, client_order_id=client_order_id, now_ms=now_ms)
-                self._to_account(event.account_id, update)
+                order_id = event.order.order_id
+                update = order_trade_update(
+                    event,
+                    client_order_id=self._client_id_of(order_id),
+                    now_ms=now_ms,
+                    orig_type=self._orig_type_of(order_id),
+                )
+                self.to_account(event.account_id, update)
                 if event.fill is not None and self.core.faults.spec.replay_fills:
                     # Fault injection: the trade again, after the rest of its batch.
                     replays.append((event.account_id, update))
             elif isinstance(event, PositionEvent | FundingEvent) and event.account_id in accounts:
-                symbol = event.position.symbol if isinstance(event, PositionEvent) else event.row.symbol
-                reason = "ORDER" if isinstance(event, PositionEvent) else "FUNDING_FEE"
-                view = self.core.engine.position(event.account_id, symbol)
+                # Positions are cross margin: a funding fee moves the balance alone (no ``P`` list).
+                reason, view = "FUNDING_FEE", None
+                if isinstance(event, PositionEvent):
+                    reason, view = "ORDER", self.core.engine.position(event.account_id, event.position.symbol)
                 wallet = self.core.engine.account(event.account_id).collateral
                 data = account_update(
                     view, wallet_balance=wallet, reason=reason, ts_ms=event.ts_ms, now_ms=now_ms
                 )
-                self._to_account(event.account_id, data)
+                self.to_account(event.account_id, data)
         for account_id, update in replays:
-            self._to_account(account_id, update)
+            self.to_account(account_id, update)
         for symbol, book_events in books.items():
             self._send_depth(symbol, book_events, now_ms)
 

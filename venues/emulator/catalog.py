@@ -34,6 +34,9 @@ def _profile(
     maker: str,
     quote: str = "USDC",
     min_notional: str = "0",
+    max_quantity: str | None = None,
+    max_market_quantity: str | None = None,
+    price_band: tuple[str, str] | None = None,
 ) -> MarketProfile:
     return MarketProfile(
         rules=MarketRules(
@@ -44,6 +47,10 @@ def _profile(
             step_size=Decimal(step),
             min_quantity=Decimal(step),
             min_notional=Decimal(min_notional),
+            max_quantity=Decimal(max_quantity) if max_quantity is not None else None,
+            max_market_quantity=Decimal(max_market_quantity) if max_market_quantity is not None else None,
+            price_down=Decimal(price_band[0]) if price_band is not None else None,
+            price_up=Decimal(price_band[1]) if price_band is not None else None,
         ),
         start_price=Decimal(start),
         taker_size=Decimal(taker),
@@ -58,7 +65,8 @@ KNOWN_MARKETS: dict[str, MarketProfile] = {
         _profile(
             "BTC_USDC_PERP", "BTC", tick="0.1", step="0.00001", start="60000", taker="0.01", maker="0.08"
         ),
-        # Aster: USDT-margined, with MIN_NOTIONAL 5.
+        # Aster: USDT-margined, with MIN_NOTIONAL 5, LOT_SIZE and MARKET_LOT_SIZE maxima (a market order
+        # may be far smaller than a limit one) and a PERCENT_PRICE band of 5% around the mark price.
         _profile(
             "SOLUSDT",
             "SOL",
@@ -69,6 +77,9 @@ KNOWN_MARKETS: dict[str, MarketProfile] = {
             maker="4",
             quote="USDT",
             min_notional="5",
+            max_quantity="1000",
+            max_market_quantity="50",
+            price_band=("0.95", "1.05"),
         ),
         _profile(
             "BTCUSDT",
@@ -80,6 +91,9 @@ KNOWN_MARKETS: dict[str, MarketProfile] = {
             maker="0.08",
             quote="USDT",
             min_notional="5",
+            max_quantity="100",
+            max_market_quantity="5",
+            price_band=("0.95", "1.05"),
         ),
         # Paradex: USD-quoted, settled in USDC, with a minimum order notional.
         _profile(

@@ -142,11 +142,21 @@ class Engine:
     # ------------------------------------------------------------ orders
 
     def place(
-        self, account_id: str, request: OrderRequest, *, now_ms: int, received_ns: int | None = None
+        self,
+        account_id: str,
+        request: OrderRequest,
+        *,
+        now_ms: int,
+        received_ns: int | None = None,
+        order_id: str | None = None,
+        post_only_expires: bool = False,
     ) -> tuple[Order, list[Event]]:
         """Accept and match a new order; raises ``OrderRejected`` (nothing created) when refused.
 
         ``received_ns``: when the venue request carrying it reached the emulator (``arrival_ns``).
+        ``order_id``: an id the front end took from ``ids`` before (a triggered conditional order).
+        ``post_only_expires``: a post-only order that would take is accepted and expires at once
+        (Aster's GTX) instead of being refused.
         """
         account = self._accounts.get(account_id)
         check_request(request, self.markets.get(request.symbol), known_account=account is not None)
@@ -154,14 +164,17 @@ class Engine:
         quantity = request.quantity
         if request.reduce_only:
             quantity = self._reduce_only_quantity(account, request)
+        post_only_taker = False
         if request.post_only and request.price is not None:
             best = self._matcher.books[request.symbol].side(request.side.opposite).best()
             if best is not None and crosses(request.side, request.price, best):
-                raise post_only_rejection()
+                if not post_only_expires:
+                    raise post_only_rejection()
+                post_only_taker = True
         if not account.house and not request.reduce_only:
             self._check_margin(account, request)
         order = Order(
-            order_id=self.ids.order(),
+            order_id=order_id or self.ids.order(),
             account_id=account_id,
             symbol=request.symbol,
             side=request.side,
@@ -183,7 +196,9 @@ class Engine:
         op = Operation(now_ms)
         op.events.append(OrderEvent(kind=OrderEventKind.ACCEPTED, order=order.snapshot(), ts_ms=now_ms))
         stop: ExpiryReason | None = None
-        if order.fill_or_kill and not self._matcher.can_fill_completely(order):
+        if post_only_taker:
+            stop = ExpiryReason.POST_ONLY_TAKER
+        elif order.fill_or_kill and not self._matcher.can_fill_completely(order):
             stop = ExpiryReason.FILL_OR_KILL
         else:
             stop = self._matcher.match(order, op)

@@ -3,7 +3,10 @@
 A POST of a fault set replaces the whole previous set (``{}`` clears it).
 ``drop_ws`` and ``depth_gap`` (drop the next depth message of each symbol)
 are one-shot actions; ``hang_after_execute`` counts down with each order
-placement it hangs; ``freeze_s`` freezes the whole exchange for that long
+placement it hangs, ``hang_before_execute`` with each placement it holds
+(queued at the venue, not yet executed) for ``HANG_S`` before handling it, and
+``unknown_after_execute`` with each placement it executes but answers as of
+unknown outcome (Aster's -1006); ``freeze_s`` freezes the whole exchange for that long
 from the moment it is set: REST requests are held until it ends, the market
 stops and the streams fall silent while the connections stay open (the
 nastiest kind of outage).
@@ -36,12 +39,15 @@ class FaultSpec:
     rate_limit_rate: float = 0.0
     freeze_s: float = 0.0
     hang_after_execute: int = 0
+    hang_before_execute: int = 0
+    unknown_after_execute: int = 0
     clock_offset_ms: int = 0
     drop_ws: bool = False
     depth_gap: bool = False
     malformed_ws: bool = False
     replay_fills: bool = False
     expire_listen_keys: bool = False
+    user_events_out_of_order: bool = False  # Aster: user-data events swapped in pairs (order them by E)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,10 +56,13 @@ class FaultSpec:
             "rate_limit_rate": self.rate_limit_rate,
             "freeze_s": self.freeze_s,
             "hang_after_execute": self.hang_after_execute,
+            "hang_before_execute": self.hang_before_execute,
+            "unknown_after_execute": self.unknown_after_execute,
             "clock_offset_ms": self.clock_offset_ms,
             "malformed_ws": self.malformed_ws,
             "replay_fills": self.replay_fills,
             "expire_listen_keys": self.expire_listen_keys,
+            "user_events_out_of_order": self.user_events_out_of_order,
         }
 
 
@@ -76,7 +85,15 @@ def parse_faults(body: Any) -> FaultSpec:
     unknown = sorted(set(body) - known)
     if unknown:
         raise ValueError(f"unknown fault(s): {', '.join(unknown)}")
-    for flag in ("drop_ws", "depth_gap", "malformed_ws", "replay_fills", "expire_listen_keys"):
+    flags = (
+        "drop_ws",
+        "depth_gap",
+        "malformed_ws",
+        "replay_fills",
+        "expire_listen_keys",
+        "user_events_out_of_order",
+    )
+    for flag in flags:
         if not isinstance(body.get(flag, False), bool):
             raise ValueError(f"{flag} must be true or false")
     return FaultSpec(
@@ -85,12 +102,15 @@ def parse_faults(body: Any) -> FaultSpec:
         rate_limit_rate=float(_number(body, "rate_limit_rate", integer=False, low=0, high=1)),
         freeze_s=float(_number(body, "freeze_s", integer=False, low=0, high=600)),
         hang_after_execute=_number(body, "hang_after_execute", integer=True, low=0, high=1_000_000),
+        hang_before_execute=_number(body, "hang_before_execute", integer=True, low=0, high=1_000_000),
+        unknown_after_execute=_number(body, "unknown_after_execute", integer=True, low=0, high=1_000_000),
         clock_offset_ms=_number(body, "clock_offset_ms", integer=True, low=-86_400_000, high=86_400_000),
         drop_ws=body.get("drop_ws", False),
         depth_gap=body.get("depth_gap", False),
         malformed_ws=body.get("malformed_ws", False),
         replay_fills=body.get("replay_fills", False),
         expire_listen_keys=body.get("expire_listen_keys", False),
+        user_events_out_of_order=body.get("user_events_out_of_order", False),
     )
 
 
@@ -101,6 +121,8 @@ class FaultState:
     seed: int
     spec: FaultSpec = field(default_factory=FaultSpec)
     hangs_left: int = 0
+    holds_left: int = 0
+    unknowns_left: int = 0
     depth_gap_pending: bool = False
     depth_gapped: set[str] = field(default_factory=set)
     malformed_sent: set[str] = field(default_factory=set)
@@ -115,6 +137,8 @@ class FaultState:
         """Put ``spec`` in force at monotonic time ``now_s`` (replacing every earlier fault)."""
         self.spec = spec
         self.hangs_left = spec.hang_after_execute
+        self.holds_left = spec.hang_before_execute
+        self.unknowns_left = spec.unknown_after_execute
         self.depth_gap_pending = spec.depth_gap
         self.depth_gapped = set()
         self.malformed_sent = set()
@@ -138,6 +162,20 @@ class FaultState:
         if self.hangs_left <= 0:
             return False
         self.hangs_left -= 1
+        return True
+
+    def take_hold(self) -> bool:
+        """True (and one fewer left) when this order placement must wait in the queue before it is handled."""
+        if self.holds_left <= 0:
+            return False
+        self.holds_left -= 1
+        return True
+
+    def take_unknown(self) -> bool:
+        """True (and one fewer left) when this executed placement must be answered as of unknown outcome."""
+        if self.unknowns_left <= 0:
+            return False
+        self.unknowns_left -= 1
         return True
 
     def take_depth_gap(self, symbol: str, *, symbols: set[str]) -> bool:

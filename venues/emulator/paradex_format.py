@@ -44,6 +44,8 @@ class OrderMeta:
     signature_ms: int
     received_ms: int
     seq_no: int
+    venue_type: str = ""  # a conditional order's type (STOP_MARKET ...): it keeps it once triggered
+    trigger_price: str = ""
 
 
 def instruction_of(order: Order) -> str:
@@ -74,7 +76,7 @@ def order_json(
         "account": order.account_id,
         "market": order.symbol,
         "side": SIDE[order.side],
-        "type": ORDER_TYPE[order.order_type],
+        "type": meta.venue_type if meta and meta.venue_type else ORDER_TYPE[order.order_type],
         "size": fmt(size),
         "remaining_size": fmt(size - filled),
         "price": fmt(order.price) if order.price is not None else "0",
@@ -87,7 +89,7 @@ def order_json(
         "flags": ["REDUCE_ONLY"] if order.reduce_only else [],
         "avg_fill_price": fmt(average.quantize(Decimal("1e-8"))) if average is not None else "",
         "stp": "EXPIRE_TAKER",
-        "trigger_price": "",
+        "trigger_price": meta.trigger_price if meta else "",
         "created_at": order.created_ms,
         "last_updated_at": order.created_ms,
         "timestamp": meta.signature_ms if meta else order.created_ms,

@@ -13,6 +13,7 @@ from venues.emulator.paradex_auth import ApiError, ParadexAuth
 from venues.emulator.paradex_format import OrderMeta
 from venues.emulator.paradex_orders import ParadexOrders
 from venues.emulator.paradex_public import ParadexPublic
+from venues.emulator.paradex_triggers import ParadexTriggers
 from venues.emulator.paradex_ws import ParadexStreams
 from venues.emulator.records import Order
 
@@ -38,10 +39,15 @@ class ParadexFrontEnd:
         self.streams = ParadexStreams(
             core, auth=self.auth, public=self.public, orders=self.orders, account=self.account
         )
+        self.triggers = ParadexTriggers(core, self.auth, self.orders, notify=self._notify)
         self.middleware = self._middleware
 
     def _on_closed(self, order: Order, meta: OrderMeta, reason: str) -> None:
         self.streams.on_closed(order, meta, reason)
+
+    def _notify(self, order: Order, meta: OrderMeta, status: str, reason: str) -> None:
+        """A conditional order's state on the ``orders`` channel (placed, untriggered, cancelled)."""
+        self.streams._order_message(order, meta, status, reason)
 
     def install(self, app: web.Application) -> None:
         app.router.add_get("/v1", self.streams.handle)
@@ -62,7 +68,7 @@ class ParadexFrontEnd:
         if fault is not None:
             return fault_response(fault)
         try:
-            return await handler(request)
+            return await self.triggers.route(request, handler)
         except ApiError as error:
             return error.response()
 

@@ -32,6 +32,7 @@ class ExpiryReason(StrEnum):
     SELF_TRADE_PREVENTION = "self_trade_prevention"
     INSUFFICIENT_LIQUIDITY = "insufficient_liquidity"
     REDUCE_ONLY_NOT_REDUCED = "reduce_only_not_reduced"
+    POST_ONLY_TAKER = "post_only_taker"  # accepted, then expired: it would have taken (Aster's GTX)
 
 
 class RejectDetail(StrEnum):

@@ -75,6 +75,8 @@ def market_rules(raw: Any) -> MarketRules | None:
         step_size=step,
         min_quantity=step,
         min_notional=opt_dec(raw, "min_notional") or Decimal(0),
+        # max_order_size bounds one order of any type (absent or 0: no bound).
+        max_quantity=opt_dec(raw, "max_order_size") or None,
     )
 
 
@@ -83,13 +85,19 @@ def order_from_venue(raw: Any) -> OrderUpdate:
 
     ``NEW`` is received but not yet on the book; ``OPEN`` rests; ``CLOSED`` is
     filled when nothing remains, else cancelled by the user, refused (a
-    rejecting ``cancel_reason`` with nothing filled) or expired.
+    rejecting ``cancel_reason`` with nothing filled) or expired.  An order
+    perp-mm never places (``STOP_MARKET``, ``TAKE_PROFIT_LIMIT`` ... set in the
+    web app, ``UNTRIGGERED`` until its trigger price is crossed) or a type or
+    status not known here is ``CONDITIONAL``, the venue's names in ``venue_type``.
     """
     size = dec(field(raw, "size"))
     remaining = dec(raw.get("remaining_size") or 0)
     filled = max(size - remaining, Decimal(0))
     status_text = str(field(raw, "status")).upper()
+    type_text = str(field(raw, "type")).upper()
     reason = str(raw.get("cancel_reason") or "")
+    order_type = _TYPE_FROM_VENUE.get(type_text, OrderType.CONDITIONAL)
+    venue_type = type_text if order_type is OrderType.CONDITIONAL else ""
     if status_text in ("NEW", "UNTRIGGERED"):
         status = OrderStatus.NEW
     elif status_text == "OPEN":
@@ -104,11 +112,10 @@ def order_from_venue(raw: Any) -> OrderUpdate:
         else:
             status = OrderStatus.EXPIRED
     else:
-        raise MalformedResponse(f"unknown order status {status_text!r}")
-    try:
-        order_type = _TYPE_FROM_VENUE[str(field(raw, "type")).upper()]
-    except KeyError:
-        raise MalformedResponse(f"unknown order type {raw.get('type')!r}") from None
+        # A status this connector does not know: taken as resting, someone else's to manage.
+        status = OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.NEW
+        order_type, venue_type = OrderType.CONDITIONAL, f"{type_text} {status_text}"
+    price = opt_dec(raw, "price")
     flags = raw.get("flags") or []
     return OrderUpdate(
         symbol=str(field(raw, "market")),
@@ -116,13 +123,14 @@ def order_from_venue(raw: Any) -> OrderUpdate:
         client_id=client_id_from_venue(raw.get("client_id")),
         side=side_from_venue(field(raw, "side")),
         order_type=order_type,
-        price=opt_dec(raw, "price") if order_type is OrderType.LIMIT else None,
+        price=price if order_type is OrderType.LIMIT or (venue_type.endswith("_LIMIT") and price) else None,
         quantity=size,
         filled_quantity=filled,
         status=status,
         post_only=raw.get("instruction") == "POST_ONLY",
         reduce_only=isinstance(flags, list) and "REDUCE_ONLY" in flags,
         reason=reason,
+        venue_type=venue_type,
     )
 
 

@@ -11,6 +11,7 @@ order whose outcome is unknown is never re-sent but looked up by client id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -246,9 +247,17 @@ class ParadexRest:
             await asyncio.sleep(self.follow_poll_s)
 
     async def cancel_all(self, symbol: str) -> int:
-        """Cancel every open order on ``symbol``; how many were open when asked."""
+        """Cancel every open order on ``symbol``, conditional ones too; how many were open when asked.
+
+        The docs do not say that ``DELETE /orders`` reaches untriggered stops and take-profits:
+        the conditional orders listed are cancelled one by one after it.
+        """
         open_now = await self.open_orders(symbol)
         await self.transport.call("DELETE", "/orders", params={"market": symbol}, private=True)
+        for order in open_now:
+            if order.order_type is OrderType.CONDITIONAL:
+                with contextlib.suppress(Rejected):
+                    await self.cancel_order(symbol, order_id=order.order_id)
         return len(open_now)
 
     async def open_orders(self, symbol: str) -> list[OrderUpdate]:

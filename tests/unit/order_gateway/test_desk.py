@@ -19,6 +19,7 @@ from services.bus import Publisher
 from services.codec import Envelope
 from services.wire import (
     Cancel,
+    CancelAll,
     ErrorReply,
     Fill,
     Message,
@@ -275,3 +276,95 @@ async def test_market_orders_are_valued_at_a_fresh_md_mark_else_the_positions(de
     assert (await desk.place(market)).ok
     desk.on_mark(D(140), now_s=time.monotonic() - 3600)
     assert desk.reference_price() == D(160)
+
+
+class CancellingVenue(ScriptedVenue):
+    """Cancels one order at a time; a cancel-all on the venue would take foreign orders too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelled: list[str | int | None] = []
+
+    async def cancel_order(
+        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
+    ) -> OrderUpdate:
+        self.cancelled.append(order_id if order_id is not None else client_id)
+        if client_id is not None:
+            raise Rejected("no such order", reason=RejectReason.UNKNOWN_ORDER)
+        return dataclasses.replace(
+            accepted(place(), order_id=str(order_id)), client_id=None, status=OrderStatus.CANCELLED
+        )
+
+    async def cancel_all(self, symbol: str) -> int:
+        raise AssertionError("the strategy's cancel-all must never reach the venue's cancel-all")
+
+
+def foreign_stop(order_id: str = "900", *, reduce_only: bool = True) -> OrderUpdate:
+    """A stop-loss the trader set in the venue's web app (no client id of ours)."""
+    return OrderUpdate(
+        symbol=SYM,
+        order_id=order_id,
+        client_id=None,
+        side=Side.SELL,
+        order_type=OrderType.CONDITIONAL,
+        price=None,
+        quantity=D(1),
+        filled_quantity=D(0),
+        status=OrderStatus.NEW,
+        reduce_only=reduce_only,
+        venue_type="STOP_MARKET",
+    )
+
+
+async def test_a_foreign_order_is_tracked_and_published_as_foreign(desk: OrderDesk) -> None:
+    desk.on_order(foreign_stop(), ts_ns=1)
+    desk.on_order(dataclasses.replace(accepted(place(77)), order_id="901"), ts_ns=2)
+    published = [msg for _, msg in sent(desk) if isinstance(msg, OrderUpdate)]
+    assert [(o.order_id, o.foreign) for o in published] == [("900", True), ("901", True)]
+    snap = desk.snapshot(SnapshotRequest(symbol=SYM))
+    assert isinstance(snap, Snapshot) and {o.order_id for o in snap.orders if o.foreign} == {"900", "901"}
+    assert desk.journal.order(77) is None
+    # The plain limit order counts in the worst case; the reduce-only stop cannot add to the position.
+    exposure = desk.state.exposure()
+    assert exposure is not None and (exposure.resting_buy, exposure.resting_sell) == (D(1), D(0))
+
+
+async def test_cancel_all_cancels_ours_one_by_one_and_never_a_foreign_order(tmp_path: Path) -> None:
+    venue = CancellingVenue()
+    desk = OrderDesk(
+        rules=RULES,
+        venue=cast(Venue, venue),
+        calls=VenueCalls("backpack", now_s=0.0),
+        journal=Journal(tmp_path / "journal.sqlite"),
+        state=SymbolState(SYM),
+        limits=Limits(max_position=D(5)),
+        order_bucket=TokenBucket(rate_per_s=100, burst=100, now_s=0.0),
+        trading=lambda: (TradingState.ACTIVE, ""),
+        publisher=cast(Publisher, Recorder()),
+    )
+    desk.status.ready = desk.status.stream_live = True
+    desk.state.set_position(Position(symbol=SYM, quantity=D(0), entry_price=D(0)))
+    ours = place(5)
+    venue.results.append(accepted(ours, order_id="1"))
+    assert (await desk.place(ours)).ok
+    desk.on_order(foreign_stop(), ts_ns=1)
+    reply = await desk.cancel_all(CancelAll(symbol=SYM))
+    assert reply.ok and reply.cancelled == 1
+    assert venue.cancelled == ["1"]
+    assert [o.order_id for o in desk.state.open_orders()] == ["900"]
+
+
+async def test_a_conditional_place_from_the_bus_is_refused_as_malformed(desk: OrderDesk) -> None:
+    reply = await desk.place(place(9, order_type=OrderType.CONDITIONAL, price=None))
+    assert not reply.ok and reply.reason is RejectReason.MALFORMED
+    assert venue_of(desk).placed == [] and desk.journal.order(9) is None
+
+
+def test_the_journal_does_not_take_a_foreign_order_with_one_of_our_client_ids(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.sqlite")
+    ours = place(5)
+    journal.record_intent(ours, now_ns=1)
+    assert journal.record_order(accepted(ours, order_id="1"), now_ns=2)
+    assert journal.owns(accepted(ours, order_id="1"))
+    assert not journal.owns(dataclasses.replace(foreign_stop("2"), client_id=5))
+    assert not journal.owns(foreign_stop("3"))

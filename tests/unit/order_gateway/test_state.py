@@ -104,7 +104,7 @@ def test_exposure_counts_open_in_flight_and_unknown_but_not_reduce_only() -> Non
     assert exposure.resting_sell == D("1.75")
 
 
-def test_plan_adopts_ours_cancels_strangers_and_leaves_the_guardian_alone() -> None:
+def test_plan_adopts_ours_and_leaves_every_other_order_alone() -> None:
     ours = order("1", 11)
     stranger = order("2", 99)
     no_client = order("3", None)
@@ -116,8 +116,8 @@ def test_plan_adopts_ours_cancels_strangers_and_leaves_the_guardian_alone() -> N
         busy={13},
     )
     assert plan.adopt == [ours]
-    assert plan.cancel == [stranger, no_client]
-    assert plan.foreign == [guardian]
+    # Orders it did not place (a stop set in the web app, the guardian's) are never cancelled.
+    assert plan.foreign == [stranger, no_client, guardian]
     # 12 and 14 are gone from the venue; 13 has a request in flight, so its absence proves nothing.
     assert plan.vanished == [12, 14]
 
@@ -140,3 +140,38 @@ def test_latest_is_the_newest_state_open_or_closed() -> None:
     state.apply(done, now_s=1)
     state.apply(order(), now_s=2)
     assert state.latest("1") == done
+
+
+def test_a_foreign_order_counts_in_the_worst_case_unless_reduce_only() -> None:
+    state = SymbolState(SYM)
+    state.set_position(Position(symbol=SYM, quantity=D(0), entry_price=D(0)))
+    stop_entry = dataclasses.replace(
+        order("1", None, quantity="2"), order_type=OrderType.CONDITIONAL, price=None, foreign=True
+    )
+    stop_loss = dataclasses.replace(stop_entry, order_id="2", side=Side.SELL, reduce_only=True)
+    plain = dataclasses.replace(order("3", 99, side=Side.SELL, quantity="0.5"), foreign=True)
+    for update in (stop_entry, stop_loss, plain):
+        assert state.apply(update, now_s=1.0)
+    exposure = state.exposure()
+    assert exposure is not None
+    # A buy stop may open a position when it triggers; a reduce-only stop-loss cannot add to it.
+    assert (exposure.resting_buy, exposure.resting_sell) == (D(2), D("0.5"))
+
+
+def test_a_foreign_order_no_longer_listed_is_closed_but_one_changed_since_is_kept() -> None:
+    state = SymbolState(SYM)
+    stop = dataclasses.replace(order("1", None), order_type=OrderType.CONDITIONAL, foreign=True)
+    later = dataclasses.replace(stop, order_id="2")
+    ours = order("3", 11)
+    state.apply(stop, now_s=1.0)
+    state.apply(later, now_s=5.0)
+    state.apply(ours, now_s=1.0)
+    [gone] = state.foreign_gone({"9"}, listed_s=4.0)
+    assert (gone.order_id, gone.status, gone.foreign) == ("1", OrderStatus.CANCELLED, True)
+
+
+def test_an_order_first_taken_for_foreign_is_corrected_by_the_next_update() -> None:
+    state = SymbolState(SYM)
+    assert state.apply(dataclasses.replace(order("1", 11), foreign=True), now_s=1.0)
+    assert state.apply(order("1", 11), now_s=2.0)
+    assert [o.foreign for o in state.open_orders()] == [False]

@@ -184,7 +184,7 @@ async def test_an_unknown_order_nowhere_to_be_found_was_not_placed(sync: Reconci
     assert sync.desk.state.unknown == {}
 
 
-async def test_reconcile_adopts_cancels_strangers_and_closes_what_vanished(sync: Reconciler) -> None:
+async def test_reconcile_adopts_ours_leaves_foreign_orders_and_closes_what_vanished(sync: Reconciler) -> None:
     journal, venue = sync.desk.journal, venue_of(sync)
     for cid in (10, 11):
         journal.record_intent(place(cid), now_ns=0)
@@ -192,8 +192,13 @@ async def test_reconcile_adopts_cancels_strangers_and_closes_what_vanished(sync:
     venue.open = [resting(10, "o10"), resting(99, "o99"), resting(2**31 + 7, "g1")]
     venue.position_qty = D("0.5")
     assert await sync.reconcile()
-    assert venue.cancelled == ["o99"]
-    assert {o.order_id for o in sync.desk.state.open_orders()} == {"o10", "g1"}
+    # An order it did not place (by hand, a stop set in the web app) is tracked as foreign, never cancelled.
+    assert venue.cancelled == []
+    assert {o.order_id: o.foreign for o in sync.desk.state.open_orders()} == {
+        "o10": False,
+        "o99": True,
+        "g1": False,
+    }
     vanished = journal.order(11)
     assert vanished is not None and vanished.status == "cancelled"
     assert sync.desk.state.position is not None and sync.desk.state.position.quantity == D("0.5")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -49,6 +50,8 @@ class FakeVenue(Venue):
         self.placed: list[Place] = []
         self.cancel_alls = 0
         self.calls: list[str] = []
+        # Stops set in the venue's web app; like some venues' cancel-all, this one leaves them resting.
+        self.foreign: list[OrderUpdate] = []
 
     def _call(self, what: str) -> None:
         self.calls.append(what)
@@ -96,7 +99,25 @@ class FakeVenue(Venue):
     async def cancel_order(
         self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
     ) -> OrderUpdate:
-        raise NotImplementedError
+        self._call("cancel")
+        found = [order for order in self.foreign if order.order_id == order_id]
+        if found:
+            self.foreign.remove(found[0])
+            return dataclasses.replace(found[0], status=OrderStatus.CANCELLED)
+        if order_id is not None and order_id.startswith("r") and self.resting:
+            self.resting -= 1
+            return OrderUpdate(
+                symbol=symbol,
+                order_id=order_id,
+                client_id=None,
+                side=Side.BUY,
+                order_type=OrderType.LIMIT,
+                price=Decimal(50),
+                quantity=Decimal(1),
+                filled_quantity=Decimal(0),
+                status=OrderStatus.CANCELLED,
+            )
+        raise Rejected(f"no open order {order_id}", reason=RejectReason.UNKNOWN_ORDER)
 
     async def cancel_all(self, symbol: str) -> int:
         self._call("cancel_all")
@@ -119,7 +140,7 @@ class FakeVenue(Venue):
                 status=OrderStatus.NEW,
             )
             for i in range(self.resting)
-        ]
+        ] + list(self.foreign)
 
     async def get_order(
         self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
@@ -166,3 +187,20 @@ class FakeDeadManVenue(FakeVenue, DeadManSwitch):
 
     async def disarm(self, symbol: str) -> None:
         self.armed.clear()
+
+
+def foreign_stop(order_id: str = "stop-1", *, venue_type: str = "STOP_MARKET") -> OrderUpdate:
+    """A reduce-only stop-loss the trader set in the venue's web app."""
+    return OrderUpdate(
+        symbol=SYM,
+        order_id=order_id,
+        client_id=None,
+        side=Side.SELL,
+        order_type=OrderType.CONDITIONAL,
+        price=None,
+        quantity=Decimal(1),
+        filled_quantity=Decimal(0),
+        status=OrderStatus.NEW,
+        reduce_only=True,
+        venue_type=venue_type,
+    )

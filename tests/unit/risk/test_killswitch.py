@@ -6,7 +6,7 @@ import dataclasses
 from decimal import Decimal as D
 
 import pytest
-from risk_fakes import RULES, FakeVenue
+from risk_fakes import RULES, FakeVenue, foreign_stop
 
 from risk.killswitch import flatten
 from risk.orders import is_guardian_id
@@ -21,7 +21,8 @@ async def test_cancels_closes_and_confirms(venue: FakeVenue) -> None:
     assert (result.ok, result.position, result.open_orders) == (True, D(0), 0)
     assert [(o.side, o.quantity, o.reduce_only) for o in venue.placed] == [(Side.BUY, D("0.7"), True)]
     assert is_guardian_id(venue.placed[0].client_id)
-    assert venue.calls[0] == "cancel_all"
+    # The orders are read first so the output can name the foreign ones the cancel-all removes.
+    assert venue.calls[:2] == ["open_orders", "cancel_all"]
 
 
 async def test_an_already_flat_account_sends_no_order(venue: FakeVenue) -> None:
@@ -64,3 +65,13 @@ async def test_a_position_below_the_minimum_cannot_be_closed(venue: FakeVenue) -
     assert not result.ok
     assert "below the venue minimum" in result.reason
     assert venue.placed == []
+
+
+async def test_foreign_orders_are_cancelled_too_and_named(venue: FakeVenue) -> None:
+    venue.quantity, venue.resting = D(1), 1
+    venue.foreign = [foreign_stop("s1")]
+    result = await flatten(venue, RULES, timeout_s=5, retry_s=0.01)
+    assert (result.ok, result.position, result.open_orders) == (True, D(0), 0)
+    assert venue.foreign == []
+    assert [o.order_id for o in result.swept.foreign] == ["s1"]
+    assert result.swept.describe() == "2 order(s), 1 of them foreign (1 STOP_MARKET: not placed by perp-mm)"

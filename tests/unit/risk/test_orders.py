@@ -9,7 +9,15 @@ import pytest
 import risk_fakes
 
 from risk.model import ClosePosition, Reason
-from risk.orders import GUARDIAN_ID_BIT, ClientIds, close_order, close_quantity, describe, is_guardian_id
+from risk.orders import (
+    GUARDIAN_ID_BIT,
+    ClientIds,
+    close_order,
+    close_orders,
+    close_quantity,
+    describe,
+    is_guardian_id,
+)
 from services.wire import OrderType, Side
 
 # The shared SOL_USDC_PERP rules with a larger minimum, so closes below it show.
@@ -51,3 +59,15 @@ def test_close_order_is_reduce_only_at_market() -> None:
     assert (order.side, order.quantity, order.order_type) == (Side.SELL, D("0.1"), OrderType.MARKET)
     assert (order.reduce_only, order.price, order.client_id) == (True, None, 7)
     assert describe(order) == "sell 0.1 SOL_USDC_PERP reduce-only market (client id 7)"
+
+
+def test_a_close_larger_than_one_market_order_is_split_into_valid_orders() -> None:
+    capped = replace(RULES, max_market_quantity=D("0.5"))
+    action = ClosePosition(Side.BUY, D("1.2"), Reason.MAX_POSITION, 1)
+    orders = close_orders(action, symbol="SOL_USDC_PERP", position=D(-3), rules=capped, ids=ClientIds(base=1))
+    assert [o.quantity for o in orders] == [D("0.5"), D("0.5"), D("0.2")]
+    assert all(o.reduce_only and o.order_type is OrderType.MARKET and o.side is Side.BUY for o in orders)
+    assert len({o.client_id for o in orders}) == 3
+    # Flatten sends one order a round: the largest valid one.
+    first = close_order(action, symbol="SOL_USDC_PERP", position=D(-3), rules=capped, client_id=9)
+    assert first is not None and first.quantity == D("0.5")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal as D
 
 from services.codec import Envelope, Message
@@ -230,6 +231,22 @@ def test_guardian_orders_and_fills_are_not_ours() -> None:
     assert state.all_orders() == []
     changes = state.on_message(env(6, fill("1", "t9", client_id=guardian_id)), gap=0, now_s=0.0)
     assert changes is not None and changes.fills == []
+
+
+def test_foreign_orders_are_never_held_so_the_strategy_never_keeps_or_cancels_them() -> None:
+    stop = dataclasses.replace(
+        order("7", client_id=None, side=Side.SELL, reduce_only=True),
+        order_type=OrderType.CONDITIONAL,
+        price=None,
+        venue_type="STOP_MARKET",
+        foreign=True,
+    )
+    by_hand = dataclasses.replace(order("8", client_id=77), foreign=True)
+    state = synced(5, stop, by_hand)
+    assert state.all_orders() == []
+    changes = state.on_message(env(6, dataclasses.replace(by_hand, price=D("99.4"))), gap=0, now_s=0.0)
+    assert changes is not None and not changes.orders_changed
+    assert state.orders(Role.QUOTE) == [] and state.orders(Role.REDUCE) == []
 
 
 def test_other_symbols_are_ignored() -> None:

@@ -4,6 +4,8 @@ import dataclasses
 from decimal import Decimal as D
 from typing import Any
 
+from strategy_fakes import RULES
+
 from services.codec import Envelope, Message
 from services.reqrep import RequestTimeout
 from services.wire import (
@@ -130,11 +132,15 @@ async def test_cancel_applies_the_reply_or_forgets_an_unknown_order() -> None:
 async def test_cancel_all_verified_repeats_until_no_order_of_ours_is_left() -> None:
     state, lost = synced_state(), list[bool]()
     guardian_order = order("9", client_id=GUARDIAN_ID_BIT | 3)
+    # A stop the trader set in the web app stays: it is not ours to cancel, so it never counts as left.
+    foreign_stop = dataclasses.replace(
+        order("10", client_id=None), order_type=OrderType.CONDITIONAL, foreign=True
+    )
     fake = FakeClient(
         CancelAllReply(ok=True, cancelled=2),
         Snapshot(symbol=SYM, exec_seq=3, exec_src="g", orders=[order("5")]),
         CancelAllReply(ok=True, cancelled=1),
-        Snapshot(symbol=SYM, exec_seq=4, exec_src="g", orders=[guardian_order]),
+        Snapshot(symbol=SYM, exec_seq=4, exec_src="g", orders=[guardian_order, foreign_stop]),
     )
     snap = await client(fake, state, lost).cancel_all_verified(attempts=3)
     assert snap is not None and snap.exec_seq == 4
@@ -144,7 +150,7 @@ async def test_cancel_all_verified_repeats_until_no_order_of_ours_is_left() -> N
 async def test_close_position_sends_a_reduce_only_market_order_on_the_closing_side() -> None:
     state, lost = synced_state(), list[bool]()
     fake = FakeClient(lambda m: OrderReply(ok=True, order=order("8", status=OrderStatus.FILLED)))
-    assert await client(fake, state, lost).close_position(D("-0.3"))
+    assert await client(fake, state, lost).close_position(D("-0.3"), RULES)
     sent = fake.sent[0]
     assert isinstance(sent, Place)
     assert (sent.side, sent.quantity, sent.order_type, sent.reduce_only, sent.price) == (
@@ -154,13 +160,31 @@ async def test_close_position_sends_a_reduce_only_market_order_on_the_closing_si
         True,
         None,
     )
-    assert await client(FakeClient(), state, lost).close_position(D(0))
+    assert await client(FakeClient(), state, lost).close_position(D(0), RULES)
 
 
-def test_only_the_guardians_client_ids_are_not_ours() -> None:
+async def test_close_position_larger_than_one_market_order_goes_in_several() -> None:
+    state, lost = synced_state(), list[bool]()
+    fake = FakeClient(
+        *(
+            lambda m, oid=oid: OrderReply(ok=True, order=order(oid, status=OrderStatus.FILLED))
+            for oid in "789"
+        )
+    )
+    capped = dataclasses.replace(RULES, max_market_quantity=D("0.2"))
+    assert await client(fake, state, lost).close_position(D("0.5"), capped)
+    assert [(m.side, m.quantity) for m in fake.sent if isinstance(m, Place)] == [
+        (Side.SELL, D("0.2")),
+        (Side.SELL, D("0.2")),
+        (Side.SELL, D("0.1")),
+    ]
+
+
+def test_the_guardians_orders_and_foreign_ones_are_not_ours() -> None:
     assert ours(order("1", client_id=5))
     assert ours(dataclasses.replace(order("1"), client_id=None))
     assert not ours(order("1", client_id=GUARDIAN_ID_BIT | 5))
+    assert not ours(dataclasses.replace(order("1", client_id=5), foreign=True))
 
 
 async def test_send_puts_the_urgent_cancels_first_and_holds_the_late_places_for_every_cancel() -> None:

@@ -99,3 +99,21 @@ def test_decimal_exact() -> None:
 def test_rejects_bad_parameters(threshold: str, max_position: str) -> None:
     with pytest.raises(ValueError):
         act("0.1", threshold=threshold, max_position=max_position)
+
+
+def test_a_reduce_larger_than_one_order_may_be_is_capped_and_done_over_rounds() -> None:
+    capped = replace(RULES, max_quantity=D("0.5"), max_market_quantity=D("0.03"))
+
+    def reduce(position: str, *, market: bool) -> PositionAction:
+        return position_action(
+            D(position),
+            target_position=D(0),
+            threshold=D("0.2"),
+            max_position=D(5),
+            rules=capped,
+            market=market,
+        )
+
+    # 0.1 to reduce: one market order may hold 0.03, a limit one 0.5.
+    assert reduce("0.3", market=True) == ReduceAction(Side.SELL, D("0.03"))
+    assert reduce("-0.3", market=False) == ReduceAction(Side.BUY, D("0.1"))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal as D
 from itertools import pairwise
 from typing import Any
@@ -16,6 +17,7 @@ from strategy.quoter import (
     QuotePlan,
     SuppressReason,
     active_quotes,
+    banded,
     diff_orders,
     layer_offsets_ticks,
     plan_quotes,
@@ -411,3 +413,29 @@ def test_diff_keeps_quotes_within_the_tolerance_and_replaces_the_far_ones() -> N
     to_cancel, to_place = diff_orders(desired, resting, tick=TICK)
     assert sorted(o.order_id for o in to_cancel) == ["far-ask", "near-bid", "near-outer", "small"]
     assert to_place == desired[:3]
+
+
+def test_quotes_stay_inside_the_percent_price_band_around_the_mark() -> None:
+    banded = replace(RULES, price_up=D("1.05"), price_down=D("0.95"))
+    # The book trades 10% above the mark: a bid near it would be refused (buy above mark * 1.05).
+    p = plan_quotes(
+        bid=D("109.99"), ask=D("110.01"), rules=banded, params=params(), position=D(0), mark=D(100)
+    )
+    assert p.bid_price == D("105.00") and p.ask_price == D("110.55")
+    # Below the mark, asks come up to mark * 0.95.
+    p = plan_quotes(bid=D("89.99"), ask=D("90.01"), rules=banded, params=params(), position=D(0), mark=D(100))
+    assert p.bid_price == D("89.55") and p.ask_price == D("95.00")
+    # Inside the band, or without a mark, nothing moves.
+    assert (
+        plan_quotes(
+            bid=D("99.99"), ask=D("100.01"), rules=banded, params=params(), position=D(0), mark=D(100)
+        ).layers
+        == plan(bid="99.99", ask="100.01").layers
+    )
+
+
+def test_the_best_prices_a_maker_reduce_joins_stay_inside_the_band() -> None:
+    band = replace(RULES, price_up=D("1.05"), price_down=D("0.95"))
+    assert banded(band, D("109.99"), D("110.01"), mark=D(100)) == (D("105.00"), D("110.01"))
+    assert banded(band, D("89.99"), D("90.01"), mark=D(100)) == (D("89.99"), D("95.00"))
+    assert banded(band, D("89.99"), D("90.01"), mark=None) == (D("89.99"), D("90.01"))

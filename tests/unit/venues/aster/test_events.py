@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
-
 from services.wire import OrderStatus, OrderType, Side
 from venues.aster.events import (
     bbo_from_ws,
@@ -15,7 +13,6 @@ from venues.aster.events import (
     order_from_ws,
     trade_from_ws,
 )
-from venues.common.parse import MalformedResponse
 
 D = Decimal
 
@@ -84,5 +81,53 @@ def test_order_trade_update_is_an_order_and_a_fill() -> None:
     accepted = UPDATE | {"x": "NEW", "X": "NEW", "l": "0", "z": "0"}
     assert fill_from_ws(accepted) is None
     assert order_from_ws(UPDATE | {"o": "MARKET", "p": "0", "R": True}).price is None
-    with pytest.raises(MalformedResponse):
-        order_from_ws(UPDATE | {"X": "UNKNOWN"})
+    # A status the connector does not know is a foreign order resting, never an error.
+    unknown = order_from_ws(UPDATE | {"X": "PENDING_TRIGGER"})
+    assert unknown.order_type is OrderType.CONDITIONAL and unknown.status is OrderStatus.NEW
+    assert unknown.venue_type == "LIMIT PENDING_TRIGGER"
+
+
+def test_stops_and_take_profits_are_foreign_orders_also_once_triggered() -> None:
+    base = UPDATE | {"c": "web_1", "x": "NEW", "X": "NEW", "l": "0", "z": "0", "p": "0", "sp": "140"}
+    for kind in ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"):
+        order = order_from_ws(base | {"o": kind, "ot": kind})
+        assert (order.order_type, order.venue_type, order.status) == (
+            OrderType.CONDITIONAL,
+            kind,
+            OrderStatus.NEW,
+        )
+        assert order.client_id is None and order.price is None
+    triggered = order_from_ws(base | {"o": "MARKET", "ot": "STOP_MARKET", "x": "TRADE", "X": "FILLED"})
+    assert triggered.order_type is OrderType.CONDITIONAL and triggered.venue_type == "STOP_MARKET"
+    assert triggered.status is OrderStatus.FILLED
+
+
+def test_a_liquidation_execution_is_a_fill() -> None:
+    # The venue's own example of a liquidation: order type LIQUIDATION, execution CALCULATED, trade id 0.
+    liquidation = UPDATE | {
+        "c": "autoclose-1568879465651",
+        "S": "SELL",
+        "o": "LIQUIDATION",
+        "ot": "LIQUIDATION",
+        "f": "IOC",
+        "q": "0.5",
+        "p": "139.5",
+        "x": "CALCULATED",
+        "X": "FILLED",
+        "l": "0.5",
+        "z": "0.5",
+        "L": "139.62",
+        "t": 0,
+        "m": False,
+    }
+    order = order_from_ws(liquidation)
+    assert (order.order_type, order.venue_type, order.status) == (
+        OrderType.CONDITIONAL,
+        "LIQUIDATION",
+        OrderStatus.FILLED,
+    )
+    fill = fill_from_ws(liquidation)
+    assert fill is not None and fill.client_id is None and not fill.is_maker
+    assert (fill.side, fill.price, fill.quantity) == (Side.SELL, D("139.62"), D("0.5"))
+    assert fill.trade_id == "8886774-0.5"  # trade id 0: named by the order and its filled total
+    assert fill_from_ws(liquidation | {"t": 77}).trade_id == "77"  # type: ignore[union-attr]

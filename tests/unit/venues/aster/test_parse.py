@@ -18,6 +18,7 @@ from venues.aster.parse import (
     legs_from_rest,
     mark_from_rest,
     market_rules,
+    minute_limits,
     order_from_rest,
     order_params,
     placement_rejection,
@@ -50,11 +51,19 @@ def test_order_params_post_only_is_gtx_reduce_only_is_the_string_true() -> None:
         ("timeInForce", "GTX"),
         ("reduceOnly", "true"),
         ("newClientOrderId", "42"),
+        ("newOrderRespType", "RESULT"),
     ]
     assert ("timeInForce", "GTC") in order_params(place(post_only=True), post_only_tif="GTC")
     assert ("timeInForce", "IOC") in order_params(place(tif=TimeInForce.IOC))
     market = order_params(place(order_type=OrderType.MARKET, price=None, side=Side.SELL))
-    assert [k for k, _ in market] == ["symbol", "side", "type", "quantity", "newClientOrderId"]
+    assert [k for k, _ in market] == [
+        "symbol",
+        "side",
+        "type",
+        "quantity",
+        "newClientOrderId",
+        "newOrderRespType",
+    ]
     assert ("side", "SELL") in market and ("type", "MARKET") in market
     with pytest.raises(ValueError):
         order_params(place(price=None))
@@ -95,10 +104,14 @@ def test_order_from_rest() -> None:
         ORDER | {"type": "MARKET", "price": "0", "status": "CANCELED", "reduceOnly": "true"}
     )
     assert market.price is None and market.status is OrderStatus.CANCELLED and market.reduce_only
+    # A status or type perp-mm does not place is a foreign order, never an error.
+    weird = order_from_rest(ORDER | {"status": "WEIRD"})
+    assert weird.order_type is OrderType.CONDITIONAL and weird.venue_type == "LIMIT WEIRD"
+    assert weird.status is OrderStatus.NEW
+    stop = order_from_rest(ORDER | {"type": "STOP", "origType": "STOP", "status": "NEW", "stopPrice": "140"})
+    assert (stop.order_type, stop.venue_type, stop.price) == (OrderType.CONDITIONAL, "STOP", D("150.10"))
     with pytest.raises(MalformedResponse):
-        order_from_rest(ORDER | {"status": "WEIRD"})
-    with pytest.raises(MalformedResponse):
-        order_from_rest(ORDER | {"type": "STOP"})
+        order_from_rest(ORDER | {"type": ""})
 
 
 def test_an_expired_gtx_with_nothing_filled_is_a_post_only_refusal() -> None:
@@ -221,8 +234,23 @@ def test_stream_updates_one_leg_and_keeps_the_other() -> None:
     assert net.quantity == D("-1") and net.entry_price == D("152")
     other = {"e": "ACCOUNT_UPDATE", "a": {"P": [{"s": "BTCUSDT", "pa": "1", "ep": "1", "ps": "BOTH"}]}}
     assert not update_legs_from_ws(legs, other)
+    # A funding fee on a cross position: the balance alone, no position list.
+    assert not update_legs_from_ws(legs, {"e": "ACCOUNT_UPDATE", "a": {"m": "FUNDING_FEE", "B": []}})
     with pytest.raises(MalformedResponse):
-        update_legs_from_ws(legs, {"e": "ACCOUNT_UPDATE", "a": {}})
+        update_legs_from_ws(legs, {"e": "ACCOUNT_UPDATE", "a": {"P": {}}})
+
+
+def test_an_older_account_update_never_overwrites_a_newer_one() -> None:
+    legs = PositionLegs("SOLUSDT")
+
+    def update(event_ms: int, quantity: str) -> bool:
+        row = {"s": "SOLUSDT", "pa": quantity, "ep": "150", "up": "0", "ps": "BOTH"}
+        return update_legs_from_ws(legs, {"e": "ACCOUNT_UPDATE", "E": event_ms, "a": {"P": [row]}})
+
+    assert update(1000, "1") and update(1002, "2")
+    assert not update(1001, "1.5")  # delivered late: older than what set the leg
+    assert legs.net().quantity == D("2")
+    assert update(1003, "3") and legs.net().quantity == D("3")
 
 
 def test_balance_fill_funding_mark_and_ticker() -> None:
@@ -266,3 +294,33 @@ def test_balance_fill_funding_mark_and_ticker() -> None:
         {"symbol": "SOLUSDT", "bidPrice": "150", "bidQty": "3", "askPrice": "150.1", "askQty": "2"}
     )
     assert (bbo.bid, bbo.ask) == (D("150"), D("150.1"))
+
+
+def test_market_rules_read_size_maxima_and_the_percent_price_band() -> None:
+    raw = {
+        "symbol": "SOLUSDT",
+        "contractType": "PERPETUAL",
+        "baseAsset": "SOL",
+        "quoteAsset": "USDT",
+        "filters": [
+            {"filterType": "PRICE_FILTER", "tickSize": "0.01"},
+            {"filterType": "LOT_SIZE", "stepSize": "0.01", "minQty": "0.01", "maxQty": "1000"},
+            {"filterType": "MARKET_LOT_SIZE", "stepSize": "0.01", "minQty": "0.01", "maxQty": "50"},
+            {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500"},
+        ],
+    }
+    rules = market_rules(raw)
+    assert rules is not None
+    assert (rules.max_quantity, rules.max_market_quantity) == (Decimal(1000), Decimal(50))
+    assert (rules.price_up, rules.price_down) == (Decimal("1.05"), Decimal("0.95"))
+
+
+def test_minute_limits_from_exchange_info() -> None:
+    rows = [
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+        {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
+        "garbage",
+    ]
+    assert minute_limits(rows) == {"REQUEST_WEIGHT": 2400, "ORDERS": 1200}
+    assert minute_limits(None) == {}

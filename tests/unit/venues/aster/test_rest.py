@@ -201,7 +201,7 @@ async def test_unknown_outcome_absent_after_the_window_is_not_placed(venue_route
         await aster.transport.close()
 
 
-async def test_cancel_all_counts_the_open_orders_and_get_order_none(venue_routes: FakeAster) -> None:
+async def test_cancel_all_deletes_first_and_counts_the_orders_seen_open(venue_routes: FakeAster) -> None:
     async def two_open(call: Call) -> web.StreamResponse:
         return reply([order_json(call, orderId=1), order_json(call, orderId=2)])
 
@@ -212,7 +212,11 @@ async def test_cancel_all_counts_the_open_orders_and_get_order_none(venue_routes
     )
     aster = rest(venue_routes)
     try:
+        assert len(await aster.open_orders("SOLUSDT")) == 2
+        # The DELETE alone: the count is of the orders last seen open, the venue gives none.
         assert await aster.cancel_all("SOLUSDT") == 2
+        assert [call.path for call in venue_routes.calls][-1] == "/fapi/v1/allOpenOrders"
+        assert await aster.cancel_all("SOLUSDT") == 0
         assert await aster.get_order("SOLUSDT", order_id="9") is None
         with pytest.raises(ValueError):
             await aster.get_order("SOLUSDT")

@@ -67,6 +67,7 @@ def test_v3_signer_signs_the_exact_text_it_sends() -> None:
     params += [("quantity", "20"), ("price", "0.5")]
     text = signer.sign(params, now_ms=1748310859508)
     body, _, signature = text.rpartition("&signature=")
+    assert signature.startswith("0x")  # as the venue's demos and the official SDKs send it
     assert body.startswith("symbol=ASTERUSDT&type=LIMIT")
     assert dict(parse_qsl(body))["nonce"] == "1748310859508000"
     assert recover_signer(body, signature) == V3["signer"]

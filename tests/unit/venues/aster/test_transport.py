@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from fake_aster import API_KEY, Call, FakeAster, error, reply, sequence, signer, static
 
-from venues.aster.transport import AsterTransport, OutcomeUnknown
+from venues.aster.transport import AsterTransport, OutcomeUnknown, pause_after_429_s
 from venues.base import AuthError, RateLimited, Rejected, Unavailable
 
 
@@ -67,6 +67,40 @@ async def test_429_pauses_every_call_until_retry_after(fake: FakeAster) -> None:
         await patient.close()
     finally:
         await aster.close()
+
+
+async def test_429_without_retry_after_pauses_longer_each_time_in_a_row(fake: FakeAster) -> None:
+    fake.on("GET", "/fapi/v1/openOrders", static({"code": -1003, "msg": "Too many requests"}, status=429))
+    aster = transport(fake, max_attempts=1)
+    try:
+        pauses = []
+        for _ in range(4):
+            with pytest.raises(RateLimited):
+                await aster.call("GET", "/fapi/v1/openOrders", signed=True)
+            pauses.append(aster.pause_remaining_s())
+            aster._paused_until_s = 0.0  # as if the pause had passed, yet the venue still refuses
+        assert [round(p) for p in pauses] == [1, 2, 4, 8]
+    finally:
+        await aster.close()
+
+
+def test_the_pause_after_429s_doubles_up_to_a_minute() -> None:
+    assert [pause_after_429_s(n) for n in (1, 2, 3, 6, 7, 20)] == [1.0, 2.0, 4.0, 32.0, 60.0, 60.0]
+
+
+async def test_order_count_is_tracked_and_near_the_listed_budget_warned_once(
+    fake: FakeAster, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.on("POST", "/fapi/v1/order", static({"orderId": 1}, headers={"X-MBX-ORDER-COUNT-1M": "17"}))
+    aster = transport(fake)
+    aster.set_limits(weight_per_min=None, orders_per_min=18)
+    try:
+        for _ in range(2):
+            await aster.call("POST", "/fapi/v1/order", params={"symbol": "SOLUSDT"}, signed=True)
+        assert aster.order_count_1m == 17 and aster.weight_limit_per_min == 2400
+    finally:
+        await aster.close()
+    assert sum("order count 17/18" in r.getMessage() for r in caplog.records) == 1
 
 
 async def test_418_ban_sends_nothing_until_it_ends(fake: FakeAster) -> None:

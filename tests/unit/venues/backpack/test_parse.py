@@ -270,6 +270,10 @@ def test_market_rules_for_perps_only() -> None:
         D(0),
     )
     assert market_rules({**raw, "marketType": "SPOT"}) is None
+    assert rules.max_quantity is None  # the example publishes no maximum
+    quantity = {"stepSize": "0.01", "minQuantity": "0.05", "maxQuantity": "25000"}
+    bounded = market_rules({**raw, "filters": {"price": {"tickSize": "0.01"}, "quantity": quantity}})
+    assert bounded is not None and bounded.max_order_quantity(market=True) == D(25000)
 
 
 def test_mark_from_rest_and_levels() -> None:

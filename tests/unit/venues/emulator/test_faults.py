@@ -103,3 +103,10 @@ def test_expire_listen_keys_is_taken_once() -> None:
     assert not state.take_listen_key_expiry()
     state.apply(parse_faults({"expire_listen_keys": True}), now_s=0)
     assert [state.take_listen_key_expiry() for _ in range(2)] == [True, False]
+
+
+def test_user_events_out_of_order_is_a_flag() -> None:
+    assert parse_faults({"user_events_out_of_order": True}).user_events_out_of_order
+    assert parse_faults({}).to_json()["user_events_out_of_order"] is False
+    with pytest.raises(ValueError, match="user_events_out_of_order"):
+        parse_faults({"user_events_out_of_order": "yes"})

@@ -72,6 +72,9 @@ def test_market_rules_use_the_settlement_asset_and_skip_other_kinds() -> None:
         Decimal(10),
     )
     assert market_rules(raw | {"asset_kind": "PERP_OPTION"}) is None
+    assert rules.max_quantity is None
+    bounded = market_rules(raw | {"max_order_size": "100"})
+    assert bounded is not None and bounded.max_order_quantity(market=True) == Decimal(100)
     with pytest.raises(MalformedResponse):
         market_rules({"symbol": "X"})
 
@@ -94,8 +97,31 @@ def test_order_states() -> None:
     assert ioc.status is OrderStatus.EXPIRED and ioc.filled_quantity == Decimal("0.04")
     market = order_from_venue(_order(type="MARKET", price="0", flags=["REDUCE_ONLY"], instruction="IOC"))
     assert market.order_type is OrderType.MARKET and market.price is None and market.reduce_only
-    with pytest.raises(MalformedResponse):
-        order_from_venue(_order(status="SOMETHING"))
+    # A status the connector does not know is someone else's order resting, never an error.
+    odd = order_from_venue(_order(status="SOMETHING"))
+    assert (odd.order_type, odd.status, odd.venue_type) == (
+        OrderType.CONDITIONAL,
+        OrderStatus.NEW,
+        "LIMIT SOMETHING",
+    )
+
+
+def test_a_stop_set_in_the_web_app_is_a_conditional_order() -> None:
+    stop = order_from_venue(
+        _order(
+            type="STOP_MARKET", status="UNTRIGGERED", price="0", trigger_price="25000", flags=["REDUCE_ONLY"]
+        )
+    )
+    assert (stop.order_type, stop.venue_type, stop.status) == (
+        OrderType.CONDITIONAL,
+        "STOP_MARKET",
+        OrderStatus.NEW,
+    )
+    assert stop.price is None and stop.reduce_only
+    take = order_from_venue(_order(type="TAKE_PROFIT_LIMIT", status="UNTRIGGERED", price="27000"))
+    assert (take.venue_type, take.price) == ("TAKE_PROFIT_LIMIT", Decimal(27000))
+    done = order_from_venue(_order(type="STOP_LOSS_MARKET", status="CLOSED", cancel_reason="USER_CANCELED"))
+    assert (done.order_type, done.status) == (OrderType.CONDITIONAL, OrderStatus.CANCELLED)
 
 
 def test_foreign_client_ids_are_not_ours() -> None:
