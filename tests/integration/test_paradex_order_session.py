@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 import pytest
+from test_paradex_foreign import place_stop
 
 from services.wire import ExStatus, FeedState, Message, OrderStatus, OrderType, Place, Side
 from venues.base import UnknownOrderState
@@ -180,5 +181,31 @@ async def test_an_internal_error_on_create_is_an_unknown_outcome(
         emu.core.apply_faults(FaultSpec())
         # The fault answered instead of acting: the order does not exist.
         assert await trader.get_order(SYMBOL, client_id=order.client_id) is None
+    finally:
+        await trader.close()
+
+
+async def test_a_foreign_stop_is_cancelled_over_the_connection_but_never_by_its_switch(
+    setup: tuple[EmulatorServer, AccountSpec],
+) -> None:
+    emu, account = setup
+    trader = _venue(emu, account)
+    try:
+        await trader.arm(SYMBOL, timeout_s=10)
+        mark = emu.engine.mark_state(SYMBOL).mark
+        assert mark is not None
+        below = (mark * Decimal("0.9")).quantize(Decimal("0.1"))
+        stops = [
+            await place_stop(
+                trader, kind="STOP_MARKET", side=Side.SELL, size="0.01", trigger=below, reduce_only=True
+            )
+            for _ in range(2)
+        ]
+        _drop(trader)  # placed over REST (the web app): the switch does not cover them
+        await _until(lambda: trader.dead_man.arms == 2 and trader.dead_man.armed)
+        assert {o.order_id for o in await trader.open_orders(SYMBOL)} == set(stops)
+        cancelled = await trader.cancel_order(SYMBOL, order_id=stops[0])  # order.cancel reaches it
+        assert cancelled.status is OrderStatus.CANCELLED
+        assert [o.order_id for o in await trader.open_orders(SYMBOL)] == [stops[1]]
     finally:
         await trader.close()

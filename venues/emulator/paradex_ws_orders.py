@@ -88,6 +88,8 @@ class WsOrders:
         self.auth = auth
         self.orders = orders
         self.fired = 0  # connections whose switch fired (tests read it)
+        # Cancels an untriggered conditional order by (account, id); set by the front end.
+        self.cancel_untriggered: Callable[[str, str], bool] = lambda account, order_id: False
         self._later: set[asyncio.Task[None]] = set()
 
     def handle(
@@ -174,6 +176,8 @@ class WsOrders:
     def _cancel(self, account: str, params: dict[str, Any]) -> dict[str, Any]:
         order_id, client_id = params.get("id"), params.get("client_id")
         if isinstance(order_id, str) and order_id:
+            if self.cancel_untriggered(account, order_id):
+                return {"order_id": order_id, "status": "QUEUED_FOR_CANCELLATION"}
             found = self.orders.cancel_open(account, order_id=order_id, client_id=None, market=None)
         elif isinstance(client_id, str) and client_id:
             market = self.orders.market(params.get("market"))
