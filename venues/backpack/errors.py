@@ -13,8 +13,29 @@ from collections.abc import Mapping
 from services.wire import RejectReason
 from venues.base import AuthError, RateLimited, Rejected, Unavailable, VenueError
 
+POSITION_NOT_FOUND = ("RESOURCE_NOT_FOUND", "position not found")
 _AUTH_CODES = {"INVALID_SIGNATURE", "UNAUTHORIZED", "FORBIDDEN", "ACCOUNT_DEACTIVATED"}
 _MARGIN_CODES = {"INSUFFICIENT_MARGIN", "INSUFFICIENT_FUNDS", "MAX_LEVERAGE_REACHED"}
+
+
+class VenueRefusal(Rejected):
+    """A refusal that keeps the venue's own error ``code`` (empty when the answer had none)."""
+
+    def __init__(self, message: str, *, reason: RejectReason, venue_message: str, code: str) -> None:
+        super().__init__(message, reason=reason, venue_message=venue_message)
+        self.code = code
+
+
+def is_position_not_found(error: VenueError) -> bool:
+    """True only for the venue's own "no position": ``RESOURCE_NOT_FOUND`` "Position not found"."""
+    return (
+        isinstance(error, VenueRefusal)
+        and (
+            error.code,
+            error.venue_message.strip().rstrip(".").lower(),
+        )
+        == POSITION_NOT_FOUND
+    )
 
 
 def error_body(text: str) -> tuple[str, str]:
@@ -73,7 +94,7 @@ def error_for(status: int, code: str, message: str, *, retry_after_s: float | No
         or ("timestamp" in text and code == "INVALID_CLIENT_REQUEST")
     ):
         return AuthError(label, venue_message=message)
-    if status == 404 and not code:
-        # A bare 404 is the venue's "no such thing" (a flat position, a closed order).
-        code = "RESOURCE_NOT_FOUND"
-    return Rejected(label, reason=reject_reason(code, message), venue_message=message)
+    # A bare 404 is "no such thing" to an order query; it never means a flat position (a proxy, a wrong
+    # URL answer 404 too), so ``code`` keeps what the venue really said.
+    reason = reject_reason(code or ("RESOURCE_NOT_FOUND" if status == 404 else ""), message)
+    return VenueRefusal(label, reason=reason, venue_message=message, code=code)

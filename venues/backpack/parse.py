@@ -47,9 +47,17 @@ _STATUS = {
     "filled": OrderStatus.FILLED,
     "cancelled": OrderStatus.CANCELLED,
     "expired": OrderStatus.EXPIRED,
+}
+# A trigger order rests (``Triggered``: the order it placed still works) until it fails or is cancelled.
+_TRIGGER_STATUS = {
     "triggerpending": OrderStatus.NEW,
+    "triggered": OrderStatus.NEW,
     "triggerfailed": OrderStatus.REJECTED,
 }
+_TYPES = {"limit": OrderType.LIMIT, "market": OrderType.MARKET}
+# Fields that make an order a trigger (conditional) order, in REST objects and in stream events.
+TRIGGER_FIELDS = ("triggerPrice", "triggerQuantity")
+TRIGGER_EVENT_FIELDS = ("P", "Y")
 # Expiry reasons that mean the venue refused the order outright.
 _EXPIRY_REJECTS = {
     "PostOnlyTaker": RejectReason.POST_ONLY_WOULD_TAKE,
@@ -70,18 +78,21 @@ def side_from_venue(text: Any) -> Side:
         raise MalformedResponse(f"unknown side {text!r}") from None
 
 
-def status_from_venue(text: Any) -> OrderStatus:
-    try:
-        return _STATUS[str(text).lower()]
-    except KeyError:
-        raise MalformedResponse(f"unknown order status {text!r}") from None
+def order_kind(order_type: Any, status: Any, *, trigger: bool) -> tuple[OrderType, OrderStatus, str]:
+    """``(type, status, venue_type)`` of an order as the venue names its type and status.
 
-
-def order_type_from_venue(text: Any) -> OrderType:
-    lowered = str(text).lower()
-    if lowered not in ("limit", "market"):
-        raise MalformedResponse(f"unknown order type {text!r}")
-    return OrderType(lowered)
+    A trigger order (stop, take-profit: ``trigger``), or a type or status this connector does not
+    know, is ``CONDITIONAL`` with the venue's names in ``venue_type``: perp-mm never places one, so
+    it is a foreign order, and it rests (``NEW``) until the venue reports an end it knows.
+    """
+    type_text, status_text = str(order_type), str(status)
+    kind, plain = _TYPES.get(type_text.lower()), _STATUS.get(status_text.lower())
+    if kind is not None and plain is not None and not trigger:
+        return kind, plain, ""
+    final = plain or _TRIGGER_STATUS.get(status_text.lower(), OrderStatus.NEW)
+    # The stream spells types in capitals (MARKET), REST does not (Market): one name for both.
+    name = type_text.capitalize() if kind is not None else type_text
+    return OrderType.CONDITIONAL, final, f"{name} {status_text}"
 
 
 def naive_utc_ms(value: Any) -> int:
@@ -131,25 +142,42 @@ def order_payload(order: Place, *, auto_lend_redeem: bool) -> dict[str, Any]:
 
 
 def order_from_rest(raw: Any) -> OrderUpdate:
-    """An order object (execute, query, cancel answers) as an ``OrderUpdate``."""
-    order_type = order_type_from_venue(field(raw, "orderType"))
+    """An order object (execute, query, cancel answers) as an ``OrderUpdate`` (see ``order_kind``)."""
+    trigger = any(raw.get(name) is not None for name in TRIGGER_FIELDS)
+    order_type, status, venue_type = order_kind(
+        field(raw, "orderType"), field(raw, "status"), trigger=trigger
+    )
     filled = dec(raw.get("executedQuantity") or 0)
     quantity = opt_dec(raw, "quantity")
+    if order_type is OrderType.CONDITIONAL and not quantity:
+        quantity = trigger_amount(raw.get("triggerQuantity"))
     return OrderUpdate(
         symbol=str(field(raw, "symbol")),
         order_id=str(field(raw, "id")),
         client_id=opt_client_id(raw.get("clientId")),
         side=side_from_venue(field(raw, "side")),
         order_type=order_type,
-        price=opt_dec(raw, "price") if order_type is OrderType.LIMIT else None,
+        price=opt_dec(raw, "price") if str(raw["orderType"]).lower() == "limit" else None,
         # Quote-quantity market orders carry no base quantity: what executed is the size.
         quantity=quantity if quantity is not None else filled,
         filled_quantity=filled,
-        status=status_from_venue(field(raw, "status")),
+        status=status,
         post_only=bool(raw.get("postOnly", False)),
         reduce_only=bool(raw.get("reduceOnly") or False),
         reason=str(raw.get("expiryReason") or ""),
+        venue_type=venue_type,
     )
+
+
+def trigger_amount(raw: Any) -> Decimal | None:
+    """A trigger order's ``triggerQuantity`` when it is an amount (None: a percent, or unreadable).
+
+    Only a foreign order carries one, and nothing about it may make reading the others fail.
+    """
+    try:
+        return None if raw is None else dec(raw)
+    except MalformedResponse:
+        return None
 
 
 def placement_rejection(update: OrderUpdate) -> RejectReason | None:
@@ -159,18 +187,33 @@ def placement_rejection(update: OrderUpdate) -> RejectReason | None:
     return _EXPIRY_REJECTS.get(update.reason)
 
 
+def trade_id_of(raw_id: Any, *, order_id: str, at_ms: int, price: Decimal, quantity: Decimal) -> str:
+    """The venue's trade id, or one made from the fill itself when it gave none.
+
+    System fills (liquidation, ADL) carry a null ``tradeId``, and before 2025-11-12 backstop
+    liquidation fills carried 0: many fills share such an id, so it never identifies one.  The
+    made-up id is the same from the fill history and from the order stream.
+    """
+    if raw_id is None or str(raw_id).strip() in ("", "0"):
+        return f"{order_id}@{at_ms}:{fmt(price)}x{fmt(quantity)}"
+    return str(raw_id)
+
+
 def fill_from_rest(raw: Any) -> Fill:
-    """One ``/wapi/v1/history/fills`` row; system fills without a trade id get a stable one."""
-    trade_id = raw.get("tradeId") if isinstance(raw, Mapping) else None
+    """One ``/wapi/v1/history/fills`` row; a fill without a trade id (0 or null) gets one of its own."""
     order_id = str(field(raw, "orderId"))
+    price, quantity = dec(field(raw, "price")), dec(field(raw, "quantity"))
+    trade_id = trade_id_of(
+        raw.get("tradeId"), order_id=order_id, at_ms=fill_time_ms(raw), price=price, quantity=quantity
+    )
     return Fill(
         symbol=str(field(raw, "symbol")),
-        trade_id=str(trade_id) if trade_id is not None else f"{order_id}@{field(raw, 'timestamp')}",
+        trade_id=trade_id,
         order_id=order_id,
         client_id=opt_client_id(raw.get("clientId")),
         side=side_from_venue(field(raw, "side")),
-        price=dec(field(raw, "price")),
-        quantity=dec(field(raw, "quantity")),
+        price=price,
+        quantity=quantity,
         fee=dec(raw.get("fee") or 0),
         fee_asset=str(raw.get("feeSymbol") or ""),
         is_maker=bool(raw.get("isMaker", False)),

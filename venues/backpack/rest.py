@@ -2,17 +2,12 @@
 
 Orders are checked against the market's tick and step before they are sent,
 so a bad price or size is refused locally with the right ``RejectReason``.
-``clientId`` is the idempotency key: an ``orderExecute`` whose outcome is
-unknown (timeout, 5xx, garbled answer) is never re-sent; the order is looked
-up by its client id until the signing window has closed (after which the
-venue can no longer accept the request), and only an order that is still
-unresolved after ``resolve_timeout_s`` raises ``UnknownOrderState``.
+An order whose outcome the answer does not tell (a timed-out ``orderExecute``,
+a cancel answered 202) is found out by ``outcomes``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import logging
 from collections.abc import Callable
 from decimal import Decimal
@@ -23,14 +18,14 @@ from services.wire import (
     Fill,
     FundingPayment,
     Mark,
-    OrderStatus,
     OrderType,
     OrderUpdate,
     Place,
     Position,
     RejectReason,
-    TimeInForce,
 )
+from venues.backpack.errors import is_position_not_found
+from venues.backpack.outcomes import follow_cancel, follow_cancel_all, resolve_placed
 from venues.backpack.parse import (
     MalformedResponse,
     balance_from_collateral,
@@ -49,7 +44,7 @@ from venues.backpack.parse import (
     position_from_rest,
 )
 from venues.backpack.transport import OutcomeUnknown, Transport
-from venues.base import DepthSnapshot, Rejected, Unavailable, UnknownOrderState, VenueError
+from venues.base import DepthSnapshot, Rejected, Unavailable
 from venues.common.markets import MarketCache
 from venues.common.parse import levels, leverage_of
 from venues.precision import MarketRules, check_order, fmt
@@ -59,8 +54,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_PAGE = 1000
 MAX_CLIENT_ID = 2**32 - 1
-# How far back the fill history is searched for an order being resolved (clock skew margin).
-RESOLVE_LOOKBACK_MS = 60_000
+HISTORY_ROWS = 100
 
 
 class BackpackRest:
@@ -159,119 +153,52 @@ class BackpackRest:
             update = order_from_rest(raw)
         except OutcomeUnknown as exc:
             window_end_ms = exc.timestamp_ms + self.transport.window_ms + self.resolve_grace_ms
-            return await self._resolve(order, absent_after_ms=window_end_ms, cause=exc)
+            return await resolve_placed(self, order, absent_after_ms=window_end_ms, cause=exc)
         except MalformedResponse as exc:
             # The venue answered 2xx, so it has processed the request: no need to wait out the window.
             cause = Unavailable(f"garbled answer to orderExecute: {exc}")
-            return await self._resolve(order, absent_after_ms=self.transport.now_ms(), cause=cause)
+            return await resolve_placed(self, order, absent_after_ms=self.transport.now_ms(), cause=cause)
         rejection = placement_rejection(update)
         if rejection is not None:
             raise Rejected(f"order {order.client_id} expired at once: {update.reason}", reason=rejection)
         return update
 
-    async def _resolve(self, order: Place, *, absent_after_ms: int, cause: VenueError) -> OrderUpdate:
-        """The order behind an unknown outcome, found by client id; ``Unavailable`` if it does not exist."""
-        loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + self.resolve_timeout_s
-        since_ms = absent_after_ms - self.transport.window_ms - RESOLVE_LOOKBACK_MS
-        last_error: VenueError = cause
-        misses = 0
-        log.warning("backpack order %d outcome unknown (%s); looking it up", order.client_id, cause)
-        while True:
-            try:
-                found = await self._find_placed(order, since_ms=since_ms)
-            except VenueError as exc:
-                last_error, misses = exc, 0
-            else:
-                if found is not None:
-                    log.info(
-                        "backpack order %d resolved: %s %s", order.client_id, found.order_id, found.status
-                    )
-                    return found
-                # Two misses after the window: a fill racing the first look is seen by the second.
-                misses = misses + 1 if self.transport.now_ms() >= absent_after_ms else 0
-                if misses >= 2:
-                    raise Unavailable(
-                        f"order {order.client_id} was not placed ({cause}): no such order after the "
-                        "signing window closed",
-                        venue_message=cause.venue_message,
-                    )
-            if loop.time() >= give_up_at:
-                raise UnknownOrderState(
-                    f"order {order.client_id} still unknown after {self.resolve_timeout_s:g} s: {last_error}",
-                    client_id=order.client_id,
-                    venue_message=last_error.venue_message,
-                ) from last_error
-            await asyncio.sleep(self.resolve_poll_s)
-
-    async def _find_placed(self, order: Place, *, since_ms: int) -> OrderUpdate | None:
-        resting = await self.get_order(order.symbol, client_id=order.client_id)
-        if resting is not None:
-            return resting
-        # The order query sees resting orders only; one that already filled shows in the fills.
-        # Newest page first, so a busy account cannot push it out; bounded in time, so a client
-        # id reused by an earlier session cannot match.
-        history = await self._timed_fills(order.symbol, since_ms=None, limit=MAX_PAGE)
-        mine = [fill for at_ms, fill in history if at_ms >= since_ms and fill.client_id == order.client_id]
-        if not mine:
-            return None
-        filled = sum((fill.quantity for fill in mine), Decimal(0))
-        if filled >= order.quantity:
-            status = OrderStatus.FILLED
-        elif order.order_type is OrderType.MARKET or order.tif is TimeInForce.IOC:
-            status = OrderStatus.EXPIRED
-        else:
-            status = OrderStatus.CANCELLED
-        return OrderUpdate(
-            symbol=order.symbol,
-            order_id=mine[0].order_id,
-            client_id=order.client_id,
-            side=order.side,
-            order_type=order.order_type,
-            price=order.price if order.order_type is OrderType.LIMIT else None,
-            quantity=order.quantity,
-            filled_quantity=filled,
-            status=status,
-            post_only=order.post_only,
-            reduce_only=order.reduce_only,
-            reason="resolved from fill history",
-        )
-
     async def cancel_order(
         self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
     ) -> OrderUpdate:
-        """Cancel one open order; ``Rejected(UNKNOWN_ORDER)`` when there is no such open order."""
+        """Cancel one open order; ``Rejected(UNKNOWN_ORDER)`` when there is no such open order.
+
+        A 202 (accepted, not yet executed) is followed until the order has left the book; the
+        answer is then how it ended (cancelled, or filled before the cancel ran).
+        """
         params = _order_ref(symbol, order_id, client_id)
         raw = await self.transport.call("DELETE", "/api/v1/order", params=params, instruction="orderCancel")
         if raw is None:
-            return await self._await_cancel(symbol, order_id=order_id, client_id=client_id)
+            return await follow_cancel(self, symbol, order_id=order_id, client_id=client_id)
         return _parsed("cancelled order", order_from_rest, raw)
 
-    async def _await_cancel(self, symbol: str, *, order_id: str | None, client_id: int | None) -> OrderUpdate:
-        # 202: the venue accepted the cancel but has not executed it yet.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.transport.timeout_s
-        last: OrderUpdate | None = None
-        while True:
-            current = await self.get_order(symbol, order_id=order_id, client_id=client_id)
-            if current is None:
-                if last is None:
-                    raise Rejected("cancel accepted, order no longer open", reason=RejectReason.UNKNOWN_ORDER)
-                return dataclasses.replace(last, status=OrderStatus.CANCELLED, reason="cancel accepted (202)")
-            last = current
-            if loop.time() >= deadline:
-                raise Unavailable(f"cancel of {current.order_id} accepted but the order is still open")
-            await asyncio.sleep(self.resolve_poll_s)
-
     async def cancel_all(self, symbol: str) -> int:
-        """Cancel every open order on ``symbol``; how many the venue reports cancelled."""
+        """Cancel every open order on ``symbol``; how many the venue reports cancelled.
+
+        A 202 (accepted, not yet executed) is followed until the orders open then have left the book.
+        """
         raw = await self.transport.call(
             "DELETE", "/api/v1/orders", params={"symbol": symbol}, instruction="orderCancelAll"
         )
+        if raw is None:
+            return await follow_cancel_all(self, symbol)
         if isinstance(raw, list):
             return len(raw)
         log.warning("backpack cancel-all on %s accepted without a list of orders", symbol)
         return 0
+
+    async def order_history(self, symbol: str, *, order_id: str | None = None) -> list[OrderUpdate]:
+        """``symbol``'s orders (or the one ``order_id``), newest first, the last ``HISTORY_ROWS``."""
+        params = {"symbol": symbol, "orderId": order_id, "sortDirection": "Desc", "limit": HISTORY_ROWS}
+        raw = await self.transport.call(
+            "GET", "/wapi/v1/history/orders", params=params, instruction="orderHistoryQueryAll"
+        )
+        return [_parsed("order history row", order_from_rest, row) for row in _rows(raw, "order history")]
 
     async def open_orders(self, symbol: str) -> list[OrderUpdate]:
         raw = await self.transport.call(
@@ -295,13 +222,20 @@ class BackpackRest:
     # ------------------------------------------------------------ account
 
     async def position(self, symbol: str) -> Position:
-        """The net position on ``symbol`` (flat when the venue lists none)."""
+        """The net position on ``symbol``: flat only on the venue's "Position not found" for it.
+
+        Any other refusal (a 404 from a proxy or a wrong URL included) raises ``Unavailable``.
+        """
         try:
-            raw = await self.transport.call("GET", "/api/v1/position", instruction="positionQuery")
+            raw = await self.transport.call(
+                "GET", "/api/v1/position", params={"symbol": symbol}, instruction="positionQuery"
+            )
         except Rejected as exc:
-            if exc.reason is RejectReason.UNKNOWN_ORDER:
+            if is_position_not_found(exc):
                 return flat_position(symbol)
-            raise
+            raise Unavailable(
+                f"position of {symbol} unknown: {exc}", venue_message=exc.venue_message
+            ) from exc
         for row in _rows(raw, "positions"):
             if isinstance(row, dict) and row.get("symbol") == symbol:
                 return _parsed("position", position_from_rest, row)
@@ -318,9 +252,12 @@ class BackpackRest:
 
     async def fills(self, symbol: str, *, since_ms: int | None = None, limit: int = 500) -> list[Fill]:
         """Fill history, oldest first: from ``since_ms`` on, else the newest ``limit``."""
-        return [fill for _, fill in await self._timed_fills(symbol, since_ms=since_ms, limit=limit)]
+        return [fill for _, fill in await self.timed_fills(symbol, since_ms=since_ms, limit=limit)]
 
-    async def _timed_fills(self, symbol: str, *, since_ms: int | None, limit: int) -> list[tuple[int, Fill]]:
+    async def timed_fills(
+        self, symbol: str, *, since_ms: int | None, limit: int = MAX_PAGE
+    ) -> list[tuple[int, Fill]]:
+        """``(time ms, fill)`` of ``symbol`` oldest first: from ``since_ms`` on, else the newest ``limit``."""
         params: dict[str, Any] = {"symbol": symbol, "from": since_ms}
         params["sortDirection"] = "Asc" if since_ms is not None else "Desc"
         rows = await self._pages("/wapi/v1/history/fills", "fillHistoryQueryAll", params, limit=limit)

@@ -3,7 +3,10 @@
 Each stream connects, subscribes and yields ``VenueEvent``s stamped with the
 exchange's event time.  On any drop it yields ``RECONNECTING`` (``MdStatus``
 or ``ExStatus``), backs off (capped exponential with jitter), reconnects,
-re-subscribes (re-seeding the book) and yields ``LIVE`` again.
+re-subscribes (re-seeding the book) and yields ``LIVE`` again.  The REST
+depth snapshot lags the stream, so the book is seeded as
+``venues.common.depth_sync`` describes, and a gap re-seeds it the same way on
+the open connection.
 
 Keepalive: websockets answers the venue's pings (sent every 60 s, pong due
 within 120 s) by itself; our own pings every ``ping_interval_s`` find a dead
@@ -38,8 +41,9 @@ from venues.backpack.events import (
     trade_from_ws,
 )
 from venues.backpack.rest import BackpackRest
-from venues.base import AuthError, DepthSnapshot, VenueError, VenueEvent
+from venues.base import AuthError, VenueError, VenueEvent
 from venues.common.book import Applied, LocalBook
+from venues.common.depth_sync import Delta, DepthSync
 from venues.common.parse import MalformedResponse, field, integer, levels, loads, skip_malformed
 from venues.common.retry import backoff_s
 from venues.common.ws import open_ws
@@ -67,7 +71,9 @@ class BackpackStream:
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
         max_queue: int = 1024,
-        max_gap_reseeds: int = 3,
+        seed_retry_s: float = 0.5,
+        seed_quiet_s: float = 1.0,
+        max_buffered_depth: int = 10_000,
         rng: random.Random | None = None,
     ) -> None:
         parse_uri(ws_url)  # a malformed URL is a configuration error, not something to retry
@@ -83,7 +89,11 @@ class BackpackStream:
         # Messages buffered while the book is seeded over REST; past it websockets stops
         # reading the socket (TCP backpressure), it never drops a message.
         self.max_queue = max_queue
-        self.max_gap_reseeds = max_gap_reseeds
+        # Book seeding (depth_sync.DepthSync): a snapshot too old is fetched again after seed_retry_s at
+        # the latest; a depth stream silent for seed_quiet_s after subscribe is a quiet book.
+        self.seed_retry_s = seed_retry_s
+        self.seed_quiet_s = seed_quiet_s
+        self.max_buffered_depth = max_buffered_depth
         self._rng = rng or random.Random()
 
     def public(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
@@ -146,13 +156,33 @@ class BackpackStream:
     async def _public_session(self, ws: ClientConnection, symbol: str) -> AsyncGenerator[VenueEvent, None]:
         streams = [f"bookTicker.{symbol}", f"depth.{symbol}", f"trade.{symbol}", f"markPrice.{symbol}"]
         await ws.send(json.dumps({"method": "SUBSCRIBE", "params": streams}))
-        book = LocalBook(symbol, levels=self.depth_levels)
-        seeded = self._seed(book, await self.rest.depth(symbol))
+        clock = asyncio.get_running_loop().time
+        # Deltas are buffered from subscribe: the REST snapshot lags the stream (depth_sync).
+        sync = DepthSync(
+            LocalBook(symbol, levels=self.depth_levels),
+            now_s=clock(),
+            retry_s=self.seed_retry_s,
+            quiet_s=self.seed_quiet_s,
+            max_buffered=self.max_buffered_depth,
+        )
         yield VenueEvent(time.time_ns(), MdStatus(state=FeedState.LIVE, symbol=symbol))
-        yield seeded
-        gaps = 0
+        heard_s = clock()
         while True:
-            stream, data = await self._receive(ws, timeout_s=self.silence_timeout_s)
+            if sync.fetch_due(now_s=clock()):
+                if sync.snapshot(await self.rest.depth(symbol), now_s=clock()):
+                    yield VenueEvent(sync.ts_ns or time.time_ns(), sync.book.top())
+                continue
+            silence_left_s = self.silence_timeout_s - (clock() - heard_s)
+            fetch_in_s = sync.wait_s(now_s=clock())
+            received = await self._receive(
+                ws, timeout_s=silence_left_s if fetch_in_s is None else min(fetch_in_s, silence_left_s)
+            )
+            if received is None:
+                if clock() - heard_s >= self.silence_timeout_s:
+                    raise StreamError(f"no message for {self.silence_timeout_s:g} s")
+                continue
+            heard_s = clock()
+            stream, data = received
             kind = stream.split(".", 1)[0]
             ts_ns = _ts_ns(data)
             if kind != "depth":
@@ -164,20 +194,18 @@ class BackpackStream:
                 if msg is not None:
                     yield VenueEvent(ts_ns, msg)
                 continue
-            result = _apply_depth(book, data)
+            delta = _depth_delta(data, ts_ns)
+            if delta is None:
+                sync.lost(clock())  # an update we cannot read is an update missed
+                continue
+            try:
+                result = sync.delta(delta, now_s=clock())
+            except OverflowError as exc:
+                raise StreamError(f"depth of {symbol}: {exc}") from None
             if result is Applied.APPLIED:
-                gaps = 0
-                yield VenueEvent(ts_ns, book.top())
+                yield VenueEvent(ts_ns, sync.book.top())
             elif result is Applied.GAP:
-                gaps += 1
-                if gaps > self.max_gap_reseeds:
-                    raise StreamError(f"depth of {symbol} still gapped after {self.max_gap_reseeds} re-seeds")
-                log.warning("backpack depth gap on %s at update %s; re-seeding", symbol, data.get("U"))
-                yield self._seed(book, await self.rest.depth(symbol))
-
-    def _seed(self, book: LocalBook, snapshot: DepthSnapshot) -> VenueEvent:
-        book.seed(bids=snapshot.bids, asks=snapshot.asks, last_update_id=snapshot.last_update_id)
-        return VenueEvent(snapshot.ts_ns or time.time_ns(), book.top())
+                log.warning("backpack depth gap on %s at update %s; re-seeding", symbol, delta.first_id)
 
     # ------------------------------------------------------------ private
 
@@ -190,7 +218,10 @@ class BackpackStream:
         async for event in self._account_snapshot(symbol):
             yield event
         while True:
-            stream, data = await self._receive(ws, timeout_s=None)
+            received = await self._receive(ws, timeout_s=None)
+            if received is None:
+                continue
+            stream, data = received
             ts_ns = _ts_ns(data)
             try:
                 if stream.startswith("account.orderUpdate"):
@@ -220,8 +251,8 @@ class BackpackStream:
 
     # ------------------------------------------------------------ frames
 
-    async def _receive(self, ws: ClientConnection, *, timeout_s: float | None) -> tuple[str, Any]:
-        """The next ``(stream, data)``; raises ``StreamError`` on a venue error or silence."""
+    async def _receive(self, ws: ClientConnection, *, timeout_s: float | None) -> tuple[str, Any] | None:
+        """The next ``(stream, data)``, None after ``timeout_s``; raises ``StreamError`` on a venue error."""
         while True:
             try:
                 # Not wait_for: on 3.11 it can swallow a cancel when a frame arrives at the same moment,
@@ -229,7 +260,7 @@ class BackpackStream:
                 async with asyncio.timeout(timeout_s):
                     frame = await ws.recv()
             except TimeoutError:
-                raise StreamError(f"no message for {timeout_s:g} s") from None
+                return None
             try:
                 message = loads(frame)
             except MalformedResponse as exc:
@@ -254,16 +285,15 @@ def _market_message(kind: str, data: Any) -> Message | None:
     return None
 
 
-def _apply_depth(book: LocalBook, data: Any) -> Applied:
-    """Apply one depth event; a malformed one leaves the book unknown, so it counts as a gap."""
+def _depth_delta(data: Any, ts_ns: int) -> Delta | None:
+    """One depth event as a ``Delta``; None (logged) when malformed."""
     try:
         first_id, last_id = integer(field(data, "U")), integer(field(data, "u"))
         bids, asks = levels(data.get("b") or []), levels(data.get("a") or [])
     except MalformedResponse as exc:
         skip_malformed(log, exc, venue="backpack", kind="depth")
-        book.reset()
-        return Applied.GAP
-    return book.apply(first_id=first_id, last_id=last_id, bids=bids, asks=asks)
+        return None
+    return Delta(first_id=first_id, last_id=last_id, bids=bids, asks=asks, ts_ns=ts_ns)
 
 
 def _ts_ns(data: Any) -> int:

@@ -24,6 +24,7 @@ from venues.emulator.credentials import (
     write_accounts,
     write_owner_only_json,
 )
+from venues.emulator.depth_lag import DEFAULT_LAG
 from venues.emulator.paradex_accounts import (
     generate_paradex_account,
     load_paradex_accounts,
@@ -78,6 +79,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=DEFAULT_JWT_LIFETIME_S,
         help="paradex: lifetime of the JWTs /v1/auth issues",
+    )
+    parser.add_argument(
+        "--depth-snapshot-lag",
+        type=int,
+        default=DEFAULT_LAG,
+        help="backpack: REST depth snapshots this many stream updates old (at most a second), as the "
+        "venue's lag its stream; 0: current",
     )
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument(
@@ -145,6 +153,7 @@ async def serve(args: argparse.Namespace, accounts: list[AccountSpec] | list[Ast
         rate_limit_per_min=args.rate_limit_per_min,
         ws_ping_interval_s=args.ws_ping_interval_s,
         jwt_lifetime_s=args.jwt_lifetime_s,
+        depth_snapshot_lag=args.depth_snapshot_lag,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -11,23 +11,27 @@ from aiohttp import web
 from services.wire import Side
 from venues.emulator.accounts import estimated_liquidation_price
 from venues.emulator.backpack_auth import Authenticator, optional_symbol
-from venues.emulator.backpack_errors import invalid_request
+from venues.emulator.backpack_errors import ApiError, invalid_request
 from venues.emulator.backpack_format import (
     fill_json,
     funding_json,
+    iso_ms,
     money,
     order_history_json,
     position_fields,
+    trigger_json,
 )
 from venues.emulator.backpack_public import MAX_HISTORY_LIMIT, query_int
+from venues.emulator.backpack_trigger_desk import TriggerDesk
 from venues.emulator.core import EmulatorCore
 from venues.precision import fmt
 
 
 class BackpackAccount:
-    def __init__(self, core: EmulatorCore, auth: Authenticator) -> None:
+    def __init__(self, core: EmulatorCore, auth: Authenticator, triggers: TriggerDesk) -> None:
         self.core = core
         self.auth = auth
+        self.triggers = triggers
         self._user_ids = {spec.api_key: number for number, spec in enumerate(core.config.accounts, start=1)}
 
     def install(self, app: web.Application) -> None:
@@ -77,7 +81,7 @@ class BackpackAccount:
         }
 
     async def positions(self, request: web.Request) -> web.Response:
-        """Open (non-flat) positions; an empty list when flat."""
+        """Open (non-flat) positions; none (for ``symbol``, when given) is a 404 "Position not found"."""
         api_key, params = await self.auth.signed(request, "positionQuery")
         only = optional_symbol(self.core, params)
         rows = [
@@ -85,6 +89,8 @@ class BackpackAccount:
             for p in self.core.engine.positions(api_key)
             if p.quantity != 0 and (only is None or p.symbol == only)
         ]
+        if not rows:
+            raise ApiError(404, "RESOURCE_NOT_FOUND", "Position not found")
         return web.json_response(rows)
 
     async def capital(self, request: web.Request) -> web.Response:
@@ -153,7 +159,7 @@ class BackpackAccount:
                 "limitOrders": len(self.core.engine.open_orders(api_key)),
                 "liquidating": False,
                 "positionLimit": None,
-                "triggerOrders": 0,
+                "triggerOrders": len(self.triggers.open(api_key, None)),
             }
         )
 
@@ -182,7 +188,9 @@ class BackpackAccount:
             and (order_id is None or f.order_id == order_id)
             and start_ms <= f.ts_ms <= end_ms
         ]
-        return web.json_response([fill_json(f) for f in self._page(request, rows, key=lambda f: f.trade_id)])
+        zero = self.core.faults.spec.zero_trade_ids
+        page = self._page(request, rows, key=lambda f: f.trade_id)
+        return web.json_response([fill_json(f, zero_trade_id=zero) for f in page])
 
     async def funding_history(self, request: web.Request) -> web.Response:
         api_key, params = await self.auth.signed(request, "fundingHistoryQueryAll")
@@ -195,14 +203,19 @@ class BackpackAccount:
         return web.json_response([funding_json(r, user_id=user_id) for r in page])
 
     async def order_history(self, request: web.Request) -> web.Response:
+        """Orders that were placed, trigger orders included (their status ``Triggered`` once fired)."""
         api_key, params = await self.auth.signed(request, "orderHistoryQueryAll")
         symbol = optional_symbol(self.core, params)
         order_id = params.get("orderId")
         account = self.core.engine.account(api_key)
         rows = [
-            o
+            order_history_json(o)
             for o in [*account.closed_orders, *account.open_orders.values()]
             if (symbol is None or o.symbol == symbol) and (order_id is None or o.order_id == order_id)
         ]
-        page = self._page(request, rows, key=lambda o: int(o.order_id))
-        return web.json_response([order_history_json(o) for o in page])
+        rows += [
+            trigger_json(t) | {"createdAt": iso_ms(t.created_ms), "expiryReason": None}
+            for t in self.triggers.book.all(api_key, symbol)
+            if order_id is None or t.order_id == order_id
+        ]
+        return web.json_response(self._page(request, rows, key=lambda row: int(row["id"])))

@@ -2,11 +2,16 @@
 
 The middleware counts requests and applies injected latency, freezes and
 error answers; handlers answer with Backpack's paths, field names, statuses and
-error bodies (``ApiError``).
+error bodies (``ApiError``).  With the ``cancel_accepted_ms`` fault a cancel
+answers 202 with no body and is executed that much later.  Trigger orders
+(``triggerPrice``) are the ``TriggerDesk``'s; they are listed, queried and
+cancelled with the others.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -28,12 +33,16 @@ from venues.emulator.backpack_format import (
     SIDE_FROM,
     STP_FROM,
     order_json,
+    trigger_json,
 )
+from venues.emulator.backpack_trigger_desk import TriggerDesk
 from venues.emulator.core import EmulatorCore
 from venues.emulator.faults import HANG_S
 from venues.emulator.records import OrderNotFound, OrderRejected, OrderRequest
 
-_TRIGGER_FIELDS = ("triggerPrice", "triggerQuantity", "stopLossTriggerPrice", "takeProfitTriggerPrice")
+# Take-profit and stop-loss attached to an order are not emulated (trigger orders of their own are).
+_ATTACHED_TRIGGERS = ("stopLossTriggerPrice", "takeProfitTriggerPrice")
+_CANCEL_ALL_TYPES = (None, "RestingLimitOrder", "ConditionalOrder")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -64,9 +73,11 @@ def _flag(body: Mapping[str, Any], name: str) -> bool:
 
 
 class BackpackApi:
-    def __init__(self, core: EmulatorCore) -> None:
+    def __init__(self, core: EmulatorCore, triggers: TriggerDesk) -> None:
         self.core = core
         self.auth = Authenticator(core)
+        self.triggers = triggers
+        self._pending: set[asyncio.TimerHandle] = set()
 
     def install(self, app: web.Application) -> None:
         routes = app.router
@@ -106,8 +117,8 @@ class BackpackApi:
             raise invalid_request("Invalid side")
         if order_type is None:
             raise invalid_request("Invalid orderType")
-        if any(body.get(name) is not None for name in _TRIGGER_FIELDS):
-            raise ApiError(400, "INVALID_ORDER", "Trigger orders are not supported by the emulator")
+        if any(body.get(name) is not None for name in _ATTACHED_TRIGGERS):
+            raise ApiError(400, "INVALID_ORDER", "Attached stop loss and take profit are not emulated")
         tif = body.get("timeInForce") or "GTC"
         if tif not in ("GTC", "IOC", "FOK"):
             raise invalid_request("Invalid timeInForce")
@@ -134,6 +145,8 @@ class BackpackApi:
         request = self._order_request(body)
         for flag in ("autoLend", "autoLendRedeem", "autoBorrow", "autoBorrowRepay"):
             _flag(body, flag)  # spot-margin flags: accepted and validated, meaningless for perps
+        if body.get("triggerPrice") is not None:
+            return self.triggers.place(api_key, request, body)
         try:
             order, events = self.core.engine.place(
                 api_key, request, now_ms=self.core.now_ms(), received_ns=received_ns
@@ -171,35 +184,91 @@ class BackpackApi:
             raise invalid_request("Invalid orderId")
         return symbol, order_id, client_id_param(client_id)
 
+    def _later(self, action: Callable[[], object]) -> web.Response:
+        """Answer 202 "accepted but not yet executed" and run ``action`` after ``cancel_accepted_ms``."""
+        delay_s = self.core.faults.spec.cancel_accepted_ms / 1000
+
+        def run() -> None:
+            self._pending.discard(handle)
+            with contextlib.suppress(OrderNotFound):  # filled or cancelled meanwhile: nothing to cancel
+                action()
+
+        handle = asyncio.get_running_loop().call_later(delay_s, run)
+        self._pending.add(handle)
+        return web.Response(status=202)
+
     async def cancel(self, request: web.Request) -> web.Response:
         api_key, body = await self.auth.signed(request, "orderCancel")
         symbol, order_id, client_id = self._order_ref(body)
-        try:
+        trigger = self.triggers.find(api_key, symbol, order_id=order_id, client_id=client_id)
+
+        def execute() -> dict[str, Any]:
+            if trigger is not None:
+                return self.triggers.cancel(trigger)
             order, events = self.core.engine.cancel(
                 api_key, symbol, order_id=order_id, client_id=client_id, now_ms=self.core.now_ms()
             )
+            self.core.publish(events)
+            return order_json(order)
+
+        if (
+            trigger is None
+            and self.core.engine.find_open(api_key, symbol, order_id=order_id, client_id=client_id) is None
+        ):
+            raise order_not_found(query=False)
+        if self.core.faults.spec.cancel_accepted_ms:
+            return self._later(execute)
+        try:
+            return web.json_response(execute())
         except OrderNotFound:
             raise order_not_found(query=False) from None
-        self.core.publish(events)
-        return web.json_response(order_json(order))
 
     async def cancel_all(self, request: web.Request) -> web.Response:
+        """Every open order of the market; ``orderType`` narrows it to resting or conditional ones."""
         api_key, body = await self.auth.signed(request, "orderCancelAll")
         symbol = symbol_param(self.core, body)
-        orders, events = self.core.engine.cancel_all(api_key, symbol, now_ms=self.core.now_ms())
-        self.core.publish(events)
-        return web.json_response([order_json(order) for order in orders])
+        kind = body.get("orderType")
+        if kind not in _CANCEL_ALL_TYPES:
+            raise invalid_request("Invalid orderType")
+
+        def execute() -> list[dict[str, Any]]:
+            triggers = self.triggers.open(api_key, symbol) if kind != "RestingLimitOrder" else []
+            done = []
+            if kind != "ConditionalOrder":
+                orders, events = self.core.engine.cancel_all(api_key, symbol, now_ms=self.core.now_ms())
+                self.core.publish(events)
+                done += [order_json(order) for order in orders]
+            return done + [self.triggers.cancel(trigger) for trigger in triggers]
+
+        if self.core.faults.spec.cancel_accepted_ms:
+            return self._later(execute)
+        return web.json_response(execute())
+
+    @property
+    def pending_cancels(self) -> int:
+        """Cancels answered 202 and not yet executed."""
+        return len(self._pending)
+
+    def close(self) -> None:
+        """Drop the cancels still waiting to execute (the emulator is stopping)."""
+        for handle in self._pending:
+            handle.cancel()
+        self._pending.clear()
 
     async def query(self, request: web.Request) -> web.Response:
         """An open order; 404 once it left the book (filled, cancelled or expired), as the venue does."""
         api_key, params = await self.auth.signed(request, "orderQuery")
         symbol, order_id, client_id = self._order_ref(params)
         order = self.core.engine.find_open(api_key, symbol, order_id=order_id, client_id=client_id)
-        if order is None:
+        if order is not None:
+            return web.json_response(order_json(order))
+        trigger = self.triggers.find(api_key, symbol, order_id=order_id, client_id=client_id)
+        if trigger is None:
             raise order_not_found(query=True)
-        return web.json_response(order_json(order))
+        return web.json_response(trigger_json(trigger))
 
     async def query_all(self, request: web.Request) -> web.Response:
         api_key, params = await self.auth.signed(request, "orderQueryAll")
         symbol = optional_symbol(self.core, params)
-        return web.json_response([order_json(o) for o in self.core.engine.open_orders(api_key, symbol)])
+        orders = [order_json(o) for o in self.core.engine.open_orders(api_key, symbol)]
+        return web.json_response(orders + [trigger_json(t) for t in self.triggers.open(api_key, symbol)])

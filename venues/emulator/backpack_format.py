@@ -14,6 +14,7 @@ from typing import Any
 
 from services.wire import OrderStatus, OrderType, Side, TimeInForce
 from venues.emulator.accounts import PositionView
+from venues.emulator.backpack_triggers import TriggerOrder
 from venues.emulator.events import OrderEvent, OrderEventKind, PositionEvent
 from venues.emulator.records import QUOTE_UNIT, ExpiryReason, Fill, FundingRow, Order, SelfTradePrevention
 from venues.precision import fmt
@@ -67,9 +68,13 @@ def iso_s(ts_ms: int) -> str:
 
 
 def tif_text(order: Order) -> str:
-    if order.fill_or_kill:
+    return _tif(order.tif, fill_or_kill=order.fill_or_kill)
+
+
+def _tif(tif: TimeInForce, *, fill_or_kill: bool) -> str:
+    if fill_or_kill:
         return "FOK"
-    return "IOC" if order.tif is TimeInForce.IOC else "GTC"
+    return "IOC" if tif is TimeInForce.IOC else "GTC"
 
 
 def order_json(order: Order) -> dict[str, Any]:
@@ -103,6 +108,66 @@ def order_json(order: Order) -> dict[str, Any]:
     return out
 
 
+def trigger_json(trigger: TriggerOrder) -> dict[str, Any]:
+    """A trigger order as the order endpoints return it (status ``TriggerPending``, ``Triggered``, ...)."""
+    request = trigger.request
+    out: dict[str, Any] = {
+        "orderType": ORDER_TYPE[request.order_type],
+        "id": trigger.order_id,
+        "clientId": request.client_id,
+        "createdAt": trigger.created_ms,
+        "executedQuantity": "0",
+        "executedQuoteQuantity": "0",
+        "quantity": fmt(request.quantity) if request.quantity is not None else None,
+        "reduceOnly": request.reduce_only,
+        "timeInForce": _tif(request.tif, fill_or_kill=request.fill_or_kill),
+        "selfTradePrevention": STP[request.stp],
+        "side": SIDE[request.side],
+        "status": trigger.status,
+        "symbol": request.symbol,
+        "relatedOrderId": trigger.child_id,
+        "triggerBy": trigger.trigger_by,
+        "triggerPrice": fmt(trigger.trigger_price),
+        "triggerQuantity": trigger.trigger_quantity,
+        "triggeredAt": trigger.triggered_ms,
+    }
+    if request.order_type is OrderType.LIMIT:
+        out["price"] = fmt(request.price) if request.price is not None else None
+        out["postOnly"] = request.post_only
+    else:
+        out["quoteQuantity"] = None
+    return out
+
+
+def trigger_update(trigger: TriggerOrder, *, event: str, now_us: int) -> dict[str, Any]:
+    """An ``account.orderUpdate`` payload for a trigger order (``P`` trigger price, ``Y`` its quantity)."""
+    request = trigger.request
+    data: dict[str, Any] = {"e": event, "E": now_us, "s": request.symbol}
+    if request.client_id is not None:
+        data["c"] = request.client_id
+    data |= {
+        "S": SIDE[request.side],
+        "o": ORDER_TYPE[request.order_type].upper(),
+        "f": _tif(request.tif, fill_or_kill=request.fill_or_kill),
+        "q": fmt(request.quantity) if request.quantity is not None else "0",
+    }
+    if request.order_type is OrderType.LIMIT and request.price is not None:
+        data["p"] = fmt(request.price)
+    data |= {"P": fmt(trigger.trigger_price), "B": trigger.trigger_by}
+    if trigger.trigger_quantity is not None:
+        data["Y"] = trigger.trigger_quantity
+    return data | {
+        "X": trigger.status,
+        "i": trigger.order_id,
+        "z": "0",
+        "Z": "0",
+        "V": STP[request.stp],
+        "r": request.reduce_only,
+        "T": now_us,
+        "O": "USER",
+    }
+
+
 def order_history_json(order: Order) -> dict[str, Any]:
     """An order as ``GET /wapi/v1/history/orders`` lists it."""
     out = order_json(order)
@@ -113,7 +178,8 @@ def order_history_json(order: Order) -> dict[str, Any]:
     return out
 
 
-def fill_json(fill: Fill) -> dict[str, Any]:
+def fill_json(fill: Fill, *, zero_trade_id: bool = False) -> dict[str, Any]:
+    """A fill history row (``zero_trade_id``: ``tradeId`` 0, as old backstop-liquidation fills)."""
     return {
         "clientId": str(fill.client_id) if fill.client_id is not None else None,
         "fee": fmt(fill.fee),
@@ -126,7 +192,7 @@ def fill_json(fill: Fill) -> dict[str, Any]:
         "symbol": fill.symbol,
         "systemOrderType": None,
         "timestamp": iso_ms(fill.ts_ms),
-        "tradeId": fill.trade_id,
+        "tradeId": 0 if zero_trade_id else fill.trade_id,
     }
 
 
@@ -141,7 +207,7 @@ def funding_json(row: FundingRow, *, user_id: int) -> dict[str, Any]:
     }
 
 
-def order_update(event: OrderEvent, *, now_us: int) -> dict[str, Any]:
+def order_update(event: OrderEvent, *, now_us: int, zero_trade_id: bool = False) -> dict[str, Any]:
     """An ``account.orderUpdate`` payload; conditional fields only where Backpack sends them."""
     order = event.order
     data: dict[str, Any] = {"e": EVENT[event.kind], "E": now_us, "s": order.symbol}
@@ -161,7 +227,7 @@ def order_update(event: OrderEvent, *, now_us: int) -> dict[str, Any]:
     fill = event.fill
     if fill is not None:
         data |= {
-            "t": fill.trade_id,
+            "t": 0 if zero_trade_id else fill.trade_id,
             "l": fmt(fill.quantity),
             "L": fmt(fill.price),
             "m": fill.is_maker,

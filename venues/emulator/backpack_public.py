@@ -1,7 +1,12 @@
-"""Backpack's public REST endpoints over the emulator: markets, depth, ticker, marks, funding, time."""
+"""Backpack's public REST endpoints over the emulator: markets, depth, ticker, marks, funding, time.
+
+The depth snapshot lags the depth stream by ``depth_snapshot_lag`` updates
+(``depth_lag.LaggedDepth``), as the venue's does on a busy market.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -11,9 +16,13 @@ from venues.emulator.backpack_auth import optional_symbol, symbol_param
 from venues.emulator.backpack_errors import invalid_request
 from venues.emulator.backpack_format import iso_ms, iso_s
 from venues.emulator.core import EmulatorCore
+from venues.emulator.depth_lag import LaggedDepth
+from venues.emulator.engine import Engine
+from venues.emulator.events import BookEvent, Event
 from venues.precision import fmt
 
-MAX_DEPTH_LIMIT = 1000
+MAX_DEPTH_LIMIT = 5000
+DEFAULT_DEPTH_LIMIT = 1000
 MAX_HISTORY_LIMIT = 1000
 _PERCENT_UNIT = Decimal("0.0001")
 
@@ -34,6 +43,9 @@ def query_int(request: web.Request, name: str, *, default: int, low: int, high: 
 class BackpackPublic:
     def __init__(self, core: EmulatorCore) -> None:
         self.core = core
+        self._lagged: dict[str, LaggedDepth] = {}
+        self._lagged_engine: Engine | None = None
+        core.add_listener(self._observe)
 
     def install(self, app: web.Application) -> None:
         app.router.add_get("/api/v1/markets", self.markets)
@@ -90,11 +102,30 @@ class BackpackPublic:
         symbol = self.symbol(request)
         return web.json_response(self._market_json(symbol))
 
+    def _lagged_depth(self, symbol: str) -> LaggedDepth:
+        """The lagging copy of ``symbol``'s book, started from the engine's (again after a reset)."""
+        engine = self.core.engine
+        if engine is not self._lagged_engine:
+            self._lagged_engine = engine
+            self._lagged.clear()
+        lagged = self._lagged.get(symbol)
+        if lagged is None:
+            bids, asks, update_id = engine.depth(symbol)
+            lagged = LaggedDepth(lag=self.core.config.depth_snapshot_lag)
+            lagged.start(bids=bids, asks=asks, update_id=update_id)
+            self._lagged[symbol] = lagged
+        return lagged
+
+    def _observe(self, events: Sequence[Event]) -> None:
+        for event in events:
+            if isinstance(event, BookEvent):
+                self._lagged_depth(event.symbol).observe(event)
+
     async def depth(self, request: web.Request) -> web.Response:
-        """Levels nearest the spread, both sides ascending by price as Backpack lists them."""
+        """Levels nearest the spread, both sides ascending by price as Backpack lists them (lagging)."""
         symbol = self.symbol(request)
-        limit = query_int(request, "limit", default=MAX_DEPTH_LIMIT, low=1, high=MAX_DEPTH_LIMIT)
-        bids, asks, update_id = self.core.engine.depth(symbol, limit=limit)
+        limit = query_int(request, "limit", default=DEFAULT_DEPTH_LIMIT, low=1, high=MAX_DEPTH_LIMIT)
+        bids, asks, update_id = self._lagged_depth(symbol).snapshot(now_ms=self.core.now_ms(), limit=limit)
         return web.json_response(
             {
                 "asks": [[fmt(price), fmt(qty)] for price, qty in asks],

@@ -262,6 +262,11 @@ class BackpackStreams:
             for connection in self._subscribers.get(stream, ())
         )
 
+    def send_order_update(self, api_key: str, data: dict[str, Any]) -> None:
+        """An ``account.orderUpdate`` the engine does not make (a trigger order's own updates)."""
+        for stream in ("account.orderUpdate", f"account.orderUpdate.{data['s']}"):
+            self._broadcast(stream, data, api_key=api_key)
+
     def on_events(self, events: Sequence[Event]) -> None:
         """Turn one batch of engine events into stream messages, in order."""
         now_us = self.core.now_us()
@@ -273,7 +278,9 @@ class BackpackStreams:
             elif isinstance(event, OrderEvent):
                 streams = ("account.orderUpdate", f"account.orderUpdate.{event.order.symbol}")
                 if self._wanted(streams, event.account_id):
-                    data = order_update(event, now_us=now_us)
+                    data = order_update(
+                        event, now_us=now_us, zero_trade_id=self.core.faults.spec.zero_trade_ids
+                    )
                     for stream in streams:
                         self._broadcast(stream, data, api_key=event.account_id)
                     if event.fill is not None and self.core.faults.spec.replay_fills:

@@ -20,6 +20,7 @@ from decimal import Decimal
 from venues.emulator.catalog import MarketProfile
 from venues.emulator.credentials import AccountSpec
 from venues.emulator.depth_churn import DepthChurn
+from venues.emulator.depth_lag import DEFAULT_LAG
 from venues.emulator.engine import Engine, FeeSchedule, IdSource
 from venues.emulator.events import Event
 from venues.emulator.faults import FaultSpec, FaultState
@@ -41,6 +42,7 @@ class EmulatorConfig:
     rate_limit_per_min: int = 2000  # signed requests per API key per minute; 0 disables
     tick_interval_s: float = 0.05
     ws_ping_interval_s: float = 60.0
+    depth_snapshot_lag: int = DEFAULT_LAG  # Backpack: REST depth this many stream updates behind
 
 
 class EmulatorCore:

@@ -6,10 +6,14 @@ are one-shot actions; ``hang_after_execute`` counts down with each order
 placement it hangs, ``hang_before_execute`` with each placement it holds
 (queued at the venue, not yet executed) for ``HANG_S`` before handling it, and
 ``unknown_after_execute`` with each placement it executes but answers as of
-unknown outcome (Aster's -1006); ``freeze_s`` freezes the whole exchange for that long
-from the moment it is set: REST requests are held until it ends, the market
-stops and the streams fall silent while the connections stay open (the
-nastiest kind of outage).
+unknown outcome (Aster's -1006); ``cancel_accepted_ms`` makes Backpack's
+cancels answer 202 (accepted, not yet executed) and execute that much later,
+as the venue does under load; ``zero_trade_ids`` reports Backpack fills with
+``tradeId`` 0, as its backstop-liquidation fills did before 2025-11-12 (still
+so in history); ``freeze_s`` freezes the whole exchange for that long from the
+moment it is set: REST requests are held until it ends, the market stops and
+the streams fall silent while the connections stay open (the nastiest kind of
+outage).
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ class FaultSpec:
     malformed_ws: bool = False
     replay_fills: bool = False
     expire_listen_keys: bool = False
+    cancel_accepted_ms: int = 0
+    zero_trade_ids: bool = False
     user_events_out_of_order: bool = False  # Aster: user-data events swapped in pairs (order them by E)
 
     def to_json(self) -> dict[str, Any]:
@@ -62,6 +68,8 @@ class FaultSpec:
             "malformed_ws": self.malformed_ws,
             "replay_fills": self.replay_fills,
             "expire_listen_keys": self.expire_listen_keys,
+            "cancel_accepted_ms": self.cancel_accepted_ms,
+            "zero_trade_ids": self.zero_trade_ids,
             "user_events_out_of_order": self.user_events_out_of_order,
         }
 
@@ -92,6 +100,7 @@ def parse_faults(body: Any) -> FaultSpec:
         "replay_fills",
         "expire_listen_keys",
         "user_events_out_of_order",
+        "zero_trade_ids",
     )
     for flag in flags:
         if not isinstance(body.get(flag, False), bool):
@@ -110,6 +119,8 @@ def parse_faults(body: Any) -> FaultSpec:
         malformed_ws=body.get("malformed_ws", False),
         replay_fills=body.get("replay_fills", False),
         expire_listen_keys=body.get("expire_listen_keys", False),
+        cancel_accepted_ms=_number(body, "cancel_accepted_ms", integer=True, low=0, high=60_000),
+        zero_trade_ids=body.get("zero_trade_ids", False),
         user_events_out_of_order=body.get("user_events_out_of_order", False),
     )
 

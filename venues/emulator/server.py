@@ -27,6 +27,7 @@ from venues.emulator.catalog import select_markets
 from venues.emulator.control import ControlApi
 from venues.emulator.core import EmulatorConfig, EmulatorCore
 from venues.emulator.credentials import AccountSpec, parse_account
+from venues.emulator.depth_lag import DEFAULT_LAG
 from venues.emulator.engine import Engine, FeeSchedule
 from venues.emulator.market import MarketSimulator, SimulatorConfig
 from venues.emulator.paradex_accounts import parse_paradex_account
@@ -75,10 +76,13 @@ class EmulatorServer:
         tick_interval_s: float = 0.05,
         ws_ping_interval_s: float = 60.0,
         jwt_lifetime_s: float = DEFAULT_JWT_LIFETIME_S,
+        depth_snapshot_lag: int = DEFAULT_LAG,
     ) -> None:
         check_venue(venue)
         if funding_interval_s <= 0 or tick_interval_s <= 0 or ws_ping_interval_s <= 0:
             raise ValueError("intervals must be positive")
+        if depth_snapshot_lag < 0:
+            raise ValueError("depth_snapshot_lag must not be negative")
         defaults = SimulatorConfig()
         simulator = SimulatorConfig(
             volatility=Decimal(str(volatility)) if volatility is not None else defaults.volatility,
@@ -110,6 +114,7 @@ class EmulatorServer:
                 rate_limit_per_min=rate_limit_per_min,
                 tick_interval_s=tick_interval_s,
                 ws_ping_interval_s=ws_ping_interval_s,
+                depth_snapshot_lag=depth_snapshot_lag,
             )
         )
         self.front: FrontEnd

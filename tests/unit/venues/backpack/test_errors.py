@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from services.wire import RejectReason
-from venues.backpack.errors import error_body, error_for, is_expired_request
+from venues.backpack.errors import (
+    VenueRefusal,
+    error_body,
+    error_for,
+    is_expired_request,
+    is_position_not_found,
+)
 from venues.base import AuthError, RateLimited, Rejected, Unavailable
 
 
@@ -65,3 +71,16 @@ def test_error_body() -> None:
     assert error_body('{"code": "X", "message": "m"}') == ("X", "m")
     assert error_body("<html>bad gateway</html>") == ("", "<html>bad gateway</html>")
     assert error_body("[1]") == ("", "[1]")
+
+
+def test_only_the_venues_position_not_found_means_flat() -> None:
+    assert is_position_not_found(error_for(404, "RESOURCE_NOT_FOUND", "Position not found"))
+    for status, code, message in (
+        (404, "RESOURCE_NOT_FOUND", "Order not found"),
+        (404, "", "Position not found"),
+        (404, "", "404: Not Found"),
+        (400, "INVALID_CLIENT_REQUEST", "Invalid market symbol"),
+    ):
+        error = error_for(status, code, message)
+        assert not is_position_not_found(error)
+        assert isinstance(error, VenueRefusal) and error.code == code

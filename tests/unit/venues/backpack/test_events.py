@@ -83,7 +83,7 @@ def test_trade_taker_side(maker_is_buyer: bool, taker: Side) -> None:
 
 def test_mark_price() -> None:
     mark = mark_from_ws(
-        {"e": "markPrice", "s": "S", "p": "18.70", "f": "0.0001", "i": "18.69", "n": 1694688000000}
+        {"e": "markPrice", "s": "S", "p": "18.70", "f": "0.0001", "i": "18.69", "n": 1694688000000000}
     )
     assert (mark.mark, mark.index, mark.funding_rate, mark.next_funding_ms) == (
         D("18.70"),
@@ -111,6 +111,14 @@ def test_order_fill_event_gives_order_and_fill() -> None:
     )
 
 
+def test_a_fill_without_a_trade_id_gets_the_id_its_history_row_gets() -> None:
+    for missing in (0, None):
+        fill = fill_from_ws({**FILL_EVENT, "t": missing})
+        assert fill is not None and fill.trade_id == "1111343026172067@1694687692989:20.5x0.5"
+    other = fill_from_ws({**FILL_EVENT, "t": 0, "l": "0.25"})
+    assert other is not None and other.trade_id != "0"
+
+
 def test_status_from_the_event_when_x_is_missing() -> None:
     base = {key: value for key, value in FILL_EVENT.items() if key not in ("X", "t", "l", "L", "m", "n", "N")}
     assert order_from_ws({**base, "e": "orderAccepted", "z": "0"}).status is OrderStatus.NEW
@@ -119,6 +127,23 @@ def test_status_from_the_event_when_x_is_missing() -> None:
     assert expired.status is OrderStatus.EXPIRED and expired.reason == "PostOnlyTaker"
     assert order_from_ws({**base, "e": "orderFill", "z": "2"}).status is OrderStatus.FILLED
     assert fill_from_ws({**base, "e": "orderAccepted"}) is None
+
+
+def test_trigger_order_events_are_conditional() -> None:
+    # As Backpack's client documents them: a stop placed, then cancelled.
+    placed = loads(
+        '{"E":1748288167010366,"O":"USER","P":"178.05","Q":"0","S":"Ask","T":1748288167009460,"V":"RejectTaker",'
+        '"X":"TriggerPending","Y":"20.03","Z":"0","e":"triggerPlaced","f":"GTC","i":"114575813313101824",'
+        '"o":"LIMIT","p":"178.15","q":"0","r":false,"s":"SOL_USDC","t":null,"z":"0"}'
+    )
+    stop = order_from_ws(placed)
+    assert stop.order_type is OrderType.CONDITIONAL and stop.venue_type == "Limit TriggerPending"
+    assert stop.status is OrderStatus.NEW and stop.quantity == D("20.03") and stop.price == D("178.15")
+    assert fill_from_ws(placed) is None
+    cancelled = order_from_ws({**placed, "e": "orderCancelled", "X": "Cancelled", "Y": "80%"})
+    assert cancelled.order_type is OrderType.CONDITIONAL and cancelled.status is OrderStatus.CANCELLED
+    unknown = order_from_ws({**placed, "e": "orderSomethingNew", "X": "Paused", "P": None, "Y": None})
+    assert unknown.order_type is OrderType.CONDITIONAL and unknown.venue_type == "Limit Paused"
 
 
 def test_market_order_event() -> None:

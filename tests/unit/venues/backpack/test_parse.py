@@ -17,11 +17,11 @@ from venues.backpack.parse import (
     market_rules,
     naive_utc_ms,
     order_from_rest,
+    order_kind,
     order_payload,
     placement_rejection,
     position_from_rest,
     side_from_venue,
-    status_from_venue,
 )
 from venues.common.parse import MalformedResponse, dec, integer, levels, loads
 
@@ -69,24 +69,57 @@ def test_side_mapping(text: str, side: Side) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "status"),
+    ("order_type", "text", "trigger", "expected"),
     [
-        ("New", OrderStatus.NEW),
-        ("PartiallyFilled", OrderStatus.PARTIALLY_FILLED),
-        ("Filled", OrderStatus.FILLED),
-        ("Cancelled", OrderStatus.CANCELLED),
-        ("Expired", OrderStatus.EXPIRED),
+        ("Limit", "New", False, (OrderType.LIMIT, OrderStatus.NEW, "")),
+        ("LIMIT", "PartiallyFilled", False, (OrderType.LIMIT, OrderStatus.PARTIALLY_FILLED, "")),
+        ("Market", "Filled", False, (OrderType.MARKET, OrderStatus.FILLED, "")),
+        ("Limit", "Cancelled", False, (OrderType.LIMIT, OrderStatus.CANCELLED, "")),
+        ("Limit", "Expired", False, (OrderType.LIMIT, OrderStatus.EXPIRED, "")),
+        # Trigger orders and anything unknown are foreign: CONDITIONAL, resting until a known end.
+        ("Market", "TriggerPending", True, (OrderType.CONDITIONAL, OrderStatus.NEW, "Market TriggerPending")),
+        ("MARKET", "Triggered", True, (OrderType.CONDITIONAL, OrderStatus.NEW, "Market Triggered")),
+        (
+            "Limit",
+            "TriggerFailed",
+            True,
+            (OrderType.CONDITIONAL, OrderStatus.REJECTED, "Limit TriggerFailed"),
+        ),
+        ("Market", "Cancelled", True, (OrderType.CONDITIONAL, OrderStatus.CANCELLED, "Market Cancelled")),
+        ("Market", "Open", False, (OrderType.CONDITIONAL, OrderStatus.NEW, "Market Open")),
+        ("StopMarket", "New", False, (OrderType.CONDITIONAL, OrderStatus.NEW, "StopMarket New")),
     ],
 )
-def test_status_mapping(text: str, status: OrderStatus) -> None:
-    assert status_from_venue(text) is status
+def test_order_kind(
+    order_type: str, text: str, trigger: bool, expected: tuple[OrderType, OrderStatus, str]
+) -> None:
+    assert order_kind(order_type, text, trigger=trigger) == expected
 
 
-def test_unknown_side_or_status_is_malformed() -> None:
+def test_unknown_side_is_malformed() -> None:
     with pytest.raises(MalformedResponse):
         side_from_venue("Buy")
-    with pytest.raises(MalformedResponse):
-        status_from_venue("Open")
+
+
+def test_a_trigger_order_from_rest_is_conditional() -> None:
+    raw = {
+        "id": "77",
+        "symbol": "SOL_USDC_PERP",
+        "side": "Ask",
+        "orderType": "Market",
+        "quantity": None,
+        "executedQuantity": "0",
+        "status": "TriggerPending",
+        "triggerPrice": "120",
+        "triggerQuantity": "2.5",
+        "reduceOnly": True,
+    }
+    stop = order_from_rest(raw)
+    assert stop.order_type is OrderType.CONDITIONAL and stop.venue_type == "Market TriggerPending"
+    assert stop.status is OrderStatus.NEW and stop.quantity == D("2.5") and stop.price is None
+    percent = order_from_rest({**raw, "triggerQuantity": "50%", "status": "Triggered"})
+    assert percent.quantity == 0 and percent.status is OrderStatus.NEW
+    assert order_from_rest({**raw, "triggerQuantity": "lots"}).quantity == 0
 
 
 def test_limit_order_from_rest() -> None:
@@ -204,8 +237,30 @@ def test_fill_from_rest() -> None:
     assert fill.side is Side.SELL and fill.price == D("141.5") and fill.quantity == D("0.3")
     assert fill.fee == D("0.0085") and fill.fee_asset == "USDC" and fill.is_maker
     assert fill_time_ms(raw) == 1750793021519
-    system = fill_from_rest({**raw, "tradeId": None})
-    assert system.trade_id == "111@2025-06-24T19:23:41.519"
+
+
+def test_fills_without_a_trade_id_are_not_collapsed() -> None:
+    # System fills (liquidations, ADL) had tradeId 0 before 2025-11-12; some carry none at all.
+    raw = {
+        "orderId": "111",
+        "symbol": "SOL_USDC_PERP",
+        "side": "Ask",
+        "price": "141.5",
+        "quantity": "0.3",
+        "timestamp": "2025-06-24T19:23:41.519",
+    }
+    ids = {
+        fill_from_rest({**raw, **change}).trade_id
+        for change in (
+            {"tradeId": 0},
+            {"tradeId": None},
+            {"tradeId": 0, "price": "141.4"},
+            {"tradeId": "0", "orderId": "112"},
+            {"tradeId": 0, "quantity": "0.2"},
+        )
+    }
+    assert len(ids) == 4 and "0" not in ids
+    assert fill_from_rest({**raw, "tradeId": 0}).trade_id == "111@1750793021519:141.5x0.3"
 
 
 def test_naive_utc_times() -> None:

@@ -347,8 +347,16 @@ async def test_a_cancel_accepted_for_later_waits_until_the_order_is_gone(fake: A
         return web.Response(status=202)
 
     fake.on("DELETE", "/api/v1/order", accepted)
+    fake.on("GET", "/wapi/v1/history/orders", respond([]))
     update = await fake.rest().cancel_order(SYMBOL, client_id=22)
     assert update.status is OrderStatus.CANCELLED and update.price == D(150)
+    # Once off the book, the order history tells how it ended: here a fill beat the cancel.
+    venue.resting[22] = order_json(body)
+    filled = order_json(body, status="Filled") | {"executedQuantity": "1"}
+    fake.on("GET", "/wapi/v1/history/orders", respond([filled]))
+    update = await fake.rest().cancel_order(SYMBOL, client_id=22)
+    assert update.status is OrderStatus.FILLED and update.filled_quantity == 1
+    assert fake.hits("GET", "/wapi/v1/history/orders")[-1].query["symbol"] == SYMBOL
 
 
 async def test_cancel_all_counts_and_open_orders_parse(fake: Any, venue: Venue) -> None:
@@ -387,9 +395,19 @@ async def test_position_picks_the_symbol_and_is_flat_otherwise(fake: Any) -> Non
     position = await rest.position(SYMBOL)
     assert position.quantity == D("-1.5") and position.entry_price == D(140) and position.mark_price == D(141)
     assert (await rest.position("ETH_USDC_PERP")).quantity == 0
-    fake.on("GET", "/api/v1/position", not_found())
+    assert fake.hits("GET", "/api/v1/position")[0].query["symbol"] == SYMBOL
+    fake.on(
+        "GET",
+        "/api/v1/position",
+        respond({"code": "RESOURCE_NOT_FOUND", "message": "Position not found"}, status=404),
+    )
     flat = await rest.position(SYMBOL)
     assert flat.quantity == 0 and flat.entry_price == 0
+    # Any other 404 (another resource, a proxy, a wrong URL) is no answer about the position.
+    for other in (not_found(), respond("<html>404 Not Found</html>", status=404)):
+        fake.on("GET", "/api/v1/position", other)
+        with pytest.raises(Unavailable):
+            await rest.position(SYMBOL)
 
 
 async def test_collateral_is_a_usdc_balance(fake: Any) -> None:

@@ -183,7 +183,7 @@ async def test_public_stream_maps_every_channel(fake: Any, ws: FakeWs) -> None:
             "p": "100.05",
             "f": "0.0001",
             "i": "100",
-            "n": 5,
+            "n": 5000,
         }
         await ws.push(f"markPrice.{SYMBOL}", mark_event)
         _, mark = await until(events, Mark)
@@ -219,15 +219,59 @@ async def test_stale_depth_is_skipped_and_a_gap_reseeds_from_rest(fake: Any, ws:
         await events.aclose()
 
 
-async def test_a_depth_that_keeps_gapping_reconnects(fake: Any, ws: FakeWs) -> None:
-    depth_route(fake, 100)
-    events = make_stream(fake, ws, max_gap_reseeds=1).public(SYMBOL)
+async def test_a_lagging_snapshot_is_fetched_again_until_it_reaches_the_buffered_deltas(
+    fake: Any, ws: FakeWs
+) -> None:
+    depth_route(fake, 90, 98, 101)
+    events = make_stream(fake, ws, seed_retry_s=30.0).public(SYMBOL)
     try:
-        await until(events, Book)
-        await ws.push(f"depth.{SYMBOL}", depth_event(150, 151))
-        await ws.push(f"depth.{SYMBOL}", depth_event(160, 161))
+        await until(events, MdStatus, FeedState.LIVE)
+        await ws.wait_subscribed(1)
+        await ws.push(f"depth.{SYMBOL}", depth_event(100, 100))
+        # 90 is 9 short of 99: fetched again once nine more deltas are buffered, not before.
+        for update_id in range(101, 110):
+            bids = [["99.8", "1"]] if update_id == 105 else []
+            await ws.push(f"depth.{SYMBOL}", depth_event(update_id, update_id, bids=bids))
+        await ws.push(f"depth.{SYMBOL}", depth_event(110, 111, asks=[["100.1", "0"], ["100.3", "2"]]))
+        _, seeded = await until(events, Book)
+        assert seeded.update_id == 111 and (D("99.8"), D(1)) in seeded.bids
+        assert seeded.asks == [(D("100.3"), D(2))]
+        assert len(fake.hits("GET", "/api/v1/depth")) == 3
+        await ws.push(f"depth.{SYMBOL}", depth_event(112, 112, bids=[["99.7", "3"]]))
+        _, live = await until(events, Book)
+        assert live.update_id == 112 and (D("99.7"), D(3)) in live.bids
+    finally:
+        await events.aclose()
+
+
+async def test_a_gap_on_a_live_book_reseeds_on_the_open_connection(fake: Any, ws: FakeWs) -> None:
+    depth_route(fake, 100, 140, 151)
+    events = make_stream(fake, ws, seed_retry_s=0.05).public(SYMBOL)
+    try:
+        await until(events, MdStatus, FeedState.LIVE)
+        await ws.wait_subscribed(1)
+        await ws.push(f"depth.{SYMBOL}", depth_event(101, 101))
+        _, first = await until(events, Book)
+        assert first.update_id == 101
+        await ws.push(f"depth.{SYMBOL}", depth_event(150, 151, bids=[["99.5", "1"]]))
+        # 140 is too old for 150; after seed_retry_s the next snapshot (151) reaches it.
+        _, reseeded = await until(events, Book)
+        assert reseeded.update_id == 151 and len(fake.hits("GET", "/api/v1/depth")) == 3
+        assert len(ws.connections) == 1
+    finally:
+        await events.aclose()
+
+
+async def test_depth_that_never_lines_up_reconnects(fake: Any, ws: FakeWs) -> None:
+    depth_route(fake, 10)
+    events = make_stream(fake, ws, seed_retry_s=30.0, max_buffered_depth=3).public(SYMBOL)
+    try:
+        await until(events, MdStatus, FeedState.LIVE)
+        await ws.wait_subscribed(1)
+        for update_id in range(100, 104):
+            await ws.push(f"depth.{SYMBOL}", depth_event(update_id, update_id))
         _, drop = await until(events, MdStatus, FeedState.RECONNECTING)
-        assert "gapped" in drop.reason
+        assert "buffered" in drop.reason
     finally:
         await events.aclose()
 
@@ -254,7 +298,7 @@ async def test_a_dropped_connection_reconnects_resubscribes_and_reseeds(fake: An
 
 async def test_a_silent_public_stream_is_treated_as_dropped(fake: Any, ws: FakeWs) -> None:
     depth_route(fake, 100)
-    events = make_stream(fake, ws, silence_timeout_s=0.2).public(SYMBOL)
+    events = make_stream(fake, ws, silence_timeout_s=0.2, seed_quiet_s=0.05).public(SYMBOL)
     try:
         await until(events, Book)
         _, drop = await until(events, MdStatus, FeedState.RECONNECTING)
