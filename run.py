@@ -38,14 +38,17 @@ from services.supervise import (
     SOCKET_NAME,
     SUPERVISORD_CONF,
     LogTail,
+    LogWatch,
     Supervisor,
     SupervisorError,
+    log_pattern,
     reap,
     socket_alive,
     supervisord_env,
     tail_text,
 )
 from strategy.markets import MarketError, load_rules, unknown_symbol_message
+from strategy.runner import RUN_STARTED_LOG
 from venues.base import AuthError, VenueError
 from venues.emulator.catalog import KNOWN_MARKETS
 from venues.emulator.launch import EmulatorStartError
@@ -110,6 +113,10 @@ class Launcher:
         self.started: list[str] = []
         self.venue_checked = False
         self.logs_dir = cfg.data_dir / "logs"
+        # The strategy counts its --duration from the start it logs, which a loaded machine delays.
+        self.strategy_run = LogWatch(
+            self.logs_dir / "strategy.err.log", {"started": log_pattern(RUN_STARTED_LOG)}
+        )
 
     # ------------------------------------------------------------ checks before anything starts
 
@@ -265,9 +272,12 @@ class Launcher:
     # ------------------------------------------------------------ running and stopping
 
     def watch(self, tails: list[LogTail]) -> int:
-        """Stream output until the strategy ends, a process fails or a stop is asked; the exit code."""
+        """Stream output until the strategy ends, a process fails or a stop is asked; the exit code.
+
+        The strategy has its --duration and ``END_GRACE_S`` to end, counted from the start of its run
+        as it logs it (from now until it does)."""
         assert self.supervisor is not None
-        deadline = time.monotonic() + self.cfg.duration + END_GRACE_S
+        watching_since = time.monotonic()
         while not self.stop_requested.is_set():
             for tail in tails:
                 tail.pump()
@@ -285,7 +295,8 @@ class Launcher:
                     log_text = tail_text(self.logs_dir / f"{name}.err.log")
                     print(f"run.py: {name} stopped ({state}):\n{log_text}", file=sys.stderr, flush=True)
                     return 1
-            if time.monotonic() > deadline:
+            run_started = self.strategy_run.seen("started") or watching_since
+            if time.monotonic() > run_started + self.cfg.duration + END_GRACE_S:
                 print("run.py: the strategy did not end after --duration; stopping it", file=sys.stderr)
                 return 1
             time.sleep(POLL_S)

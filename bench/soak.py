@@ -9,9 +9,13 @@ market trends up and down and the funding rate changes sign.  At the end the
 checks are: the PnL the order gateway's journal proves equals the emulator's
 books to the cent (realized, fees, funding, collateral, position, unrealized at
 the last mark), no order is open on the venue or in the journal, every
-process's RSS grew less than ``MAX_RSS_GROWTH`` after warm-up (and none was
-restarted), and no process logged an error.  Results go to
-``bench/results/soak.json``; tests/faults/test_soak.py runs the short version.
+process's RSS grew less than ``MAX_RSS_GROWTH`` from the steady baseline to the
+strategy's last moment of work (and none was restarted), and no process logged
+an error.  Every wait is for an event (a program RUNNING, the strategy's logged
+start and end, the account's orders and fills on the venue, run.py's exit
+within the stop protocol's bound), so a loaded machine measures the same run.
+Results go to ``bench/results/soak.json``; tests/faults/test_soak.py runs the
+short version.
 """
 
 from __future__ import annotations
@@ -37,9 +41,11 @@ from bench.soak_checks import (
     log_problems,
     read_rss_kb,
     rss_problems,
+    stop_bound_s,
 )
 from services.config import load_config
-from services.supervise import PROGRAMS, SOCKET_NAME, Supervisor, SupervisorError
+from services.supervise import PROGRAMS, SOCKET_NAME, LogWatch, Supervisor, SupervisorError, log_pattern
+from strategy.runner import RUN_ENDED_LOG, RUN_STARTED_LOG
 from venues.emulator.launch import sim_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,11 +59,18 @@ TAKER_RATE_PER_S = 4
 TREND_LEG_S = 10.0
 TREND_SHARE_PER_S = Decimal("0.0004")
 FUNDING_RATES = (Decimal("0.0005"), Decimal("-0.0005"))
-# The processes' startup (imports, first connections, first quotes) is not a leak.
+# The processes' startup (imports, first connections, first quotes) and the caches filling as they
+# trade are not a leak.  Steady: this many orders and fills of the account on the venue, and this share
+# of the strategy's run (at least MIN_WARMUP_S) since it logged its start.
+STEADY_ORDERS = 50
+STEADY_FILLS = 10
 WARMUP_SHARE = 0.3
 MIN_WARMUP_S = 30.0
+# Backstops for events that normally come much sooner: every program RUNNING (run.py itself gives up
+# after its own 75 s), the strategy's run started, and its end after its --duration (run.py's own
+# END_GRACE_S; past it run.py stops the strategy itself).
 START_TIMEOUT_S = 90.0
-STOP_GRACE_S = 90.0
+RUN_END_GRACE_S = 30.0
 POLL_S = 0.5
 
 
@@ -124,6 +137,11 @@ class Soak:
         self.data_dir = work_dir / "d"
         self.logs_dir = self.data_dir / "logs"
         self.result = SoakResult(venue=market.venue, seconds=seconds)
+        self.strategy_log = LogWatch(
+            self.logs_dir / "strategy.err.log",
+            {"started": log_pattern(RUN_STARTED_LOG), "ended": log_pattern(RUN_ENDED_LOG)},
+        )
+        self._leg = -1
 
     def run(self) -> SoakResult:
         """Every check's problems (empty: passed) and the figures measured."""
@@ -166,18 +184,13 @@ class Soak:
             )
         started = time.monotonic()
         try:
-            supervisor = Supervisor(self.run_dir / SOCKET_NAME)
-            pids = self._wait_running(supervisor, proc)
-            warmup_s = max(MIN_WARMUP_S, self.seconds * WARMUP_SHARE)
-            baseline = self._drive(emulator, proc, until=started + warmup_s, pids=pids)
-            final = self._drive(emulator, proc, until=started + self.seconds - 2.0, pids=pids)
-            self.result.problems.extend(rss_problems(baseline, final, supervisor=supervisor, pids=pids))
-            self.result.figures["rss_kb"] = {name: [baseline[name], final[name]] for name in baseline}
-            code = proc.wait(timeout=self.seconds + STOP_GRACE_S - (time.monotonic() - started))
+            pids = self._wait_running(Supervisor(self.run_dir / SOCKET_NAME), proc)
+            self._measure(emulator, proc, pids)
+            code = self._wait_stopped(proc)
         finally:
             if proc.poll() is None:
                 proc.terminate()
-                proc.wait(timeout=STOP_GRACE_S)
+                proc.wait(timeout=stop_bound_s())
         output = out_file.read_text(errors="replace")
         if code != 0:
             self.result.problems.append(f"run.py exited with {code}:\n{output[-3000:]}")
@@ -191,6 +204,72 @@ class Soak:
         self.result.problems.extend(problems)
         self.result.figures.update(figures)
         self.result.figures["wall_s"] = round(time.monotonic() - started, 1)
+
+    def _measure(self, emulator: Emulator, proc: subprocess.Popen[bytes], pids: dict[str, int]) -> None:
+        """Drive the market through the strategy's run; its RSS once steady and at the run's last sample.
+
+        Both are taken from events, never from the time run.py was started (a loaded machine starts
+        slower): the baseline once the account has traded ``STEADY_ORDERS`` orders and ``STEADY_FILLS``
+        fills on the venue (every one passed through all four processes) and ``WARMUP_SHARE`` of the
+        strategy's run has passed since it logged its start; the final one is the last sample taken
+        before it logged its end.
+        """
+        log = self.strategy_log
+
+        def run_started() -> bool:
+            return log.seen("started") is not None
+
+        self._drive(emulator, proc, until=run_started, timeout_s=START_TIMEOUT_S)
+        started_s = log.seen("started") or time.monotonic()
+        warm_after_s = started_s + max(MIN_WARMUP_S, self.seconds * WARMUP_SHARE)
+        end_by_s = started_s + self.seconds + RUN_END_GRACE_S
+        baseline: dict[str, int] = {}
+
+        def steady() -> bool:
+            if log.seen("ended") is not None:
+                raise TimeoutError(f"the run ended before it was steady: {self.result.figures.get('steady')}")
+            if time.monotonic() < warm_after_s:
+                return False
+            account = emulator.account()
+            orders, fills = account["orders_placed"], len(account["fills"])
+            self.result.figures["steady"] = {"orders": orders, "fills": fills}
+            if orders < STEADY_ORDERS or fills < STEADY_FILLS:
+                return False
+            baseline.update(read_rss_kb(pids))
+            self.result.figures["steady"]["after_s"] = round(time.monotonic() - started_s, 1)
+            return True
+
+        self._drive(emulator, proc, until=steady, timeout_s=end_by_s - time.monotonic())
+        final: dict[str, int] = {}
+
+        def run_ended() -> bool:
+            try:
+                sample = read_rss_kb(pids)
+            except OSError:
+                if log.seen("ended") is not None:
+                    return True  # the strategy ended and exited between two looks
+                raise
+            if log.seen("ended") is not None:
+                return True
+            final.update(sample)  # read before the end was logged: the programs still at work
+            return False
+
+        self._drive(emulator, proc, until=run_ended, timeout_s=end_by_s - time.monotonic())
+        if not final:
+            raise TimeoutError("the run ended as it became steady: no memory sample after the baseline")
+        self.result.problems.extend(rss_problems(baseline, final))
+        self.result.figures["rss_kb"] = {name: [baseline[name], final[name]] for name in baseline}
+
+    def _wait_stopped(self, proc: subprocess.Popen[bytes]) -> int:
+        """run.py's exit code, within the stop protocol's bound counted from the strategy's logged end."""
+        bound_s = stop_bound_s()
+        ended_s = self.strategy_log.seen("ended") or time.monotonic()
+        try:
+            return proc.wait(timeout=max(0.0, ended_s + bound_s - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(
+                f"run.py still running {bound_s:.0f} s after the strategy's run ended (the stop's bound)"
+            ) from None
 
     def _args(self) -> list[str]:
         m = self.market
@@ -229,31 +308,33 @@ class Soak:
         emulator: Emulator,
         proc: subprocess.Popen[bytes],
         *,
-        until: float,
-        pids: dict[str, int],
-    ) -> dict[str, int]:
-        """Trend the market a leg at a time until ``until``; the processes' RSS (kB) at the end."""
+        until: Callable[[], bool],
+        timeout_s: float,
+    ) -> None:
+        """Trend the market a leg at a time until ``until()`` (asked every ``POLL_S``) is true."""
         symbol = self.market.symbol
-        while time.monotonic() < until:
+        deadline = time.monotonic() + timeout_s
+        while not until():
             if proc.poll() is not None:
                 raise OSError(f"run.py exited early with {proc.returncode}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {until.__name__}")
             leg = int(time.monotonic() // TREND_LEG_S)
-            fair = Decimal(emulator.state()["markets"][symbol]["fair"])
-            direction = 1 if leg % 2 else -1
-            per_s = (fair * TREND_SHARE_PER_S * direction).quantize(Decimal("0.0001"))
-            emulator.control(
-                "price",
-                {
-                    "symbol": symbol,
-                    "trend_per_s": str(per_s),
-                    "duration_s": TREND_LEG_S,
-                    "funding_rate": str(FUNDING_RATES[leg % len(FUNDING_RATES)]),
-                },
-            )
-            leg_end = min(until, (leg + 1) * TREND_LEG_S)
-            while time.monotonic() < leg_end and proc.poll() is None:
-                time.sleep(min(POLL_S, max(0.0, leg_end - time.monotonic())))
-        return {name: read_rss_kb(pid) for name, pid in pids.items()}
+            if leg != self._leg:
+                self._leg = leg
+                fair = Decimal(emulator.state()["markets"][symbol]["fair"])
+                direction = 1 if leg % 2 else -1
+                per_s = (fair * TREND_SHARE_PER_S * direction).quantize(Decimal("0.0001"))
+                emulator.control(
+                    "price",
+                    {
+                        "symbol": symbol,
+                        "trend_per_s": str(per_s),
+                        "duration_s": TREND_LEG_S,
+                        "funding_rate": str(FUNDING_RATES[leg % len(FUNDING_RATES)]),
+                    },
+                )
+            time.sleep(POLL_S)
 
 
 def run_soaks(venues: list[str], *, seconds: float, work_root: Path) -> list[SoakResult]:

@@ -6,6 +6,7 @@ empty list means the check passed.
 
 from __future__ import annotations
 
+import configparser
 import itertools
 import json
 import re
@@ -23,7 +24,8 @@ from order_gateway.journal import Journal
 from order_gateway.ledger import journal_pnl
 from order_gateway.service import journal_path
 from services.config import Config
-from services.supervise import Supervisor
+from services.supervise import PROGRAMS, SUPERVISORD_CONF
+from strategy.runner import StrategyService
 from venues.emulator.catalog import KNOWN_MARKETS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +35,10 @@ MAX_RSS_GROWTH = 0.10
 # (a guardian halt or a stop-loss close lasts a few seconds).
 MAX_QUOTE_GAP_S = 30.0
 EMULATOR_START_S = 30.0
+# run.py's stop after the programs': supervisord reaped (services.supervise.reap's wait), then one
+# venue sweep (a list and a cancel-all, each under the connector's request timeout).
+REAP_S = 30.0
+LEFTOVER_SWEEP_S = 30.0
 # Log lines that mean something went wrong: a level of ERROR or CRITICAL, a traceback,
 # or supervisord seeing a program die.
 _BAD_LINE = re.compile(r" (ERROR|CRITICAL) |Traceback \(most recent call last\)|not expected")
@@ -110,22 +116,27 @@ class Emulator:
         return account
 
 
-def read_rss_kb(pid: int) -> int:
-    """A process's resident set size in kB (``VmRSS`` of /proc/<pid>/status)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise OSError(f"no VmRSS for pid {pid}")
+def read_rss_kb(pids: Mapping[str, int]) -> dict[str, int]:
+    """Each program's resident set size in kB (``VmRSS`` of /proc/<pid>/status).
+
+    A pid that is gone means the program died or was restarted (a new pid): OSError saying which.
+    """
+    rss_kb = {}
+    for name, pid in pids.items():
+        try:
+            lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        except OSError:
+            raise OSError(
+                f"{name} (pid {pid}) is gone before the end of the run: it died or was restarted"
+            ) from None
+        rss_kb[name] = next((int(line.split()[1]) for line in lines if line.startswith("VmRSS:")), 0)
+        if not rss_kb[name]:
+            raise OSError(f"{name} (pid {pid}) has no memory left: it is exiting before the end of the run")
+    return rss_kb
 
 
-def rss_problems(
-    baseline_kb: Mapping[str, int],
-    final_kb: Mapping[str, int],
-    *,
-    supervisor: Supervisor,
-    pids: Mapping[str, int],
-) -> list[str]:
-    """Growth of ``MAX_RSS_GROWTH`` or more after warm-up, or a program restarted (its pid changed)."""
+def rss_problems(baseline_kb: Mapping[str, int], final_kb: Mapping[str, int]) -> list[str]:
+    """Growth of ``MAX_RSS_GROWTH`` or more from the steady baseline to the last sample of the run."""
     problems = []
     for name, before in baseline_kb.items():
         growth = (final_kb[name] - before) / before
@@ -133,10 +144,17 @@ def rss_problems(
             problems.append(
                 f"{name} RSS grew {growth:.1%} after warm-up ({before} kB -> {final_kb[name]} kB)"
             )
-        pid = supervisor.info(name)["pid"]
-        if pid != pids[name]:
-            problems.append(f"{name} was restarted during the soak (pid {pids[name]} -> {pid})")
     return problems
+
+
+def stop_bound_s() -> float:
+    """How long run.py may take to stop once the strategy's run has ended, by the stop protocol's own
+    bounds: the strategy's shutdown, each program stopped in turn (supervisord SIGKILLs it after its
+    ``stopwaitsecs``), supervisord reaped, then the venue swept for orders left open."""
+    conf = configparser.RawConfigParser()
+    conf.read(SUPERVISORD_CONF)
+    stop_waits_s = sum(conf.getfloat(f"program:{name}", "stopwaitsecs") for name in PROGRAMS)
+    return StrategyService.stop_deadline_s + stop_waits_s + REAP_S + LEFTOVER_SWEEP_S
 
 
 def log_problems(logs_dir: Path) -> list[str]:

@@ -236,6 +236,47 @@ class LogTail:
         return self._showing
 
 
+def log_pattern(fmt: str) -> re.Pattern[str]:
+    """A pattern for the lines a process logs with the %-format ``fmt`` (each field one word)."""
+    parts = re.split(r"%[sdgf]", fmt.replace("%%", "\0"))
+    return re.compile(r"\S+".join(re.escape(part).replace("\0", "%") for part in parts))
+
+
+class LogWatch:
+    """Follows a growing log file; remembers when (monotonic s) a line matching each pattern last came.
+
+    Lines already in the file when it is made are not watched (an earlier run's)."""
+
+    def __init__(self, path: Path, patterns: Mapping[str, re.Pattern[str]]) -> None:
+        self.path = path
+        self.patterns = dict(patterns)
+        self.seen_at: dict[str, float] = {}
+        self._offset = path.stat().st_size if path.exists() else 0
+        self._partial = ""
+
+    def seen(self, name: str) -> float | None:
+        """When the line ``name`` was last read (None: not logged yet); reads what was appended first."""
+        self._pump()
+        return self.seen_at.get(name)
+
+    def _pump(self) -> None:
+        try:
+            with self.path.open("rb") as f:
+                if f.seek(0, os.SEEK_END) < self._offset:
+                    self._offset, self._partial = 0, ""  # rotated: a new file from its start
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return
+        self._offset += len(data)
+        *lines, self._partial = (self._partial + data.decode("utf-8", errors="replace")).split("\n")
+        now = time.monotonic()
+        for line in lines:
+            for name, pattern in self.patterns.items():
+                if pattern.search(line):
+                    self.seen_at[name] = now
+
+
 def tail_text(path: Path, *, lines: int = 15) -> str:
     """The last ``lines`` lines of a log file (for error messages)."""
     try:

@@ -54,6 +54,9 @@ RATE_HEADROOM = 0.8
 # The clean-end announcement goes out this many times, a heartbeat apart: the bus closes without
 # lingering, and one copy in flight at exit could be lost.
 DONE_COPIES = 2
+# The run's two ends as logged, the events its --duration is counted between (bench/soak.py waits for them).
+RUN_STARTED_LOG = "quoting %s: spread %s%%, %s x %d per side, run for %g s"
+RUN_ENDED_LOG = "duration of %g s reached: cancelling every order"
 
 
 class StrategyService(Service):
@@ -119,14 +122,8 @@ class StrategyService(Service):
         started_s = time.monotonic()
         end_s = started_s + self.cfg.duration
         self.reporter.start(now_s=started_s, interval_s=self.cfg.interval)
-        log.info(
-            "quoting %s: spread %s%%, %s x %d per side, run for %g s",
-            self.symbol,
-            self.cfg.spread,
-            self.cfg.quantity,
-            self.cfg.max_orders,
-            self.cfg.duration,
-        )
+        cfg = self.cfg
+        log.info(RUN_STARTED_LOG, self.symbol, cfg.spread, cfg.quantity, cfg.max_orders, cfg.duration)
         receiving: asyncio.Task[list[Received]] | None = None
         try:
             while (now := time.monotonic()) < end_s:
@@ -139,7 +136,7 @@ class StrategyService(Service):
                     receiving = None
                 await self._step(gateway)
                 self._maybe_report()
-            log.info("duration of %g s reached: cancelling every order", self.cfg.duration)
+            log.info(RUN_ENDED_LOG, self.cfg.duration)
             self._finished = True
         finally:
             if receiving is not None:

@@ -15,7 +15,7 @@ from harness import (
     account_state,
     child_env,
     emulator_control,
-    free_port,
+    free_ports,
     kill_process,
     process_log,
     write_config,
@@ -86,8 +86,10 @@ class Stack:
 def make_stack(
     run_dir: Path, emulator: Emulator, children: Children, *, env: dict[str, str] | None = None, **config: Any
 ) -> Stack:
-    """A stack on ``emulator`` with ``config`` overrides (nothing started yet)."""
-    ports = {name: free_port() for name in PORT_KEYS}
+    """A stack on ``emulator`` with ``config`` overrides (nothing started yet); its metrics ports are
+    distinct, and apart from any tcp:// endpoint port in ``config``."""
+    endpoint_ports = [int(v.rpartition(":")[2]) for v in config.values() if str(v).startswith("tcp://")]
+    ports = dict(zip(PORT_KEYS, free_ports(len(PORT_KEYS), taken=endpoint_ports), strict=True))
     settings: dict[str, Any] = {"max_orders": 1, "interval": 300, "duration": 600, "md_stale": 2}
     settings.update({PORT_KEYS[name]: port for name, port in ports.items()})
     settings.update(config)

@@ -13,7 +13,7 @@ import pytest
 import zmq
 import zmq.asyncio
 from faultstack import make_stack
-from harness import Children, Emulator, FakeGuardian, free_port, read_config, wait_connected
+from harness import Children, Emulator, FakeGuardian, free_ports, read_config, wait_connected
 
 from services.bus import Bus
 from services.config_checks import ENDPOINT_NAMES
@@ -36,12 +36,9 @@ async def test_a_stranger_without_the_curve_key_gets_nothing_from_real_processes
 ) -> None:
     keys = run_dir / "keys"
     generate(keys)
-    ports: set[int] = set()
-    while len(ports) < len(ENDPOINT_NAMES):
-        ports.add(free_port())
     endpoints = {
         f"{name}_endpoint": f"tcp://127.0.0.1:{port}"
-        for name, port in zip(ENDPOINT_NAMES, ports, strict=True)
+        for name, port in zip(ENDPOINT_NAMES, free_ports(len(ENDPOINT_NAMES)), strict=True)
     }
     stack = make_stack(run_dir, emulator, children, keys_dir=str(keys), **endpoints)
     cfg = read_config(stack.config)

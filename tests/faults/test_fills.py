@@ -9,6 +9,7 @@ late.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -27,20 +28,42 @@ from harness import (
     wait_connected,
 )
 
-from services.bus import Subscriber
-from services.wire import Fill, PnlReport, TradingState
+from services.bus import Bus, Subscriber
+from services.reqrep import RequestClient
+from services.wire import Fill, Ping, PnlReport, Pong, TradingState
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
+ACTIVE_IN_JOURNAL = (
+    "SELECT count(*) FROM orders WHERE status IN ('pending', 'unknown', 'new', 'partially_filled')"
+)
 
 
-async def next_report(sub: Subscriber, *, timeout_s: float) -> PnlReport:
+async def report_with_volume(sub: Subscriber, volume_base: Decimal, *, timeout_s: float) -> PnlReport:
+    """The strategy's first PnL report whose traded volume reaches ``volume_base``."""
+
     async def find() -> PnlReport:
         while True:
             got = await sub.recv()
-            if isinstance(got.body, PnlReport):
+            if isinstance(got.body, PnlReport) and got.body.volume_base >= volume_base:
                 return got.body
 
     return await asyncio.wait_for(find(), timeout_s)
+
+
+async def halted(bus: Bus, *, timeout_s: float = 20.0) -> None:
+    """Wait until the order gateway itself answers that trading is HALTED: from then on it admits no order."""
+    client = RequestClient(bus, "orders")
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            pong = await client.request(Ping(), timeout_s=5, retries=2)
+            if isinstance(pong, Pong) and pong.state is TradingState.HALTED:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the order gateway still says {pong!r} {timeout_s:g} s after the halt")
+            await asyncio.sleep(0.05)
+    finally:
+        client.close()
 
 
 async def test_replayed_fills_are_journaled_published_and_counted_in_the_pnl_once(
@@ -71,17 +94,23 @@ async def test_replayed_fills_are_journaled_published_and_counted_in_the_pnl_onc
             # The last taker fill may start a threshold reduce: halt, so the venue's fills are final once
             # no order of ours rests (the order gateway admits no order while HALTED).
             guardian.state = TradingState.HALTED
-            await async_wait_for(lambda: no_orders(emulator), 20, what="the quotes to be pulled")
-            await asyncio.sleep(1.0)  # an order sent just before the halt has reached the venue
-            # Every fill has reached both once the journal has them all; the next report includes them.
+            await halted(bus)
+            # An order admitted before the halt is journaled as pending until the venue answers it:
+            # with none pending or resting, and nothing on the venue, the venue's fills are final.
+            await async_wait_for(
+                lambda: journal_rows(stack.config, ACTIVE_IN_JOURNAL) == [(0,)] and no_orders(emulator),
+                30,
+                what="every order answered and the quotes pulled",
+            )
             venue_fills = account_state(emulator)["fills"]
             await async_wait_for(
                 lambda: len(journal_rows(stack.config, "SELECT trade_id FROM fills")) >= len(venue_fills),
                 20,
                 what="the journal to hold every fill",
             )
-            await asyncio.sleep(1.0)
-            report = await next_report(pnl, timeout_s=10)
+            # Volume only grows: the first report with all of it is the one that has applied every fill.
+            volume = sum((Decimal(f["quantity"]) for f in venue_fills), Decimal(0))
+            report = await report_with_volume(pnl, volume, timeout_s=20)
         trade_ids = Counter(str(f["trade_id"]) for f in venue_fills)
         journaled = Counter(str(row[0]) for row in journal_rows(stack.config, "SELECT trade_id FROM fills"))
         assert journaled == trade_ids, stack.logs()

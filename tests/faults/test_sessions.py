@@ -7,7 +7,6 @@ journaled, and the strategy follows a price move with new orders.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,6 +63,12 @@ async def trades_on(stack: Stack, emulator: Emulator, account: str, symbol: str)
         return venue <= {str(row[0]) for row in journal_rows(stack.config, "SELECT trade_id FROM fills")}
 
     await wait(stack, journaled, 20, "every fill journaled")
+
+
+def auths(emulator: Emulator) -> int:
+    """How many times the venue has issued a token (``POST .../auth``)."""
+    by_path = emulator_state(emulator.rest_url)["requests"]["by_path"]
+    return sum(n for path, n in by_path.items() if path.endswith("/auth"))
 
 
 def orders_placed_by(emulator: Emulator, account: str) -> int:
@@ -123,12 +128,11 @@ async def test_paradex_jwts_expiring_every_two_seconds_never_stop_trading(
             for name in ("md_gateway", "order_gateway", "strategy"):
                 stack.start(name)
             await wait(stack, lambda: quoting(emu, emu.api_key), 60, "quotes on both sides")
-            # Several tokens lapse meanwhile, the first one issued long gone.
-            await asyncio.sleep(3 * lifetime_s)
+            # Several tokens lapse meanwhile, the first one issued long gone: counted by the venue itself.
+            await wait(stack, lambda: auths(emu) >= 3, 30, "three tokens issued")
             await trades_on(stack, emu, emu.api_key, symbol)
             assert stack.metric("order_gateway", "mm_exec_stream_state", state="live") == 1
-            by_path = emulator_state(emu.rest_url)["requests"]["by_path"]
-            assert sum(n for path, n in by_path.items() if path.endswith("/auth")) >= 3, by_path
+            assert auths(emu) >= 3, emulator_state(emu.rest_url)["requests"]["by_path"]
             assert stack.alive(), stack.logs()
     finally:
         emu.stop()

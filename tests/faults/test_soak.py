@@ -6,6 +6,8 @@ all); ``PERP_MM_SOAK_SECONDS=600`` runs the full 10-minute version (or
 the end, per venue: the journal's PnL equals the emulator's books to the
 cent, no order is left open, no process's RSS grew 10% after warm-up and no
 process was restarted, and no unexpected error was logged (bench/soak_checks.py).
+Warm-up and the run's end are events (the account steady on the venue, the
+strategy's logged start and end), so the check holds on a loaded machine.
 """
 
 from __future__ import annotations

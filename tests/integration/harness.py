@@ -103,6 +103,17 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int, *, taken: Iterable[int] = ()) -> list[int]:
+    """``count`` distinct loopback ports that were free a moment ago, none of them in ``taken``
+    (the system may hand the same free port out twice in a row)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports and port not in taken:
+            ports.append(port)
+    return ports
+
+
 def make_run_dir() -> Path:
     """A fresh private directory with a short path (ipc socket paths must stay under 107 bytes)."""
     return Path(tempfile.mkdtemp(dir="/tmp", prefix="pm"))

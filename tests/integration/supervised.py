@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import ROOT, Emulator, child_env, free_port, wait_for, write_config
+from harness import ROOT, Emulator, child_env, free_ports, wait_for, write_config
 
 from services.supervise import PROGRAMS, SUPERVISORD_CONF, Supervisor, supervisord_env
 
@@ -62,7 +62,7 @@ class SupervisedStack:
         With ``emulator`` the programs trade on it; with ``paper_port`` instead the paper switch is
         on and the emulator program serves on that port.
         """
-        ports = {program: free_port() for program in PROGRAMS}
+        ports = dict(zip(PROGRAMS, free_ports(len(PROGRAMS)), strict=True))
         settings = {METRICS_PORT_SETTINGS[program]: port for program, port in ports.items()}
         config_path = write_config(run_dir, **{**settings, **overrides})
         logs_dir = run_dir / "logs"

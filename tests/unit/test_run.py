@@ -4,6 +4,7 @@ import importlib.util
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 from services.config import Config, load_config
 from services.supervise import SOCKET_NAME
+from strategy.runner import RUN_STARTED_LOG
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_ARGS = ["--exchange", "backpack", "--symbol", "SOL_USDC_PERP", "--spread", "0.05", "--quantity", "0.1"]
@@ -102,3 +104,37 @@ def test_main_prints_the_refusal_and_returns_its_code(
         code = run.main(args(tmp_path))
     assert code == 2
     assert capsys.readouterr().err.startswith("run.py: another perp-mm is running in")
+
+
+class SlowStartingStrategy:
+    """supervisord's view of a run whose strategy logs its start ``late_s`` after the watch begins
+    (a loaded machine) and ends by itself its --duration later."""
+
+    def __init__(self, log: Path, *, late_s: float, duration_s: float) -> None:
+        self.log = log
+        self.start_at_s = time.monotonic() + late_s
+        self.duration_s = duration_s
+        self.started_s: float | None = None
+
+    def info(self, name: str) -> dict[str, Any]:
+        now = time.monotonic()
+        if self.started_s is None and now >= self.start_at_s:
+            self.started_s = now
+            line = RUN_STARTED_LOG % ("SOL_USDC_PERP", "0.05", "0.1", 1, self.duration_s)
+            with self.log.open("a") as f:
+                f.write(f"2026-12-07 23:15:16.450 INFO  strategy: {line}\n")
+        if name == "strategy" and self.started_s is not None and now >= self.started_s + self.duration_s:
+            return {"statename": "EXITED", "exitstatus": 0}
+        return {"statename": "RUNNING", "exitstatus": 0}
+
+
+def test_the_strategy_gets_its_duration_from_the_start_it_logs_not_from_when_run_py_began_watching(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run, "END_GRACE_S", 1.0)
+    monkeypatch.setattr(run, "POLL_S", 0.05)
+    live = launcher(tmp_path, "--duration", "2")
+    live.logs_dir.mkdir(parents=True)
+    # The strategy starts its run later than END_GRACE_S and ends after its --duration: on time.
+    live.supervisor = SlowStartingStrategy(live.logs_dir / "strategy.err.log", late_s=1.5, duration_s=2.0)
+    assert live.watch([]) == 0

@@ -22,8 +22,10 @@ from services.supervise import (
     SOCKET_NAME,
     SUPERVISORD_CONF,
     LogTail,
+    LogWatch,
     Supervisor,
     living_programs,
+    log_pattern,
     outlive,
     reap,
     socket_alive,
@@ -31,6 +33,7 @@ from services.supervise import (
     supervisord_env,
     tail_text,
 )
+from strategy.runner import RUN_ENDED_LOG, RUN_STARTED_LOG
 
 
 def test_the_top_level_config_with_its_environment_is_what_supervisord_runs(
@@ -228,3 +231,43 @@ def test_a_supervisord_shutting_down_is_answered_from_proc(supervisord: FakeSupe
     supervisord.server.register_function(shutting_down, "supervisor.getAllProcessInfo")
     # This test process has no sibling named like a program: nothing is left to wait for.
     assert stopping_peers(_env(supervisord), programs=("a-program-nobody-runs",)) == []
+
+
+STARTED = "2026-12-07 23:15:16.450 INFO  strategy: " + RUN_STARTED_LOG % (
+    "SOL_USDC_PERP",
+    "0.05",
+    "0.1",
+    2,
+    120,
+)
+
+
+def test_the_patterns_match_the_lines_the_strategy_logs_and_nothing_else() -> None:
+    started, ended = log_pattern(RUN_STARTED_LOG), log_pattern(RUN_ENDED_LOG)
+    assert started.search(STARTED)
+    assert ended.search("2026-12-07 23:17:16.451 INFO  strategy: " + RUN_ENDED_LOG % 120.0)
+    assert not ended.search(STARTED)
+    assert not started.search("2026-12-07 23:15:16.530 INFO  strategy: mode quote")
+
+
+def test_a_log_watch_reads_only_what_was_appended_and_waits_for_whole_lines(tmp_path: Path) -> None:
+    path = tmp_path / "strategy.err.log"
+    watch = LogWatch(path, {"started": log_pattern(RUN_STARTED_LOG)})
+    assert watch.seen("started") is None  # no file yet
+    half = len(STARTED) // 2
+    path.write_text("a line before\n" + STARTED[:half])
+    assert watch.seen("started") is None  # half a line is not the event yet
+    with path.open("a") as f:
+        f.write(STARTED[half:] + "\n")
+    first = watch.seen("started")
+    assert first is not None
+    assert watch.seen("started") == first  # nothing new read
+    with path.open("a") as f:
+        f.write(STARTED + "\n")
+    again = watch.seen("started")
+    assert again is not None and again > first  # a restarted strategy's run starts anew
+    path.write_text(STARTED + "\n")  # rotated: the new file is read from its start
+    rotated = watch.seen("started")
+    assert rotated is not None and rotated > again
+    # A line already there when the watch is made belongs to an earlier run.
+    assert LogWatch(path, {"started": log_pattern(RUN_STARTED_LOG)}).seen("started") is None
