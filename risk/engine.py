@@ -387,6 +387,13 @@ class GuardianEngine:
     # ------------------------------------------------------------ the venue's dead-man switch
 
     async def _dead_man_loop(self, switch: DeadManSwitch) -> None:
+        """Keep the venue's switch armed for the guardian's own orders.
+
+        A countdown (Aster) covers the symbol whoever placed the orders.  Paradex's
+        cancel-on-disconnect covers only what was placed over the armed connection:
+        the guardian's venue places over it, so the switch covers the guardian's
+        own orders; the strategy's quotes are covered by the order gateway's session.
+        """
         timeout_s = self.options.dead_man_timeout_s
         while True:
             try:

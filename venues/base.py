@@ -181,7 +181,7 @@ class Venue(abc.ABC):
 
 
 class DeadManSwitch(abc.ABC):
-    """A venue-side timer that cancels orders when the guardian stops re-arming it."""
+    """A venue-side switch that cancels orders when its holder stops re-arming it or its connection dies."""
 
     @abc.abstractmethod
     async def arm(self, symbol: str, *, timeout_s: float) -> None: ...

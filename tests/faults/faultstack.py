@@ -14,12 +14,15 @@ from harness import (
     Emulator,
     account_state,
     child_env,
+    emulator_control,
     free_ports,
     kill_process,
     process_log,
     write_config,
 )
 from prometheus_client.parser import text_string_to_metric_families
+
+from services.secrets import ParadexCredentials, Secret, credentials_env
 
 SYM = "SOL_USDC_PERP"
 PORT_KEYS = {
@@ -92,6 +95,19 @@ def make_stack(
     settings.update(config)
     path = write_config(run_dir, **settings)
     return Stack(emulator, path, children, env if env is not None else child_env(emulator), ports)
+
+
+def paradex_stack(run_dir: Path, emulator: Emulator, children: Children, **config: Any) -> Stack:
+    """A stack trading ``emulator`` (a Paradex one, taker flow paused) with its first account."""
+    creds = ParadexCredentials(account_address=emulator.api_key, l2_private_key=Secret(emulator.secret))
+    env = child_env(
+        None,
+        PARADEX_API_URL=emulator.rest_url.rstrip("/") + "/v1",
+        PARADEX_WS_URL=emulator.ws_url.rstrip("/") + "/v1",
+        **credentials_env(creds),
+    )
+    emulator_control(emulator.rest_url, "taker", {"pause": True})
+    return make_stack(run_dir, emulator, children, env=env, exchange="paradex", **config)
 
 
 def open_orders(emulator: Emulator) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from faultstack import Stack, make_stack
+from faultstack import Stack, make_stack, paradex_stack
 from harness import (
     Children,
     Emulator,
@@ -25,7 +25,7 @@ from harness import (
     start_emulator,
 )
 
-from services.secrets import AsterV3Credentials, ParadexCredentials, Secret, credentials_env
+from services.secrets import AsterV3Credentials, Secret, credentials_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(150)]
 
@@ -115,20 +115,10 @@ async def test_paradex_jwts_expiring_every_two_seconds_never_stop_trading(
         run_dir, symbol=symbol, venue="paradex", extra_args=["--jwt-lifetime-s", str(lifetime_s)]
     )
     try:
-        creds = ParadexCredentials(account_address=emu.api_key, l2_private_key=Secret(emu.secret))
-        env = child_env(
-            None,
-            PARADEX_API_URL=emu.rest_url.rstrip("/") + "/v1",
-            PARADEX_WS_URL=emu.ws_url.rstrip("/") + "/v1",
-            **credentials_env(creds),
-        )
-        emulator_control(emu.rest_url, "taker", {"pause": True})
-        stack = make_stack(
+        stack = paradex_stack(
             run_dir,
             emu,
             children,
-            env=env,
-            exchange="paradex",
             symbol=symbol,
             quantity="0.005",
             max_position="0.15",

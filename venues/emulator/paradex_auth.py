@@ -151,8 +151,14 @@ class ParadexAuth:
         if found is None:
             self.refused_tokens += 1
             raise unauthorized()
+        self.charge(found.account, read=request.method == "GET", ip=request.remote or "")
+        return found.account
+
+    def charge(self, account: str, *, read: bool, ip: str = "") -> None:
+        """Count one request of ``account`` from ``ip`` (REST or WebSocket order method: the same
+        counters, per second and per minute); 429 over any of them."""
         refusal = self.limits.check(
-            account=found.account, ip=request.remote or "", method=request.method, now_ms=self.core.now_ms()
+            account=account, ip=ip, method="GET" if read else "POST", now_ms=self.core.now_ms()
         )
         if refusal is not None:
             raise ApiError(
@@ -161,7 +167,6 @@ class ParadexAuth:
                 f"rate limit exceeded: {refusal.limit}",
                 retry_after_s=retry_after_header_s(refusal.wait_s),
             )
-        return found.account
 
     # ------------------------------------------------------------ signatures
 

@@ -40,6 +40,7 @@ class ParadexFrontEnd:
             core, auth=self.auth, public=self.public, orders=self.orders, account=self.account
         )
         self.triggers = ParadexTriggers(core, self.auth, self.orders, notify=self._notify)
+        self.streams.ws_orders.cancel_untriggered = self.triggers.cancel
         self.middleware = self._middleware
 
     def _on_closed(self, order: Order, meta: OrderMeta, reason: str) -> None:

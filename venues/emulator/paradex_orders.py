@@ -116,15 +116,16 @@ class ParadexOrders:
 
     # ------------------------------------------------------------ placing
 
-    def _market(self, raw: Any) -> str:
+    def market(self, raw: Any) -> str:
         if not isinstance(raw, str) or raw not in self.core.profiles:
             raise validation_error(f"market {raw!r} is not listed")
         return raw
 
-    def _place_one(self, account: str, body: Any, *, received_ns: int | None) -> dict[str, Any]:
+    def place_one(self, account: str, body: Any, *, received_ns: int | None) -> dict[str, Any]:
+        """Validate, verify and place one order (REST and ``order.create``): the order as ``NEW``."""
         if not isinstance(body, dict):
             raise validation_error("an order must be a JSON object")
-        market = self._market(body.get("market"))
+        market = self.market(body.get("market"))
         side, order_type = SIDE_FROM.get(str(body.get("side"))), ORDER_TYPE_FROM.get(str(body.get("type")))
         if side is None or order_type is None:
             raise validation_error("side must be BUY or SELL and type LIMIT or MARKET")
@@ -246,7 +247,7 @@ class ParadexOrders:
 
     async def place(self, request: web.Request) -> web.Response:
         account = self.auth.account_of(request)
-        result = self._place_one(account, await self._body(request), received_ns=arrival_ns())
+        result = self.place_one(account, await self._body(request), received_ns=arrival_ns())
         if self.core.faults.take_hang():
             await self.core.hold(HANG_S)
         return web.json_response(result, status=201)
@@ -260,7 +261,7 @@ class ParadexOrders:
         errors: list[dict[str, str] | None] = []
         for item in body:
             try:
-                orders.append(self._place_one(account, item, received_ns=arrival_ns()))
+                orders.append(self.place_one(account, item, received_ns=arrival_ns()))
                 errors.append(None)
             except ApiError as error:
                 errors.append(error.to_body())
@@ -274,17 +275,51 @@ class ParadexOrders:
         )
         self.core.publish(events)
 
-    async def cancel(self, request: web.Request) -> web.Response:
-        account = self.auth.account_of(request)
-        order_id = request.match_info["order_id"]
-        order = self.engine.open_orders(account)
-        found = next((o for o in order if o.order_id == order_id), None)
+    def cancel_open(
+        self, account: str, *, order_id: str | None, client_id: str | None, market: str | None
+    ) -> Order:
+        """Cancel one open order by venue id or client id (REST and ``order.cancel``); a known order
+        that is no longer open is 400 ``ORDER_IS_NOT_OPEN``, one never seen 404."""
+        if order_id is not None:
+            found = next((o for o in self.engine.open_orders(account) if o.order_id == order_id), None)
+        else:
+            found = self._open_by_client_id(account, str(client_id), market)
         try:
             if found is None:
-                raise OrderNotFound(order_id)
+                raise OrderNotFound(order_id or client_id)
             self._cancel(account, found)
         except OrderNotFound:
-            raise self._not_open(account, order_id) from None
+            if order_id is not None:
+                raise self._not_open(account, order_id) from None
+            raise ApiError(
+                404, "CLIENT_ORDER_ID_NOT_FOUND", f"no open order with client_id {client_id}"
+            ) from None
+        return found
+
+    def cancel_status(self, account: str, *, order_id: str | None, client_id: str | None) -> dict[str, Any]:
+        """One item of a batch cancel: ``QUEUED_FOR_CANCELLATION``, ``ALREADY_CLOSED`` or ``NOT_FOUND``."""
+        for order, _ in reversed(self.history(account)):
+            meta = self.meta(order.order_id)
+            if order_id is not None and order.order_id != order_id:
+                continue
+            if order_id is None and (meta is None or meta.client_id != client_id):
+                continue
+            status = "ALREADY_CLOSED"
+            if order.status.is_open and order.order_id not in self.keeper.closed_at_once:
+                self._cancel(account, order)
+                status = "QUEUED_FOR_CANCELLATION"
+            return {
+                "id": order.order_id,
+                "client_id": meta.client_id if meta else "",
+                "account": account,
+                "market": order.symbol,
+                "status": status,
+            }
+        return {"id": order_id, "client_id": client_id, "status": "NOT_FOUND"}
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        account = self.auth.account_of(request)
+        self.cancel_open(account, order_id=request.match_info["order_id"], client_id=None, market=None)
         return web.Response(status=204)
 
     def _not_open(self, account: str, order_id: str) -> ApiError:
@@ -302,21 +337,20 @@ class ParadexOrders:
 
     async def cancel_by_client_id(self, request: web.Request) -> web.Response:
         account = self.auth.account_of(request)
-        client_id = request.match_info["client_id"]
-        market = self._market(request.query.get("market"))
-        found = self._open_by_client_id(account, client_id, market)
-        if found is None:
-            raise ApiError(404, "CLIENT_ORDER_ID_NOT_FOUND", f"no open order with client_id {client_id}")
-        self._cancel(account, found)
+        market = self.market(request.query.get("market"))
+        self.cancel_open(account, order_id=None, client_id=request.match_info["client_id"], market=market)
         return web.Response(status=204)
 
-    async def cancel_all(self, request: web.Request) -> web.Response:
-        account = self.auth.account_of(request)
-        raw = request.query.get("market")
-        markets = [self._market(raw)] if raw is not None else list(self.core.profiles)
+    def cancel_every(self, account: str, raw_market: Any) -> None:
+        """Cancel the account's open orders on one market, or on all of them when none is named."""
+        markets = [self.market(raw_market)] if raw_market is not None else list(self.core.profiles)
         for market in markets:
             _, events = self.engine.cancel_all(account, market, now_ms=self.core.now_ms())
             self.core.publish(events)
+
+    async def cancel_all(self, request: web.Request) -> web.Response:
+        account = self.auth.account_of(request)
+        self.cancel_every(account, request.query.get("market"))
         return web.Response(status=204)
 
     # ------------------------------------------------------------ queries
@@ -353,6 +387,6 @@ class ParadexOrders:
     async def open_orders(self, request: web.Request) -> web.Response:
         account = self.auth.account_of(request)
         raw = request.query.get("market")
-        market = self._market(raw) if raw is not None else None
+        market = self.market(raw) if raw is not None else None
         orders = self.engine.open_orders(account, market)
         return web.json_response({"results": [self.order_view(order) for order in orders]})

@@ -198,15 +198,24 @@ class ParadexTriggers:
         self.notify(order, meta, "UNTRIGGERED", "")
         return order_json(order, meta, status="NEW")
 
+    def cancel(self, account: str, order_id: str) -> bool:
+        """Cancel an untriggered order of ``account`` (REST and ``order.cancel``); False: it has none."""
+        self._sync()
+        resting = self.resting.get(order_id)
+        if resting is None or resting.order.account_id != account:
+            return False
+        del self.resting[order_id]
+        resting.order.status = OrderStatus.CANCELLED
+        self._remember(resting.order, resting.meta, "USER_CANCELED")
+        self.notify(resting.order, resting.meta, "CLOSED", "USER_CANCELED")
+        return True
+
     def _one(self, account: str, order_id: str, *, cancel: bool) -> web.Response:
         resting = self.resting.get(order_id)
         if resting is not None and resting.order.account_id == account:
             if not cancel:
                 return web.json_response(order_json(resting.order, resting.meta, status="UNTRIGGERED"))
-            del self.resting[order_id]
-            resting.order.status = OrderStatus.CANCELLED
-            self._remember(resting.order, resting.meta, "USER_CANCELED")
-            self.notify(resting.order, resting.meta, "CLOSED", "USER_CANCELED")
+            self.cancel(account, order_id)
             return web.Response(status=204)
         closed = self.closed.get(order_id)
         if closed is None or closed[0].account_id != account:

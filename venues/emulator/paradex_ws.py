@@ -1,9 +1,10 @@
 """Paradex's JSON-RPC 2.0 WebSocket over the emulator, at ``/v1`` like wss://ws.api.prod.paradex.trade/v1.
 
-Methods: ``auth`` (``{"bearer": JWT}``; error 40111 for an invalid bearer),
-``subscribe``/``unsubscribe`` (``{"channel": ...}``) and
-``order.cancel_on_disconnect`` (``{"enabled": bool}``: when this connection
-closes, every open order of its account is cancelled).  Notifications are
+Methods: ``auth`` (``{"bearer": JWT}``, once per connection: a connection
+needs no re-auth for its lifetime, so a second ``auth`` is refused; error
+40111 for an invalid bearer), ``subscribe``/``unsubscribe``
+(``{"channel": ...}``), and the order methods with the connection-scoped
+cancel-on-disconnect (``paradex_ws_orders``).  Notifications are
 ``{"jsonrpc":"2.0","method":"subscription","params":{"channel","data"}}``.
 Public channels ``bbo.<m>``, ``order_book.<m>.snapshot@15@100ms`` (a full
 top-15 snapshot with ``seq_no`` at most every 100 ms), ``trades.<m>``,
@@ -21,7 +22,6 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -41,48 +41,19 @@ from venues.emulator.paradex_auth import ParadexAuth
 from venues.emulator.paradex_format import SIDE, OrderMeta, fill_json, order_json, position_json
 from venues.emulator.paradex_orders import ParadexOrders
 from venues.emulator.paradex_public import ParadexPublic
-from venues.emulator.paradex_sbe import negotiated, public_frame
+from venues.emulator.paradex_sbe import negotiated
+from venues.emulator.paradex_ws_conn import Connection
+from venues.emulator.paradex_ws_orders import METHODS, NOT_AUTHENTICATED, WsOrders
 from venues.emulator.records import Order
 from venues.precision import fmt
 
 log = logging.getLogger(__name__)
-OUTBOX_LIMIT = 10_000
 BOOK_INTERVAL_S = 0.1
 SUMMARY_INTERVAL_S = 1.0
 BOOK_LEVELS = 15
 INVALID_BEARER = 40111
-NOT_AUTHENTICATED = 40110
 _PUBLIC = ("bbo", "trades", "markets_summary", "funding_data")
 _PRIVATE = ("orders", "fills")
-
-
-@dataclass(eq=False)
-class _Connection:
-    ws: web.WebSocketResponse
-    outbox: asyncio.Queue[str | bytes] = field(default_factory=lambda: asyncio.Queue(OUTBOX_LIMIT))
-    channels: set[str] = field(default_factory=set)
-    account: str | None = None
-    cancel_on_disconnect: bool = False
-    sbe: bool = False  # public channel data as SBE binary frames
-    last_pong_s: float = field(default_factory=time.monotonic)
-
-    def send(self, message: dict[str, Any] | bytes) -> bool:
-        try:
-            self.outbox.put_nowait(
-                message if isinstance(message, bytes) else json.dumps(message, separators=(",", ":"))
-            )
-        except asyncio.QueueFull:
-            return False
-        return True
-
-    def notify(self, channel: str, data: dict[str, Any]) -> bool:
-        """One channel message, as SBE when this connection negotiated it and SBE carries the channel."""
-        frame = public_frame(channel, data) if self.sbe else None
-        if frame is not None:
-            return self.send(frame)
-        return self.send(
-            {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": data}}
-        )
 
 
 class ParadexStreams:
@@ -100,7 +71,9 @@ class ParadexStreams:
         self.public = public
         self.orders = orders
         self.account = account
-        self._connections: set[_Connection] = set()
+        self.ws_orders = WsOrders(core, auth=auth, orders=orders)
+        self.reauths = 0  # auth sent again on an authenticated connection (refused; tests read it)
+        self._connections: set[Connection] = set()
         self._dirty_books: set[str] = set()
         self._tops: dict[str, Any] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -121,27 +94,32 @@ class ParadexStreams:
         await ws.prepare(request)
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._publish_loop(), name="paradex-book-stream")
-        connection = _Connection(ws, sbe=sbe)
+        connection = Connection(ws, sbe=sbe)
         self._connections.add(connection)
         writer = asyncio.create_task(self._write(connection))
         pinger = asyncio.create_task(self._ping(connection))
+        clean = False  # the client closed with a close handshake
         try:
-            async for msg in ws:
+            while True:
+                msg = await ws.receive()
                 if msg.type is WSMsgType.TEXT:
                     self._command(connection, msg.data)
                 elif msg.type is WSMsgType.PING:
                     await ws.pong(msg.data)
                 elif msg.type is WSMsgType.PONG:
                     connection.last_pong_s = time.monotonic()
+                elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    clean = msg.type is WSMsgType.CLOSE
+                    break
         finally:
-            self._forget(connection)
+            self._forget(connection, clean=clean)
             for task in (writer, pinger):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         return ws
 
-    async def _write(self, connection: _Connection) -> None:
+    async def _write(self, connection: Connection) -> None:
         while True:
             message = await connection.outbox.get()
             try:
@@ -152,37 +130,27 @@ class ParadexStreams:
             except (ConnectionError, RuntimeError):
                 return
 
-    async def _ping(self, connection: _Connection) -> None:
+    async def _ping(self, connection: Connection) -> None:
         interval_s = self.core.config.ws_ping_interval_s
         while not connection.ws.closed:
             await asyncio.sleep(interval_s)
             if time.monotonic() - connection.last_pong_s > 2 * interval_s:
+                self._forget(connection, clean=False)
                 await connection.ws.close(code=1001, message=b"pong timeout")
                 return
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await connection.ws.ping()
 
-    def _forget(self, connection: _Connection) -> None:
+    def _forget(self, connection: Connection, *, clean: bool) -> None:
+        """The connection is gone (``clean``: by the client's close handshake); its switch may fire."""
         if connection not in self._connections:
             return
         self._connections.discard(connection)
-        if connection.cancel_on_disconnect and connection.account is not None:
-            self._cancel_everything(connection.account)
+        self.ws_orders.on_lost(connection.scope, clean=clean)
 
-    def _cancel_everything(self, account: str) -> None:
-        """The dead-man switch: the connection that armed it is gone."""
-        engine = self.core.engine
-        if not engine.has_account(account):
-            return
-        cancelled = 0
-        for market in self.core.profiles:
-            orders, events = engine.cancel_all(account, market, now_ms=self.core.now_ms())
-            cancelled += len(orders)
-            self.core.publish(events)
-        log.info("cancel-on-disconnect: cancelled %d open orders of %s", cancelled, account)
-
-    def _close_later(self, connection: _Connection, *, code: int, reason: str) -> None:
-        self._forget(connection)
+    def _close_later(self, connection: Connection, *, code: int, reason: str) -> None:
+        # The server drops the connection: unexpected for the client, so an armed switch fires.
+        self._forget(connection, clean=False)
         task = asyncio.create_task(connection.ws.close(code=code, message=reason.encode()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -193,6 +161,7 @@ class ParadexStreams:
 
     async def close(self) -> None:
         self.drop_connections()
+        await self.ws_orders.close()
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -202,14 +171,14 @@ class ParadexStreams:
 
     # ------------------------------------------------------------ JSON-RPC
 
-    def _reply(self, connection: _Connection, request_id: Any, result: dict[str, Any]) -> None:
+    def _reply(self, connection: Connection, request_id: Any, result: dict[str, Any]) -> None:
         now_us = time.time_ns() // 1000
         connection.send({"jsonrpc": "2.0", "id": request_id, "result": result, "usIn": now_us, "usDiff": 0})
 
-    def _error(self, connection: _Connection, request_id: Any, code: int, message: str) -> None:
+    def _error(self, connection: Connection, request_id: Any, code: int, message: str) -> None:
         connection.send({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}})
 
-    def _command(self, connection: _Connection, text: str) -> None:
+    def _command(self, connection: Connection, text: str) -> None:
         try:
             command = json.loads(text)
         except json.JSONDecodeError:
@@ -222,25 +191,26 @@ class ParadexStreams:
         raw_params = command.get("params")
         params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
         if method == "auth":
-            found = self.auth.bearer(str(params.get("bearer", "")))
-            if found is None:
-                self._error(connection, request_id, INVALID_BEARER, "invalid bearer jwt")
-                return
-            connection.account = found.account
-            self._reply(connection, request_id, {})
+            self._auth(connection, request_id, params)
         elif method in ("subscribe", "unsubscribe"):
             self._subscription(connection, request_id, str(params.get("channel", "")), method == "subscribe")
-        elif method == "order.cancel_on_disconnect":
-            enabled = params.get("enabled")
-            if not isinstance(enabled, bool):
-                self._error(connection, request_id, -32602, "Invalid params: enabled must be a boolean")
-            elif connection.account is None:
-                self._error(connection, request_id, NOT_AUTHENTICATED, "not authenticated")
-            else:
-                connection.cancel_on_disconnect = enabled
-                self._reply(connection, request_id, {"enabled": enabled})
+        elif method in METHODS:
+            self.ws_orders.handle(connection.scope, connection.send, request_id, method, params)
         else:
             self._error(connection, request_id, -32601, "Method not found")
+
+    def _auth(self, connection: Connection, request_id: Any, params: dict[str, Any]) -> None:
+        if connection.scope.account is not None:
+            # The stricter reading of "no re-auth for the connection's lifetime": a second auth is refused.
+            self.reauths += 1
+            self._error(connection, request_id, -32600, "already authenticated on this connection")
+            return
+        found = self.auth.bearer(str(params.get("bearer", "")))
+        if found is None:
+            self._error(connection, request_id, INVALID_BEARER, "invalid bearer jwt")
+            return
+        connection.scope.account = found.account
+        self._reply(connection, request_id, {})
 
     def _kind(self, channel: str) -> tuple[str, str | None] | None:
         """(kind, market) of a valid channel name, else None."""
@@ -256,7 +226,7 @@ class ParadexStreams:
             return kind, rest
         return None
 
-    def _subscription(self, connection: _Connection, request_id: Any, channel: str, subscribe: bool) -> None:
+    def _subscription(self, connection: Connection, request_id: Any, channel: str, subscribe: bool) -> None:
         kind = self._kind(channel)
         if kind is None:
             self._error(connection, request_id, -32602, f"Invalid params: unknown channel {channel!r}")
@@ -268,7 +238,7 @@ class ParadexStreams:
             connection.channels.discard(channel)
             self._reply(connection, request_id, {"channel": channel})
             return
-        if kind[0] in (*_PRIVATE, "positions", "account") and connection.account is None:
+        if kind[0] in (*_PRIVATE, "positions", "account") and connection.scope.account is None:
             self._error(connection, request_id, NOT_AUTHENTICATED, "not authenticated")
             return
         if channel in connection.channels:
@@ -278,7 +248,7 @@ class ParadexStreams:
         self._reply(connection, request_id, {"channel": channel})
         self._initial(connection, channel, kind)
 
-    def _initial(self, connection: _Connection, channel: str, kind: tuple[str, str | None]) -> None:
+    def _initial(self, connection: Connection, channel: str, kind: tuple[str, str | None]) -> None:
         """What a fresh subscriber gets at once: the current BBO, book, summary or positions."""
         name, market = kind
         if name == "bbo" and market is not None:
@@ -287,8 +257,8 @@ class ParadexStreams:
             connection.notify(channel, self._book_data(market))
         elif name == "markets_summary" and market is not None:
             connection.notify(channel, self.public.summary_row(market))
-        elif name == "positions" and connection.account is not None:
-            for row in self.account.position_rows(connection.account):
+        elif name == "positions" and connection.scope.account is not None:
+            for row in self.account.position_rows(connection.scope.account):
                 connection.notify(channel, row)
 
     # ------------------------------------------------------------ publishing
@@ -301,7 +271,7 @@ class ParadexStreams:
             channel: self.core.faults.malformed(channel, data, keep=("market",)) for channel in channels
         }
         for connection in list(self._connections):
-            if account is not None and connection.account != account:
+            if account is not None and connection.scope.account != account:
                 continue
             for channel in channels:
                 if channel not in connection.channels:

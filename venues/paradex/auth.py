@@ -6,7 +6,7 @@ minutes by default), refreshed in line by any caller that finds it past that
 point (a stalled refresher never lets a request use a dying token), and
 refreshed once more when the venue answers 401.  Concurrent refreshes are
 merged: a caller that saw a token rejected only triggers a new one if nobody
-replaced it meanwhile.  ``version`` counts tokens so streams can re-auth.
+replaced it meanwhile.  ``version`` counts tokens (``wait_changed`` sees a refresh).
 """
 
 from __future__ import annotations

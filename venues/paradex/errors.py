@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from services.wire import RejectReason
+from services.wire import OrderStatus, OrderUpdate, RejectReason
 from venues.base import AuthError, RateLimited, Rejected, Unavailable, VenueError
 
 _AUTH_ERRORS = {
@@ -89,6 +89,14 @@ def error_for(status: int, error: str, message: str, *, retry_after_s: float | N
     if status in (401, 403) or error in _AUTH_ERRORS:
         return AuthError(label, venue_message=message)
     return Rejected(label, reason=reject_reason(error, message), venue_message=message)
+
+
+def order_outcome(update: OrderUpdate) -> OrderUpdate:
+    """The order as found, or ``Rejected`` when the venue refused it (closed with a refusing reason)."""
+    reason = cancel_rejection(update.reason)
+    if update.status is OrderStatus.REJECTED and reason is not None:
+        raise Rejected(f"order {update.client_id} refused by Paradex: {update.reason}", reason=reason)
+    return update
 
 
 def cancel_rejection(cancel_reason: str) -> RejectReason | None:

@@ -26,7 +26,6 @@ from services.wire import (
     Fill,
     FundingPayment,
     Mark,
-    OrderStatus,
     OrderType,
     OrderUpdate,
     Place,
@@ -36,7 +35,7 @@ from services.wire import RejectReason as Why
 from venues.base import DepthSnapshot, Rejected, Unavailable, UnknownOrderState, VenueError
 from venues.common.markets import MarketCache
 from venues.common.parse import MalformedResponse, dec, field, integer, levels, leverage_of
-from venues.paradex.errors import cancel_rejection
+from venues.paradex.errors import order_outcome
 from venues.paradex.parse import (
     SIDE_TO_VENUE,
     fill_from_venue,
@@ -137,6 +136,21 @@ class ParadexRest:
 
     async def place_order(self, order: Place) -> OrderUpdate:
         """Place one order and follow it past ``NEW``; ``Rejected`` when refused (locally or by the venue)."""
+        signed_body = await self.signed_order(order)
+        try:
+            raw = await self.transport.call(
+                "POST", "/orders", body=signed_body, private=True, idempotent=False
+            )
+            update = order_from_venue(raw)
+        except OutcomeUnknown as exc:
+            return await self._resolve(order, cause=exc)
+        except MalformedResponse as exc:
+            return await self._resolve(order, cause=Unavailable(f"garbled answer to POST /orders: {exc}"))
+        return await self._follow(update, str(raw.get("status")))
+
+    async def signed_order(self, order: Place) -> Callable[[], dict[str, Any]]:
+        """Check ``order`` against the market's rules (``Rejected`` if it does not fit) and give a
+        function that builds its signed body (REST ``POST /orders`` and WebSocket ``order.create``)."""
         if not 0 <= order.client_id <= MAX_CLIENT_ID:
             raise Rejected(f"client id {order.client_id} is not a uint32", reason=Why.MALFORMED)
         rules = await self.rules(order.symbol)
@@ -170,20 +184,16 @@ class ParadexRest:
             signature = signature_json(signer.sign(order_hash(chain_id, signer.account, message)))
             return order_body(order, signature=signature, signature_ms=stamp_ms)
 
-        try:
-            raw = await self.transport.call(
-                "POST", "/orders", body=signed_body, private=True, idempotent=False
-            )
-            update = order_from_venue(raw)
-        except OutcomeUnknown as exc:
-            return await self._resolve(order, cause=exc)
-        except MalformedResponse as exc:
-            return await self._resolve(order, cause=Unavailable(f"garbled answer to POST /orders: {exc}"))
-        if str(raw.get("status")) != "NEW":
-            return _outcome(update)
+        return signed_body
+
+    async def _follow(self, update: OrderUpdate, status: str) -> OrderUpdate:
+        """A placed order's outcome without polling (REST and WebSocket ``order.create``): the
+        private stream tells it while it runs; otherwise one GET confirms it; ``Rejected`` if refused."""
+        if status != "NEW":
+            return order_outcome(update)
         told = self.watch.latest(order_id=update.order_id)
         if told is not None:
-            return _outcome(told)
+            return order_outcome(told)
         if self.watch.live:
             # The outcome (open, filled, refused) comes on the private stream: no GET for it.
             return update
@@ -197,7 +207,7 @@ class ParadexRest:
         except VenueError as exc:
             log.warning("paradex order %s: confirming it failed (%s)", update.order_id, exc)
             return update
-        return update if raw is None else _outcome(_parsed("order", order_from_venue, raw))
+        return update if raw is None else order_outcome(_parsed("order", order_from_venue, raw))
 
     async def _resolve(self, order: Place, *, cause: VenueError) -> OrderUpdate:
         """The order behind an unknown outcome, by client id from the stream or the order history;
@@ -215,7 +225,7 @@ class ParadexRest:
                     last_error = exc
             if found is not None:
                 log.info("paradex order %d resolved: %s %s", order.client_id, found.order_id, found.status)
-                return _outcome(found)
+                return order_outcome(found)
             if loop.time() >= give_up_at:
                 raise UnknownOrderState(
                     f"order {order.client_id} still unknown after {self.resolve_timeout_s:g} s: {last_error}",
@@ -237,6 +247,11 @@ class ParadexRest:
         else:
             path = f"/orders/by_client_id/{client_id}"
             await self.transport.call("DELETE", path, params={"market": symbol}, private=True)
+        return await self._cancelled(symbol, order_id=order_id, client_id=client_id)
+
+    async def _cancelled(self, symbol: str, *, order_id: str | None, client_id: int | None) -> OrderUpdate:
+        """An order whose cancel is queued (REST 204, WebSocket ``QUEUED``), once closed: from the
+        private stream, or one GET when it is not running or stays silent for ``follow_timeout_s``."""
         after = await self.watch.wait(
             order_id=order_id,
             client_id=client_id,
@@ -373,14 +388,6 @@ class ParadexRest:
             if not cursor:
                 break
         return found[:limit]
-
-
-def _outcome(update: OrderUpdate) -> OrderUpdate:
-    """The order as found, or ``Rejected`` when the venue refused it (closed with a refusing reason)."""
-    reason = cancel_rejection(update.reason)
-    if update.status is OrderStatus.REJECTED and reason is not None:
-        raise Rejected(f"order {update.client_id} refused by Paradex: {update.reason}", reason=reason)
-    return update
 
 
 def _parsed(what: str, parse: Callable[[Any], T], raw: Any) -> T:

@@ -1,8 +1,10 @@
 """Paradex's JSON-RPC WebSocket, self-healing: market data, the account feed, the dead-man connection.
 
 Each session connects, authenticates where needed (``auth`` with the bearer
-JWT, again whenever the token is refreshed, and at once on error 40111),
-subscribes and yields ``VenueEvent``s.  On any drop it yields
+JWT, once: a Paradex WebSocket needs no re-auth for its lifetime, so a refreshed
+token is only used by the next connection; a token refused as invalid, error
+40111, is refreshed once and sent again before anything else), subscribes and
+yields ``VenueEvent``s.  On any drop it yields
 ``RECONNECTING``, backs off (capped, jittered), reconnects and yields ``LIVE``.
 Paradex pings every 55 s and wants a pong within 5 s: websockets answers pings
 itself, and our own pings find a dead TCP path.  The order book channel sends
@@ -63,8 +65,13 @@ class Rpc:
         self.ws = ws
         self._ids = itertools.count(1)
 
-    async def send(self, method: str, params: dict[str, Any]) -> int:
-        request_id = next(self._ids)
+    def new_id(self) -> int:
+        return next(self._ids)
+
+    async def send(self, method: str, params: dict[str, Any], *, request_id: int | None = None) -> int:
+        """Send one request (with ``request_id``, else a fresh id); its id."""
+        if request_id is None:
+            request_id = self.new_id()
         await self.ws.send(
             json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": request_id})
         )
@@ -196,14 +203,13 @@ class ParadexStream:
         if "error" in answer:
             raise StreamError(f"subscribe {channel} refused: {answer['error']}")
 
-    async def authenticate(self, rpc: Rpc, *, stale: str | None = None) -> tuple[int, str]:
-        """``auth`` with a valid bearer (refreshed once if refused as invalid): (token version, token)."""
+    async def authenticate(self, rpc: Rpc, *, stale: str | None = None) -> None:
+        """``auth`` once with a valid bearer (refreshed once if refused as invalid)."""
         token = await (self.jwt.refresh(stale=stale) if stale else self.jwt.token())
-        version = self.jwt.version
         answer = await rpc.call("auth", {"bearer": token}, timeout_s=self.answer_timeout_s)
         error = answer.get("error")
         if error is None:
-            return version, token
+            return
         if isinstance(error, dict) and error.get("code") == INVALID_BEARER and stale is None:
             return await self.authenticate(rpc, stale=token)
         raise AuthError(f"paradex stream auth refused: {error}")
@@ -243,28 +249,19 @@ class ParadexStream:
     # ------------------------------------------------------------ private
 
     async def _private_session(self, rpc: Rpc, symbol: str) -> AsyncGenerator[VenueEvent, None]:
-        version, token = await self.authenticate(rpc)
-        refusals = 0
+        await self.authenticate(rpc)
         for topic in (f"orders.{symbol}", f"fills.{symbol}", "positions"):
             await self._subscribe(rpc, topic)
         yield VenueEvent(time.time_ns(), ExStatus(state=FeedState.LIVE))
         async for event in self._account_snapshot(symbol):
             yield event
         while True:
-            # Short waits: a refreshed token is sent on this connection within about a second.
-            message = await rpc.receive(timeout_s=1.0)
-            if self.jwt.version != version:
-                version, token = await self.reauth(rpc)
+            message = await rpc.receive(timeout_s=None)
             if not message:
                 continue
             if is_invalid_bearer(message):
-                refusals += 1
-                if refusals > 2:
-                    raise StreamError("the venue keeps refusing fresh bearer tokens")
-                log.warning("paradex private stream: bearer refused; re-authenticating")
-                version, token = await self.reauth(rpc, refused=token)
-                continue
-            refusals = 0
+                # Not expected on a live connection: a new one authenticates with a fresh token.
+                raise StreamError("the venue refused the bearer on a live connection")
             channel, data = _notification(message)
             if channel is None:
                 continue
@@ -277,12 +274,6 @@ class ParadexStream:
                     yield VenueEvent(_ts_ns(data), position_from_venue(data, mark=None))
             except MalformedResponse as exc:
                 skip_malformed(log, exc, venue="paradex", kind=channel)
-
-    async def reauth(self, rpc: Rpc, *, refused: str | None = None) -> tuple[int, str]:
-        """Send a valid token on a live connection (its answer arrives among the notifications)."""
-        token = await (self.jwt.refresh(stale=refused) if refused else self.jwt.token())
-        await rpc.send("auth", {"bearer": token})
-        return self.jwt.version, token
 
     async def _account_snapshot(self, symbol: str) -> AsyncIterator[VenueEvent]:
         try:

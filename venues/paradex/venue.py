@@ -3,7 +3,12 @@
 The account is an address plus its STARK (L2) private key (``venues.paradex.keys``
 derives both from the account's Ethereum key, as Paradex onboarding does).  The
 key lives only inside a ``StarkSigner`` and never appears in a repr, a log or
-an error.  Paradex implements ``DeadManSwitch`` with cancel-on-disconnect.
+an error.  Paradex implements ``DeadManSwitch`` with cancel-on-disconnect,
+which covers only the orders placed over the connection that armed it: while
+the switch is armed, orders are placed and cancelled over that connection
+(``ws_orders``), over REST only while it is down; the private stream reports
+``LIVE`` only while the switch is armed (``session_gate``), so the order
+gateway stops quoting until it is re-armed.
 """
 
 from __future__ import annotations
@@ -18,13 +23,16 @@ import aiohttp
 
 from services.logs import register_secret
 from services.secrets import Secret
+from services.wire import OrderUpdate, Place
 from venues.base import DeadManSwitch, VenueEvent
 from venues.common.delegating import RestStreamVenue
-from venues.paradex.deadman import CancelOnDisconnect
+from venues.paradex.deadman import CancelOnDisconnect, SessionDown
 from venues.paradex.rest import ParadexRest
+from venues.paradex.session_gate import gated
 from venues.paradex.signing import StarkSigner
 from venues.paradex.stream import ParadexStream
 from venues.paradex.transport import ParadexTransport
+from venues.paradex.ws_orders import WsOrderEntry
 
 DEFAULT_API_URL = "https://api.prod.paradex.trade/v1"
 DEFAULT_WS_URL = "wss://ws.api.prod.paradex.trade/v1"
@@ -88,6 +96,7 @@ class ParadexVenue(RestStreamVenue, DeadManSwitch):
             rng=rng,
         )
         self.dead_man = CancelOnDisconnect(self.stream, rng=rng)
+        self.ws_orders = WsOrderEntry(self.dead_man, self.rest, answer_timeout_s=timeout_s)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> ParadexVenue:
@@ -107,8 +116,9 @@ class ParadexVenue(RestStreamVenue, DeadManSwitch):
         return f"ParadexVenue({urls}, account={account})"
 
     def private_stream(self, symbol: str) -> AsyncGenerator[VenueEvent, None]:
-        """The private stream, which also tells the REST calls the orders' outcomes (no polling GETs)."""
-        return self._observed(self.stream.private(symbol))
+        """The account feed, ``LIVE`` only while the dead-man switch is armed (it is kept armed from now);
+        it also tells the REST calls the orders' outcomes (no polling GETs)."""
+        return self._observed(gated(self.stream.private(symbol), self.dead_man))
 
     async def _observed(self, events: AsyncGenerator[VenueEvent, None]) -> AsyncGenerator[VenueEvent, None]:
         try:
@@ -123,8 +133,23 @@ class ParadexVenue(RestStreamVenue, DeadManSwitch):
         """The account's leverage on ``symbol``, capped by the market's maximum."""
         return await self.rest.leverage(symbol)
 
+    async def place_order(self, order: Place) -> OrderUpdate:
+        """Over the armed switch's connection (so the switch covers the order), over REST while it is down."""
+        try:
+            return await self.ws_orders.place_order(order)
+        except SessionDown:
+            return await self.rest.place_order(order)
+
+    async def cancel_order(
+        self, symbol: str, *, order_id: str | None = None, client_id: int | None = None
+    ) -> OrderUpdate:
+        try:
+            return await self.ws_orders.cancel_order(symbol, order_id=order_id, client_id=client_id)
+        except SessionDown:
+            return await self.rest.cancel_order(symbol, order_id=order_id, client_id=client_id)
+
     async def arm(self, symbol: str, *, timeout_s: float) -> None:
-        """Arm cancel-on-disconnect (account-wide on Paradex: every market's orders, not only ``symbol``)."""
+        """Arm cancel-on-disconnect: it covers this venue's orders of every market placed while armed."""
         await self.dead_man.arm(timeout_s=timeout_s)
 
     async def disarm(self, symbol: str) -> None:
