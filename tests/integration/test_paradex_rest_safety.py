@@ -192,16 +192,22 @@ async def test_no_get_follows_a_place_or_a_cancel_while_the_private_stream_runs(
         # The stream reads the position and open orders once it is live: let that pass first.
         await asyncio.sleep(0)
         before = dict(emu.core.methods)
+        # Over REST (the path while the WebSocket order session is down), then over that session.
+        rest = venue.rest
         placed = [
-            await venue.place_order(_place(side, _away(emu, side, 50 + i), post_only=True))
+            await rest.place_order(_place(side, _away(emu, side, 50 + i), post_only=True))
             for i in range(3)
             for side in (Side.BUY, Side.SELL)
         ]
         for order in placed[:3]:
-            cancelled = await venue.cancel_order(SYMBOL, order_id=order.order_id)
+            cancelled = await rest.cancel_order(SYMBOL, order_id=order.order_id)
             assert cancelled.status is OrderStatus.CANCELLED
         for order in placed[3:]:
-            cancelled = await venue.cancel_order(SYMBOL, client_id=order.client_id)
+            cancelled = await rest.cancel_order(SYMBOL, client_id=order.client_id)
+            assert cancelled.status is OrderStatus.CANCELLED
+        for i in range(2):
+            order = await venue.place_order(_place(Side.BUY, _away(emu, Side.BUY, 70 + i), post_only=True))
+            cancelled = await venue.cancel_order(SYMBOL, order_id=order.order_id)
             assert cancelled.status is OrderStatus.CANCELLED
         # The outcomes came on the stream: no GET for them (the stream's own start-up reads aside).
         spent = {method: n - before.get(method, 0) for method, n in emu.core.methods.items()}
