@@ -15,7 +15,7 @@ with execution type ``CALCULATED``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from services.wire import OrderType, Side, TimeInForce
@@ -28,6 +28,7 @@ from venues.emulator.aster_conditional import (
     ConditionalBook,
 )
 from venues.emulator.aster_errors import AsterApiError, bad_param, missing, rejection
+from venues.emulator.aster_filters import decimal_param
 from venues.emulator.aster_format import conditional_json, conditional_update
 from venues.emulator.aster_state import ClientOrderIds
 from venues.emulator.core import EmulatorCore
@@ -41,14 +42,9 @@ MAX_CALLBACK_RATE = Decimal(5)
 
 
 def _decimal(params: Mapping[str, str], name: str) -> Decimal | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise bad_param(f"Illegal characters found in parameter '{name}'.", code=-1100) from None
-    if not value.is_finite() or value <= 0:
+    """A positive decimal parameter (None when absent); anything else is -1100."""
+    value = decimal_param(params, name)
+    if value is not None and value <= 0:
         raise bad_param(f"Illegal characters found in parameter '{name}'.", code=-1100)
     return value
 
