@@ -77,7 +77,9 @@ def test_paradex_sim_run_quotes_fills_follows_the_price_and_leaves_no_order(run_
 
     try:
         url = wait_for(emulator_url, 60, what="run.py to print the emulator's URL")
-        wait_for(lambda: all(quotes()), 30, what="a bid and an ask of ours on the emulator's book")
+        # Start-up (four processes, the Starknet stack, the guardian arming) took 29 s once at load 10:
+        # the deadline is generous; the run's --duration counts from the strategy's own start.
+        wait_for(lambda: all(quotes()), 90, what="a bid and an ask of ours on the emulator's book")
         wait_for(lambda: account()["fills"], 30, what="a fill")
 
         fair = Decimal(emulator_state(url)["markets"][SYMBOL]["fair"])
