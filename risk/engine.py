@@ -17,7 +17,6 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 
 from risk import metrics
@@ -31,6 +30,7 @@ from risk.model import (
     Reason,
     RestartStrategy,
     SetState,
+    Snapshot,
 )
 from risk.orders import ClientIds, close_orders, describe
 from risk.rules import Guardian
@@ -52,16 +52,6 @@ _BALANCE_EVERY_POLLS = 10
 _CLOSE_RETRY_DELAY_S = 0.5
 # The cancels that remove the trader's own stops and take-profits too; every other one leaves them.
 KILL_SWITCH = (Reason.MANUAL, Reason.FLATTEN)
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """The guardian's view for a status answer."""
-
-    state: TradingState
-    reason: Reason
-    position: Decimal
-    unrealized_pnl: Decimal | None
 
 
 async def _wait_event(event: asyncio.Event, timeout_s: float) -> None:

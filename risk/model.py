@@ -252,3 +252,13 @@ def text(key: str, lang: Lang) -> str:
     """The operator-facing text for a log key in ``lang`` ("zh" or "en")."""
     zh, en = _TEXTS[key]
     return en if lang == "en" else zh
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The guardian's view for a status answer."""
+
+    state: TradingState
+    reason: Reason
+    position: Decimal
+    unrealized_pnl: Decimal | None
