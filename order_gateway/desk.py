@@ -339,13 +339,14 @@ class OrderDesk:
         set, counts in the worst-case position unless reduce-only, and is never cancelled here.
         """
         now_s = time.monotonic()
-        if not self.journal.owns(update) and not is_guardian(update.client_id):
+        owner = self.journal.owner(update)
+        if owner is None and not is_guardian(update.client_id):
             update = dataclasses.replace(update, foreign=True)
         if not self.state.apply(update, now_s=now_s):
             return
-        if not update.foreign:
-            self.journal.record_order(update, now_ns=time.time_ns())
-        elif update.status.is_open:
+        if owner is not None:
+            self.journal.record_order(update, now_ns=time.time_ns(), client_id=owner)
+        elif update.foreign and update.status.is_open:
             log_once(
                 log,
                 f"foreign:{update.order_id}",

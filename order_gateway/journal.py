@@ -175,18 +175,19 @@ class Journal:
             )
             self._event(place.client_id, None, PENDING, Decimal(0), "", now_ns)
 
-    def owns(self, update: OrderUpdate) -> bool:
-        """Whether ``update`` was placed through this gateway: by client id and venue id, else venue id."""
+    def owner(self, update: OrderUpdate) -> int | None:
+        """The client id ``update`` was placed under here (by client id and venue id, else venue id)."""
         known = self.order(update.client_id) if update.client_id is not None else None
         if known is not None and known.place.symbol == update.symbol:
-            return known.order_id in (None, update.order_id)
-        return self._client_of(update.order_id) is not None
+            return update.client_id if known.order_id in (None, update.order_id) else None
+        return self._client_of(update.order_id)
 
-    def record_order(self, update: OrderUpdate, *, now_ns: int) -> bool:
-        """Journal the venue's view of one of our orders; False when the order is not in the journal."""
-        client_id = update.client_id if update.client_id is not None else self._client_of(update.order_id)
-        if client_id is None or self.order(client_id) is None:
-            return False
+    def record_order(self, update: OrderUpdate, *, now_ns: int, client_id: int | None = None) -> bool:
+        """Journal the venue's view of one of ours (``client_id``: its known ``owner``); False if not ours."""
+        if client_id is None:
+            client_id = update.client_id if update.client_id is not None else self._client_of(update.order_id)
+            if client_id is None or self.order(client_id) is None:
+                return False
         with self._db:
             self._db.execute(
                 "UPDATE orders SET order_id = ?, filled = ?, status = ?, reason = ?, updated_ns = ? "

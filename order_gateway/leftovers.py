@@ -50,7 +50,7 @@ def split(orders: list[OrderUpdate], journal: Journal | None) -> tuple[list[Orde
         elif journal is None:
             mine = True
         else:
-            mine = journal.owns(order) or is_guardian(order.client_id)
+            mine = journal.owner(order) is not None or is_guardian(order.client_id)
         (ours if mine else foreign).append(order)
     return ours, foreign
 

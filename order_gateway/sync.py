@@ -82,7 +82,9 @@ class Reconciler:
         }
 
         active = [o.place.client_id for o in journal.active_orders(self.symbol)]
-        plan = plan_reconcile(venue_open, ours_active=active, is_ours=journal.owns, busy=busy)
+        plan = plan_reconcile(
+            venue_open, ours_active=active, is_ours=lambda order: journal.owner(order) is not None, busy=busy
+        )
         now_ns = time.time_ns()
         gone = desk.state.foreign_gone({o.order_id for o in venue_open}, listed_s=listed_s)
         for order in (*plan.adopt, *plan.foreign, *gone):

@@ -365,6 +365,6 @@ def test_the_journal_does_not_take_a_foreign_order_with_one_of_our_client_ids(tm
     ours = place(5)
     journal.record_intent(ours, now_ns=1)
     assert journal.record_order(accepted(ours, order_id="1"), now_ns=2)
-    assert journal.owns(accepted(ours, order_id="1"))
-    assert not journal.owns(dataclasses.replace(foreign_stop("2"), client_id=5))
-    assert not journal.owns(foreign_stop("3"))
+    assert journal.owner(accepted(ours, order_id="1")) == ours.client_id
+    assert journal.owner(dataclasses.replace(foreign_stop("2"), client_id=5)) is None
+    assert journal.owner(foreign_stop("3")) is None
