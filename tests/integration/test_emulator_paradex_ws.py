@@ -16,30 +16,22 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from paradex_kit import SYMBOL, paradex_emulator, paradex_venue
 from websockets.asyncio.client import ClientConnection, connect
 
 from services.wire import OrderType, Place, Side
-from venues.emulator.paradex_accounts import generate_paradex_account
 from venues.emulator.server import EmulatorServer
 from venues.paradex.venue import ParadexVenue
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
-SYMBOL = "BTC-USD-PERP"
 _ids = itertools.count(1)
 _client_ids = itertools.count(5000)
 
 
 @pytest.fixture
 async def setup() -> AsyncIterator[tuple[EmulatorServer, ParadexVenue]]:
-    account = generate_paradex_account()
-    emu = EmulatorServer(venue="paradex", symbols=[SYMBOL], accounts=[account], seed=5)
-    await emu.start()
-    emulator_venue = ParadexVenue(
-        api_url=emu.rest_url + "/v1",
-        ws_url=emu.ws_url + "v1",
-        account_address=account.api_key,
-        l2_private_key=account.secret,
-    )
+    emu, account = await paradex_emulator(seed=5)
+    emulator_venue = paradex_venue(emu, account)
     try:
         yield emu, emulator_venue
     finally:

@@ -16,6 +16,7 @@ from typing import TypeVar
 import aiohttp
 import pytest
 from harness import counter_total
+from paradex_kit import SYMBOL, paradex_emulator, paradex_venue
 
 from md_gateway.service import rest_snapshot
 from services import metrics
@@ -41,41 +42,25 @@ from services.wire import (
 from venues.base import AuthError, RateLimited, Rejected, Unavailable, UnknownOrderState, VenueEvent
 from venues.emulator.credentials import AccountSpec
 from venues.emulator.faults import FaultSpec
-from venues.emulator.paradex_accounts import generate_paradex_account
 from venues.emulator.server import EmulatorServer
 from venues.paradex.signing import StarkSigner
 from venues.paradex.venue import ParadexVenue
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-SYMBOL = "BTC-USD-PERP"
 TICK = Decimal("0.1")
 M = TypeVar("M", bound=Message)
 _client_ids = itertools.count(1000)
 
 
-def _venue(emu: EmulatorServer, account: AccountSpec) -> ParadexVenue:
-    return ParadexVenue(
-        api_url=emu.rest_url + "/v1",
-        ws_url=emu.ws_url + "v1",
-        account_address=account.api_key,
-        l2_private_key=account.secret,
-        reconnect_base_s=0.05,
-        reconnect_cap_s=0.2,
-    )
-
-
 async def _emulator(**options: object) -> tuple[EmulatorServer, AccountSpec]:
-    account = generate_paradex_account()
-    emu = EmulatorServer(venue="paradex", symbols=[SYMBOL], accounts=[account], seed=3, **options)  # type: ignore[arg-type]
-    await emu.start()
-    return emu, account
+    return await paradex_emulator(seed=3, **options)
 
 
 @pytest.fixture
 async def setup() -> AsyncIterator[tuple[EmulatorServer, AccountSpec, ParadexVenue]]:
     emu, account = await _emulator()
-    venue = _venue(emu, account)
+    venue = paradex_venue(emu, account)
     try:
         yield emu, account, venue
     finally:
@@ -241,7 +226,7 @@ async def test_short_tokens_refresh_with_no_failed_request() -> None:
     The private stream, read all along, never re-authenticates its live socket: none is needed.
     """
     emu, account = await _emulator(jwt_lifetime_s=20)
-    venue = _venue(emu, account)
+    venue = paradex_venue(emu, account)
     seen: list[Message] = []
 
     async def read(events: AsyncIterator[VenueEvent]) -> None:
@@ -355,7 +340,7 @@ async def test_control_api_position_state_and_reset(
 async def test_a_skewed_venue_clock_is_measured_and_signed_with() -> None:
     emu, account = await _emulator()
     await _control(emu, "faults", {"clock_offset_ms": 90_000})
-    venue = _venue(emu, account)
+    venue = paradex_venue(emu, account)
     try:
         assert await venue.open_orders(SYMBOL) == []
         assert abs(venue.transport.now_ms() - emu.core.now_ms()) < 2000

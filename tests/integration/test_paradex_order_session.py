@@ -16,39 +16,24 @@ from decimal import Decimal
 from typing import TypeVar
 
 import pytest
+from paradex_kit import SYMBOL, paradex_emulator, paradex_venue
 from test_paradex_foreign import place_stop
 
 from services.wire import ExStatus, FeedState, Message, OrderStatus, OrderType, Place, Side
 from venues.base import UnknownOrderState
 from venues.emulator.credentials import AccountSpec
 from venues.emulator.faults import FaultSpec
-from venues.emulator.paradex_accounts import generate_paradex_account
 from venues.emulator.server import EmulatorServer
 from venues.paradex.venue import ParadexVenue
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
-SYMBOL = "BTC-USD-PERP"
 M = TypeVar("M", bound=Message)
 _client_ids = itertools.count(7000)
 
 
-def _venue(emu: EmulatorServer, account: AccountSpec, **options: object) -> ParadexVenue:
-    return ParadexVenue(
-        api_url=emu.rest_url + "/v1",
-        ws_url=emu.ws_url + "v1",
-        account_address=account.api_key,
-        l2_private_key=account.secret,
-        reconnect_base_s=0.05,
-        reconnect_cap_s=0.2,
-        **options,  # type: ignore[arg-type]
-    )
-
-
 @pytest.fixture
 async def setup() -> AsyncIterator[tuple[EmulatorServer, AccountSpec]]:
-    account = generate_paradex_account()
-    emu = EmulatorServer(venue="paradex", symbols=[SYMBOL], accounts=[account], seed=7)
-    await emu.start()
+    emu, account = await paradex_emulator(seed=7)
     try:
         yield emu, account
     finally:
@@ -99,7 +84,7 @@ async def test_orders_go_over_the_armed_connection_and_a_drop_cancels_them(
     setup: tuple[EmulatorServer, AccountSpec],
 ) -> None:
     emu, account = setup
-    trader, other = _venue(emu, account), _venue(emu, account)
+    trader, other = paradex_venue(emu, account), paradex_venue(emu, account)
     try:
         async with aclosing(trader.private_stream(SYMBOL)) as events:
             assert (await _status(events)).state is FeedState.LIVE
@@ -125,7 +110,7 @@ async def test_a_clean_close_leaves_the_orders_to_the_normal_path(
     setup: tuple[EmulatorServer, AccountSpec],
 ) -> None:
     emu, account = setup
-    trader = _venue(emu, account)
+    trader = paradex_venue(emu, account)
     try:
         await trader.arm(SYMBOL, timeout_s=10)
         placed = await trader.place_order(_resting(emu))
@@ -138,7 +123,7 @@ async def test_a_clean_close_leaves_the_orders_to_the_normal_path(
 
 async def test_disarm_leaves_orders(setup: tuple[EmulatorServer, AccountSpec]) -> None:
     emu, account = setup
-    guardian = _venue(emu, account)
+    guardian = paradex_venue(emu, account)
     try:
         await guardian.arm(SYMBOL, timeout_s=10)
         placed = await guardian.place_order(_resting(emu))
@@ -153,7 +138,7 @@ async def test_an_unanswered_create_is_resolved_by_client_id(
     setup: tuple[EmulatorServer, AccountSpec],
 ) -> None:
     emu, account = setup
-    trader = _venue(emu, account, timeout_s=1.0)
+    trader = paradex_venue(emu, account, timeout_s=1.0)
     try:
         await trader.arm(SYMBOL, timeout_s=10)
         emu.core.apply_faults(FaultSpec(hang_after_execute=1))
@@ -169,7 +154,7 @@ async def test_an_internal_error_on_create_is_an_unknown_outcome(
     setup: tuple[EmulatorServer, AccountSpec],
 ) -> None:
     emu, account = setup
-    trader = _venue(emu, account, resolve_timeout_s=0.5, max_attempts=1)
+    trader = paradex_venue(emu, account, resolve_timeout_s=0.5, max_attempts=1)
     try:
         await trader.arm(SYMBOL, timeout_s=10)
         await trader.load_markets()
@@ -189,7 +174,7 @@ async def test_a_foreign_stop_is_cancelled_over_the_connection_but_never_by_its_
     setup: tuple[EmulatorServer, AccountSpec],
 ) -> None:
     emu, account = setup
-    trader = _venue(emu, account)
+    trader = paradex_venue(emu, account)
     try:
         await trader.arm(SYMBOL, timeout_s=10)
         mark = emu.engine.mark_state(SYMBOL).mark

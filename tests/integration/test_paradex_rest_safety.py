@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import aiohttp
 import pytest
+from paradex_kit import SYMBOL, paradex_emulator, paradex_venue
 
 from services.wire import (
     ExStatus,
@@ -28,11 +29,9 @@ from venues.base import Rejected
 from venues.emulator.credentials import AccountSpec
 from venues.emulator.paradex_accounts import generate_paradex_account
 from venues.emulator.server import EmulatorServer
-from venues.paradex.venue import ParadexVenue
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-SYMBOL = "BTC-USD-PERP"
 TICK = Decimal("0.1")
 _client_ids = itertools.count(7000)
 # What the private stream reads over REST once live (positions, markets summary, open orders).
@@ -41,20 +40,7 @@ MAKER_ATTEMPTS = 5
 
 
 async def _emulator(**options: object) -> tuple[EmulatorServer, AccountSpec]:
-    account = generate_paradex_account()
-    emu = EmulatorServer(venue="paradex", symbols=[SYMBOL], accounts=[account], seed=5, **options)  # type: ignore[arg-type]
-    await emu.start()
-    return emu, account
-
-
-def _venue(emu: EmulatorServer, account: AccountSpec, **options: object) -> ParadexVenue:
-    return ParadexVenue(
-        api_url=emu.rest_url + "/v1",
-        ws_url=emu.ws_url + "v1",
-        account_address=account.api_key,
-        l2_private_key=account.secret,
-        **options,  # type: ignore[arg-type]
-    )
+    return await paradex_emulator(seed=5, **options)
 
 
 @pytest.fixture
@@ -96,7 +82,7 @@ async def test_a_timed_out_place_that_filled_resolves_to_its_fill(
     setup: tuple[EmulatorServer, AccountSpec],
 ) -> None:
     emu, account = setup
-    venue = _venue(emu, account, timeout_s=1.0, resolve_timeout_s=10.0)
+    venue = paradex_venue(emu, account, timeout_s=1.0, resolve_timeout_s=10.0)
     try:
         await venue.open_orders(SYMBOL)  # authenticated, chain id and clock known
         await _hang_next_place(emu)
@@ -113,7 +99,7 @@ async def test_a_timed_out_place_that_was_refused_resolves_to_the_refusal(
     setup: tuple[EmulatorServer, AccountSpec],
 ) -> None:
     emu, account = setup
-    venue = _venue(emu, account, timeout_s=1.0, resolve_timeout_s=10.0)
+    venue = paradex_venue(emu, account, timeout_s=1.0, resolve_timeout_s=10.0)
     try:
         await venue.open_orders(SYMBOL)
         await _hang_next_place(emu)
@@ -129,7 +115,7 @@ async def test_get_by_client_id_sees_open_orders_only_and_get_order_sees_all(
     setup: tuple[EmulatorServer, AccountSpec],
 ) -> None:
     emu, account = setup
-    venue = _venue(emu, account)
+    venue = paradex_venue(emu, account)
     try:
         filled = await venue.place_order(_place(Side.BUY, None, tif=TimeInForce.IOC))
         assert filled.status is OrderStatus.FILLED
@@ -146,7 +132,7 @@ async def test_get_by_client_id_sees_open_orders_only_and_get_order_sees_all(
 async def test_leverage_is_the_accounts_capped_by_the_markets() -> None:
     for engine_leverage, expected in ((10, Decimal(10)), (100, Decimal(50))):
         emu, account = await _emulator(leverage=engine_leverage)
-        venue = _venue(emu, account)
+        venue = paradex_venue(emu, account)
         try:
             assert await venue.leverage(SYMBOL) == expected
         finally:
@@ -158,7 +144,7 @@ async def test_cancel_of_a_closed_order_is_an_unknown_order(
     setup: tuple[EmulatorServer, AccountSpec],
 ) -> None:
     emu, account = setup
-    venue = _venue(emu, account)
+    venue = paradex_venue(emu, account)
     try:
         filled = await venue.place_order(_place(Side.SELL, None, tif=TimeInForce.IOC))
         with pytest.raises(Rejected) as by_id:
@@ -174,7 +160,7 @@ async def test_no_get_follows_a_place_or_a_cancel_while_the_private_stream_runs(
     setup: tuple[EmulatorServer, AccountSpec],
 ) -> None:
     emu, account = setup
-    venue = _venue(emu, account)
+    venue = paradex_venue(emu, account)
     live = asyncio.Event()
     updates: list[OrderUpdate] = []
 
@@ -227,7 +213,7 @@ async def test_a_maker_fill_carries_our_own_side_on_each_side() -> None:
     maker, taker = generate_paradex_account(), generate_paradex_account()
     emu = EmulatorServer(venue="paradex", symbols=[SYMBOL], accounts=[maker, taker], seed=5)
     await emu.start()
-    ours, theirs = _venue(emu, maker), _venue(emu, taker)
+    ours, theirs = paradex_venue(emu, maker), paradex_venue(emu, taker)
     try:
         for side, against in ((Side.BUY, Side.SELL), (Side.SELL, Side.BUY)):
             mine: list[Fill] = []
@@ -258,7 +244,7 @@ async def test_the_guardians_position_and_mark_poll_is_one_summary_get(
     setup: tuple[EmulatorServer, AccountSpec],
 ) -> None:
     emu, account = setup
-    venue = _venue(emu, account)
+    venue = paradex_venue(emu, account)
     try:
         await venue.position(SYMBOL)  # authenticated
         before = emu.core.requests["/v1/markets/summary"]
