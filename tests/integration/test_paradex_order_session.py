@@ -116,7 +116,7 @@ async def test_a_clean_close_leaves_the_orders_to_the_normal_path(
         placed = await trader.place_order(_resting(emu))
     finally:
         await trader.close()
-    await asyncio.sleep(0.3)
+    await _until(lambda: emu.front.streams.connected == 0)  # type: ignore[attr-defined]
     assert _open(emu, account) == {placed.order_id}
     assert emu.front.streams.ws_orders.fired == 0  # type: ignore[attr-defined]
 
@@ -128,7 +128,7 @@ async def test_disarm_leaves_orders(setup: tuple[EmulatorServer, AccountSpec]) -
         await guardian.arm(SYMBOL, timeout_s=10)
         placed = await guardian.place_order(_resting(emu))
         await guardian.disarm(SYMBOL)
-        await asyncio.sleep(0.3)
+        await _until(lambda: emu.front.streams.connected == 0)  # type: ignore[attr-defined]
         assert _open(emu, account) == {placed.order_id}
     finally:
         await guardian.close()

@@ -84,6 +84,11 @@ class ParadexStreams:
 
     # ------------------------------------------------------------ connections
 
+    @property
+    def connected(self) -> int:
+        """How many client connections are open (a closed one is counted out once its switch was judged)."""
+        return len(self._connections)
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(autoping=False)
         if not ws.can_prepare(request).ok:
